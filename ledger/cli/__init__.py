@@ -1,0 +1,84 @@
+"""The ``ledger`` command line: a thin layer over the library.
+
+Commands are loaded lazily (click's LazyGroup pattern) so ``ledger log`` does not pay
+for importing ClickHouse or FoundationDB. Each command module makes about one library
+call; errors of the library are shown as one clear line with exit status 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from ledger.cli.common import AppContext, cli_errors
+
+#: command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "log": "ledger.cli.core:log_cmd",
+    "show": "ledger.cli.core:show_cmd",
+    "projects": "ledger.cli.core:projects_cmd",
+    "import": "ledger.cli.importing:import_group",
+    "replay": "ledger.cli.replaying:replay_cmd",
+    "diff": "ledger.cli.replaying:diff_cmd",
+    "demo": "ledger.cli.demo:demo_cmd",
+    "record": "ledger.cli.capture:record_cmd",
+    "exec": "ledger.cli.capture:exec_cmd",
+    "sync": "ledger.cli.sync:sync_group",
+    "syncer": "ledger.cli.sync:syncer_group",
+    "ingest": "ledger.cli.analytics:ingest_cmd",
+    "sql": "ledger.cli.analytics:sql_cmd",
+    "audit": "ledger.cli.analytics:audit_group",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        for name, target in COMMANDS.items():
+            if importlib.util.find_spec(target.split(":")[0]) is not None:
+                names.add(name)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attr = COMMANDS[cmd_name].split(":")
+            if importlib.util.find_spec(module_name) is None:
+                return None
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context):
+        with cli_errors():
+            return super().invoke(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar="LEDGER_DB_PATH",
+              help="SQLite ledger file [default: <data dir>/ledger.db; env LEDGER_DB_PATH].")
+@click.option("--tenant", envvar="LEDGER_TENANT", help="Tenant id [default: 'default'; env LEDGER_TENANT].")
+@click.option("--project", envvar="LEDGER_PROJECT",
+              help="Project id [default: the only project in the ledger; env LEDGER_PROJECT].")
+@click.version_option(package_name="context-ledger")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None, tenant: str | None, project: str | None) -> None:
+    """Context Ledger: a flight recorder for AI agents that change codebases.
+
+    \b
+    Examples:
+      ledger demo                               # the main job, on a temporary ledger
+      ledger import git ~/src/app               # turn git history into events
+      ledger log --limit 20                     # newest events
+      ledger replay --at "2 hours ago" --out /tmp/app-then
+      ledger replay --at 3f2a9c1 --out /tmp/at-commit
+      ledger sql "SELECT agent_id, count() FROM swarm_events GROUP BY agent_id"
+    """
+    ctx.obj = AppContext(db_path=db_path, tenant=tenant, project=project)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    cli()

@@ -1,0 +1,112 @@
+"""Configuration: defaults < ``ledger.toml`` < ``LEDGER_*`` environment variables < arguments.
+
+The file is the first of: ``$LEDGER_CONFIG``, ``./ledger.toml``, ``<user config dir>/ledger.toml``
+(``~/.config/context-ledger/ledger.toml`` on Linux). Data lives in ``data_dir``, by default the
+user's data directory (``~/.local/share/context-ledger`` on Linux, via platformdirs).
+
+Example ``ledger.toml``::
+
+    data_dir = "/srv/ledger"
+    tenant = "acme"
+    project = "webshop"
+    clickhouse_url = "http://clickhouse:8123"
+    fdb_cluster_file = "/etc/foundationdb/fdb.cluster"
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from ledger.errors import ConfigError
+
+APP_NAME = "context-ledger"
+
+
+def config_file_path() -> Path | None:
+    """The ledger.toml in effect, or None when there is none."""
+    explicit = os.environ.get("LEDGER_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path.cwd() / "ledger.toml"
+    if local.is_file():
+        return local
+    user = Path(platformdirs.user_config_dir(APP_NAME)) / "ledger.toml"
+    return user if user.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every setting, with its environment variable (``LEDGER_`` + upper-case name)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    #: SQLite file of the local ledger; default ``<data_dir>/ledger.db``.
+    db_path: Path | None = None
+    tenant: str = "default"
+    #: Default project; when unset, commands use the only project in the ledger.
+    project: str | None = None
+    #: ``full``: every record call is fsynced before it returns (durable on return).
+    #: ``group``: commits are batched; see nervous_system docs for the window.
+    durability: Literal["full", "group"] = "full"
+    #: ClickHouse: a ``chdb://`` path (embedded) or ``http(s)://`` server URL.
+    clickhouse_url: str | None = None
+    #: FoundationDB cluster file for the hub; also read from FDB_CLUSTER_FILE.
+    fdb_cluster_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def ledger_path(self) -> Path:
+        """Path of the SQLite ledger file."""
+        return self.db_path or (self.data_dir / "ledger.db")
+
+    @property
+    def cluster_file(self) -> Path | None:
+        """The FoundationDB cluster file: setting, else FDB_CLUSTER_FILE, else None."""
+        if self.fdb_cluster_file:
+            return self.fdb_cluster_file
+        env = os.environ.get("FDB_CLUSTER_FILE")
+        return Path(env) if env else None
+
+    @property
+    def analytics_url(self) -> str:
+        """ClickHouse DSN: the setting, else embedded chdb under ``<data_dir>/analytics``."""
+        return self.clickhouse_url or f"chdb://{(self.data_dir / 'analytics').resolve()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, applying ``overrides`` (None values are ignored).
+
+    Raises ``ConfigError`` naming the bad setting and the file it came from.
+    """
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        where = config_file_path()
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        source = f" (config file {where})" if where else ""
+        raise ConfigError(f"invalid configuration{source}: {problems}") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read configuration {config_file_path()}: {exc}") from exc

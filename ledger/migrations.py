@@ -1,0 +1,141 @@
+"""Schema migrations of the local SQLite ledger.
+
+Each migration is a named function appended to ``MIGRATIONS``; a shipped migration is
+never edited or reordered (add a new one instead). ``migrate()`` runs the missing ones
+in order, each in its own transaction, and records them in ``_migrations``. Every entry
+point opens the ledger through ``Ledger``, which migrates first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import sqlite_utils
+
+
+def m001_create_events(db: sqlite_utils.Database) -> None:
+    """The event log: one row per event, ``seq`` is the local total order (never reused)."""
+    db.execute(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            time_ns INTEGER NOT NULL,
+            recorded_ns INTEGER NOT NULL,
+            tenant_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            session_id TEXT NOT NULL DEFAULT '',
+            agent_id TEXT NOT NULL DEFAULT '',
+            agent_role TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            target_type TEXT,
+            target_path TEXT,
+            previous_path TEXT,
+            operation TEXT,
+            prev_hash TEXT,
+            new_hash TEXT,
+            file_mode TEXT,
+            prev_mode TEXT,
+            commit_hash TEXT,
+            trace_id TEXT NOT NULL DEFAULT '',
+            span_id TEXT NOT NULL DEFAULT '',
+            caused_by TEXT NOT NULL DEFAULT '',
+            body BLOB NOT NULL,
+            body_bytes INTEGER NOT NULL
+        )
+        """
+    )
+    table = db["events"]
+    table.create_index(["tenant_id", "project_id", "time_ns", "seq"], index_name="events_time")
+    table.create_index(["tenant_id", "project_id", "target_path"], index_name="events_path")
+    table.create_index(["tenant_id", "project_id", "agent_id"], index_name="events_agent")
+    table.create_index(["tenant_id", "project_id", "kind"], index_name="events_kind")
+    table.create_index(["commit_hash"], index_name="events_commit")
+    table.create_index(["session_id"], index_name="events_session")
+
+
+def m002_create_blobs(db: sqlite_utils.Database) -> None:
+    """Content-addressed blobs: key is SHA-256 hex of the raw bytes, stored once, compressed."""
+    db["blobs"].create(
+        {"hash": str, "size": int, "encoding": str, "data": bytes, "stored_ns": int},
+        pk="hash",
+        not_null={"size", "encoding", "data", "stored_ns"},
+    )
+
+
+def m003_create_path_state(db: sqlite_utils.Database) -> None:
+    """Projection: the current content hash and mode of every file path, in recording order."""
+    db["path_state"].create(
+        {
+            "tenant_id": str,
+            "project_id": str,
+            "path": str,
+            "hash": str,
+            "mode": str,
+            "seq": int,
+        },
+        pk=("tenant_id", "project_id", "path"),
+    )
+
+
+def m004_create_checkpoints_and_meta(db: sqlite_utils.Database) -> None:
+    """Consumer checkpoints (name -> value) and ledger metadata (a ledger id per file)."""
+    db["checkpoints"].create({"name": str, "value": str, "updated_ns": int}, pk="name")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+
+
+def m005_outbox_columns(db: sqlite_utils.Database) -> None:
+    """Outbox state for the syncer: the hub versionstamp once synced, or why it was refused."""
+    db.execute("ALTER TABLE events ADD COLUMN hub_versionstamp BLOB")
+    db.execute("ALTER TABLE events ADD COLUMN synced_ns INTEGER")
+    db.execute("ALTER TABLE events ADD COLUMN sync_error TEXT")
+    db.execute("CREATE INDEX events_unsynced ON events(seq) WHERE hub_versionstamp IS NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_create_events,
+    m002_create_blobs,
+    m003_create_path_state,
+    m004_create_checkpoints_and_meta,
+    m005_outbox_columns,
+]
+
+
+def applied(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations already applied, in order."""
+    if "_migrations" not in db.table_names():
+        return []
+    return [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every missing migration, each atomically. Returns the names applied now.
+
+    Safe to run from several processes at once: each migration runs inside
+    ``BEGIN IMMEDIATE`` and re-checks whether another process applied it first.
+    """
+    conn = db.conn
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)"
+    )
+    done_now: list[str] = []
+    for fn in MIGRATIONS:
+        name = fn.__name__
+        if name in applied(db):
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("COMMIT")
+                continue
+            fn(db)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_ns) VALUES (?, ?)", (name, time.time_ns())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done_now.append(name)
+    return done_now

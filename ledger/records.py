@@ -1,0 +1,85 @@
+"""Plain records returned by the ledger's queries (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from schemas import SwarmEvent, event_from_bytes
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Result of appending one event: its local ``seq`` and whether it was new.
+
+    ``inserted`` is False when the same event (same id, same bytes) was already
+    in the ledger: appends are idempotent on ``event_id``.
+    """
+
+    seq: int
+    event_id: str
+    inserted: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored: local sequence, local receive time (ns), outbox state, body."""
+
+    seq: int
+    event_id: str
+    time_ns: int
+    recorded_ns: int
+    tenant_id: str
+    project_id: str
+    kind: str
+    body: bytes = field(repr=False)
+    hub_versionstamp: bytes | None = None
+    sync_error: str | None = None
+
+    @cached_property
+    def event(self) -> SwarmEvent:
+        """The decoded, validated event."""
+        return event_from_bytes(self.body)
+
+
+@dataclass(frozen=True)
+class PathState:
+    """Current content of one path in a projection: SHA-256 hex and file mode name."""
+
+    path: str
+    hash: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    """One file state change, reduced to what replay needs.
+
+    ``order`` is the tie-breaker after ``time_ns``: the local ``seq`` for the
+    local ledger, the 10-byte hub versionstamp for the hub. Hashes are SHA-256 hex
+    ("" where there is no content); modes are FileMode names ("regular",
+    "executable", "symlink", "" where unknown).
+    """
+
+    event_id: str
+    time_ns: int
+    order: int | bytes
+    operation: str
+    path: str
+    previous_path: str
+    prev_hash: str
+    new_hash: str
+    mode: str
+    prev_mode: str
+    commit_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectSummary:
+    """Events of one tenant/project: count and time range (ns)."""
+
+    tenant_id: str
+    project_id: str
+    events: int
+    first_ns: int
+    last_ns: int

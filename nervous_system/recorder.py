@@ -1,0 +1,286 @@
+"""The agent SDK: a ``Recorder`` bound to one tenant, project, agent and session.
+
+Every call builds a ``SwarmEvent``, validates it and appends it to the local ledger
+before returning its event id: durable on return (see ``ledger.store``). Errors are
+typed (``InvalidRecord``, ``RecordFailed``); nothing is dropped silently.
+
+Example::
+
+    from nervous_system import Recorder
+    rec = Recorder("/tmp/ledger.db", project_id="web", agent_id="coder-1", agent_role="coder")
+    why = rec.decision("split the parser", confidence=0.8, rejected_alternatives=["regex"])
+    rec.file_change("src/parser.py", b"def parse(): ...\\n")   # caused_by=why
+    rec.file_change("old.txt", None)                           # a delete
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from ledger import Ledger, PathState, sha256_hex
+from ledger.diffs import describe_change
+from ledger.errors import LedgerError, StoreError
+from nervous_system.errors import InvalidRecord, RecordFailed
+from schemas import (
+    AgentDecision,
+    AgentMessage,
+    FileMode,
+    Operation,
+    StateChange,
+    SwarmEvent,
+    SystemSignal,
+    TargetType,
+    check_relative_path,
+    new_event_id,
+)
+from schemas.errors import SchemaError
+
+#: Hooks called with each event just before it is appended (used by the
+#: OpenTelemetry integration to add trace/span ids). A hook returns the event
+#: (possibly a modified copy).
+EventHook = Callable[[SwarmEvent], SwarmEvent]
+#: Hooks called after an event was durably appended.
+AfterHook = Callable[[SwarmEvent], None]
+
+
+class Recorder:
+    """Records an agent's decisions, file changes, messages and signals.
+
+    Arguments: ``ledger`` is a ``Ledger`` or a path to the SQLite file (default: the
+    configured ledger); ``tenant_id`` defaults to the configured tenant; ``session_id``
+    (one agent run) defaults to a new UUIDv7; ``clock`` returns int nanoseconds since
+    the epoch. Thread-safe.
+    """
+
+    before_append: list[EventHook] = []
+    after_append: list[AfterHook] = []
+
+    def __init__(
+        self,
+        ledger: Ledger | str | os.PathLike | None = None,
+        *,
+        project_id: str,
+        agent_id: str,
+        tenant_id: str | None = None,
+        agent_role: str = "other",
+        session_id: str | None = None,
+        user_id: str = "",
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if isinstance(ledger, Ledger):
+            self.ledger = ledger
+        else:
+            from ledger.config import load_settings
+
+            settings = load_settings()
+            self.ledger = Ledger(Path(ledger) if ledger is not None else settings.ledger_path)
+            if tenant_id is None:
+                tenant_id = settings.tenant
+        self.tenant_id = tenant_id or "default"
+        self.project_id = project_id
+        self.agent_id = agent_id
+        self.agent_role = agent_role
+        self.session_id = session_id or new_event_id()
+        self.user_id = user_id
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last_decision: str = ""
+
+    # ------------------------------------------------------------ envelope
+    def _envelope(self, *, caused_by: str = "", commit: str = "", **payload: Any) -> SwarmEvent:
+        try:
+            return SwarmEvent(
+                event_id=new_event_id(),
+                timestamp=self.clock(),
+                tenant_id=self.tenant_id,
+                project_id=self.project_id,
+                user_id=self.user_id,
+                session_id=self.session_id,
+                agent_id=self.agent_id,
+                agent_role=self.agent_role,
+                caused_by=caused_by or "",
+                related_commit_hash=commit or "",
+                **payload,
+            )
+        except (SchemaError, ValueError) as exc:
+            raise InvalidRecord(f"cannot record: {exc}") from exc
+
+    def _hooked(self, event: SwarmEvent) -> SwarmEvent:
+        for hook in list(self.before_append):
+            event = hook(event)
+        return event
+
+    def _after(self, event: SwarmEvent) -> None:
+        for hook in list(self.after_append):
+            hook(event)
+
+    def record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None = None) -> str:
+        """Append a ready-made event (hooks applied); returns its event id."""
+        event = self._hooked(event)
+        try:
+            self.ledger.append(event, blobs)
+        except StoreError as exc:
+            raise RecordFailed(f"event {event.event_id} was not recorded: {exc}") from exc
+        except (LedgerError, SchemaError) as exc:
+            raise InvalidRecord(str(exc)) from exc
+        self._after(event)
+        return event.event_id
+
+    # ------------------------------------------------------------ payloads
+    def decision(
+        self,
+        rationale: str,
+        *,
+        input_trigger: str = "",
+        rejected_alternatives: Iterable[str] = (),
+        memory_ids: Iterable[str] = (),
+        confidence: float = 0.0,
+        context_hash: str = "",
+        commit: str = "",
+    ) -> str:
+        """Record an ``AgentDecision``; later file changes of this recorder link to it
+        through ``caused_by``. ``confidence`` is 0.0-1.0. Returns the event id."""
+        if not 0.0 <= confidence <= 1.0:
+            raise InvalidRecord(f"confidence must be between 0.0 and 1.0, got {confidence}")
+        event = self._envelope(
+            commit=commit,
+            decision=AgentDecision(
+                context_hash=context_hash,
+                input_trigger=input_trigger,
+                rationale=rationale,
+                rejected_alternatives=list(rejected_alternatives),
+                memory_ids=list(memory_ids),
+                confidence_score=confidence,
+            ),
+        )
+        event_id = self.record(event)
+        with self._lock:
+            self._last_decision = event_id
+        return event_id
+
+    def file_change(
+        self,
+        path: str,
+        new_bytes: bytes | None,
+        *,
+        mode: str | None = None,
+        previous_path: str | None = None,
+        caused_by: str | None = None,
+        commit: str = "",
+        is_reversible: bool = True,
+    ) -> str:
+        """Record a ``StateChange`` of the file at ``path`` (relative, '/'-separated).
+
+        ``new_bytes`` is the whole new content, ``None`` for a delete; for a symlink it is
+        the link target. ``mode``: "regular", "executable" or "symlink" (default: the
+        file's current mode, else regular). ``previous_path`` makes it a rename (with
+        ``new_bytes=None`` the content moves unchanged). The previous hash and mode come
+        from the ledger's current state of the path, read in the same transaction as
+        the append. ``caused_by`` defaults to this recorder's last decision.
+        Returns the event id; raises ``InvalidRecord`` (bad path, delete of a file the
+        ledger does not know) or ``RecordFailed``.
+        """
+        try:
+            check_relative_path(path)
+            if previous_path is not None:
+                check_relative_path(previous_path)
+        except ValueError as exc:
+            raise InvalidRecord(f"cannot record file change: {exc}") from exc
+        if mode is not None and mode not in ("regular", "executable", "symlink"):
+            raise InvalidRecord(f"mode must be regular, executable or symlink, not {mode!r}")
+        if new_bytes is not None and not isinstance(new_bytes, (bytes, bytearray, memoryview)):
+            raise InvalidRecord(f"new_bytes must be bytes or None, not {type(new_bytes).__name__}")
+        with self._lock:
+            cause = self._last_decision if caused_by is None else caused_by
+        paths = [path] + ([previous_path] if previous_path else [])
+        holder: dict[str, SwarmEvent] = {}
+
+        def build(states: dict[str, PathState | None]) -> tuple[SwarmEvent, dict[str, bytes]]:
+            source = states.get(previous_path) if previous_path else states[path]
+            if previous_path and source is None:
+                raise InvalidRecord(f"cannot rename {previous_path!r}: the ledger has no content for it")
+            content = None if new_bytes is None else bytes(new_bytes)
+            if previous_path and content is None:
+                content = self.ledger.get_blob(source.hash)
+            old = self.ledger.get_blob(source.hash) if source is not None else None
+            if content is None:
+                if source is None:
+                    raise InvalidRecord(f"cannot delete {path!r}: the ledger has no content for it")
+                op, new_hash, new_mode = Operation.DELETE, "", FileMode.UNSPECIFIED
+            else:
+                op = Operation.RENAME if previous_path else (
+                    Operation.MODIFY if source is not None else Operation.CREATE)
+                new_hash = sha256_hex(content)
+                new_mode = FileMode(mode or (source.mode if source is not None else "regular"))
+            patch, added, removed = describe_change(
+                path, None if new_mode == FileMode.SYMLINK else old,
+                None if new_mode == FileMode.SYMLINK else content,
+                previous_path=previous_path,
+            ) if content is not None or old is not None else ("", 0, 0)
+            change = StateChange(
+                target_type=TargetType.FILE,
+                target_resource=path,
+                operation=op,
+                previous_resource=previous_path or "",
+                previous_state_hash=source.hash if source is not None else "",
+                previous_file_mode=FileMode(source.mode) if source is not None else FileMode.UNSPECIFIED,
+                new_state_hash=new_hash,
+                file_mode=new_mode,
+                diff_patch=patch,
+                size_bytes=len(content) if content is not None else 0,
+                is_reversible=is_reversible,
+                lines_added=added,
+                lines_removed=removed,
+            )
+            event = self._hooked(self._envelope(caused_by=cause, commit=commit, state_change=change))
+            holder["event"] = event
+            return event, ({new_hash: content} if content is not None else {})
+
+        try:
+            self.ledger.record_with_state(self.tenant_id, self.project_id, paths, build)
+        except StoreError as exc:
+            raise RecordFailed(f"file change of {path!r} was not recorded: {exc}") from exc
+        except RecordFailed:
+            raise
+        except InvalidRecord:
+            raise
+        except (LedgerError, SchemaError, ValueError) as exc:
+            raise InvalidRecord(f"cannot record file change of {path!r}: {exc}") from exc
+        event = holder["event"]
+        self._after(event)
+        return event.event_id
+
+    def message(self, content: str, *, recipients: Iterable[str] = (), sender: str | None = None) -> str:
+        """Record an ``AgentMessage`` (agent-to-agent talk). Returns the event id."""
+        return self.record(self._envelope(message=AgentMessage(
+            sender=sender or self.agent_id, recipients=list(recipients), content=content)))
+
+    def signal(
+        self,
+        status: str,
+        *,
+        cpu_load_percent: float = 0.0,
+        memory_usage_mb: float = 0.0,
+        detail: str = "",
+    ) -> str:
+        """Record a ``SystemSignal`` (health: status, CPU percent, memory in MB)."""
+        try:
+            payload = SystemSignal(status=status, cpu_load_percent=cpu_load_percent,
+                                   memory_usage_mb=memory_usage_mb, detail=detail)
+        except ValueError as exc:
+            raise InvalidRecord(f"cannot record signal: {exc}") from exc
+        return self.record(self._envelope(signal=payload))
+
+    def close(self) -> None:
+        """Close the ledger connections this recorder opened."""
+        self.ledger.close()
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,603 @@
+"""Pydantic v2 models of the event envelope, with lossless protobuf and JSON conversion.
+
+The protobuf message ``context_ledger.v1.SwarmEvent`` (``events.proto``) is the wire
+and storage contract; these models validate it and give it a friendly JSON form:
+
+* enums are lowercase names without prefix (``"coder"``, ``"modify"``, ``"executable"``);
+* timestamps are RFC 3339 UTC text with up to nanosecond precision on output and accept
+  RFC 3339 text, integer nanoseconds since the epoch, or aware ``datetime`` on input;
+  in Python they are ``int`` nanoseconds since the Unix epoch;
+* the payload is exactly one of ``decision``, ``state_change``, ``message``, ``signal``,
+  ``span``.
+
+``event_from_proto(event_to_proto(e)) == e`` and ``parse_event_json(e.to_json()) == e``
+hold for every valid event (see ``tests/test_schemas.py``). No I/O happens here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from enum import Enum
+from typing import Annotated, Any, Union
+
+from google.protobuf.message import DecodeError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from schemas import events_pb2
+from schemas.errors import InvalidEvent, UnknownSchemaVersion
+from schemas.ids import is_span_id, is_trace_id, is_uuid7
+
+#: The schema version this code writes. Events with a version outside
+#: SUPPORTED_SCHEMA_VERSIONS are refused (an older reader must not guess).
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+#: Largest serialized event accepted by the local ledger, in bytes (32 MiB).
+#: File contents never count: they live in the blob store. The hub has its own,
+#: smaller per-transaction limit (FoundationDB: 10,000,000 bytes per transaction).
+MAX_EVENT_BYTES = 32 * 1024 * 1024
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT_HEX = re.compile(r"^[0-9a-f]{4,64}$")
+_NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
+
+
+# --------------------------------------------------------------------------- enums
+class AgentRole(str, Enum):
+    UNSPECIFIED = "unspecified"
+    ARCHITECT = "architect"
+    CODER = "coder"
+    REVIEWER = "reviewer"
+    OPERATOR = "operator"
+    OTHER = "other"
+
+
+class TargetType(str, Enum):
+    UNSPECIFIED = "unspecified"
+    FILE = "file"
+    ENV_VAR = "env_var"
+    DB_SCHEMA = "db_schema"
+    CONFIG = "config"
+    OTHER = "other"
+
+
+class Operation(str, Enum):
+    UNSPECIFIED = "unspecified"
+    CREATE = "create"
+    MODIFY = "modify"
+    DELETE = "delete"
+    RENAME = "rename"
+
+
+class FileMode(str, Enum):
+    UNSPECIFIED = "unspecified"
+    REGULAR = "regular"
+    EXECUTABLE = "executable"
+    SYMLINK = "symlink"
+
+
+class SpanKind(str, Enum):
+    UNSPECIFIED = "unspecified"
+    INTERNAL = "internal"
+    SERVER = "server"
+    CLIENT = "client"
+    PRODUCER = "producer"
+    CONSUMER = "consumer"
+
+
+class SpanStatusCode(str, Enum):
+    UNSET = "unset"
+    OK = "ok"
+    ERROR = "error"
+
+
+# Proto enum type name -> (python enum, proto value prefix)
+_ENUMS: dict[str, tuple[type[Enum], str]] = {
+    "AgentRole": (AgentRole, "AGENT_ROLE_"),
+    "TargetType": (TargetType, "TARGET_TYPE_"),
+    "Operation": (Operation, "OPERATION_"),
+    "FileMode": (FileMode, "FILE_MODE_"),
+    "SpanKind": (SpanKind, "SPAN_KIND_"),
+    "SpanStatusCode": (SpanStatusCode, "SPAN_STATUS_CODE_"),
+}
+
+
+# ---------------------------------------------------------------------- timestamps
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_timestamp_ns(value: Any) -> int:
+    """Convert RFC 3339 text, an aware datetime or int nanoseconds to int nanoseconds (UTC).
+
+    Raises ``ValueError`` for naive datetimes, text without an offset, or anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("timestamp datetime must be timezone-aware")
+        delta = value - _EPOCH
+        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    if isinstance(value, str):
+        m = _RFC3339.match(value.strip())
+        if not m:
+            raise ValueError(
+                f"timestamp {value!r} is not RFC 3339 (like 2026-11-21T12:00:00.123456789Z)"
+            )
+        date, clock, frac, offset = m.groups()
+        offset = "+00:00" if offset in ("Z", "z") else offset
+        base = _dt.datetime.fromisoformat(f"{date}T{clock}{offset}")
+        nanos = int((frac or "0").ljust(9, "0"))
+        return parse_timestamp_ns(base) + nanos
+    raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
+
+
+def format_timestamp_ns(ns: int) -> str:
+    """Format int nanoseconds as RFC 3339 UTC text, with 0, 3, 6 or 9 fraction digits
+    (the protobuf JSON mapping of google.protobuf.Timestamp)."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    base = (_EPOCH + _dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos == 0:
+        return base + "Z"
+    if nanos % 1_000_000 == 0:
+        return f"{base}.{nanos // 1_000_000:03d}Z"
+    if nanos % 1000 == 0:
+        return f"{base}.{nanos // 1000:06d}Z"
+    return f"{base}.{nanos:09d}Z"
+
+
+TimestampNs = Annotated[
+    int,
+    BeforeValidator(parse_timestamp_ns),
+    PlainSerializer(format_timestamp_ns, return_type=str, when_used="json"),
+]
+
+AttributeScalar = Union[str, bool, int, float]
+AttributeValue = Union[AttributeScalar, list[AttributeScalar]]
+Attributes = dict[str, AttributeValue]
+
+
+def _check_hash(value: str, field: str) -> str:
+    if value and not _SHA256_HEX.match(value):
+        raise ValueError(f"{field} must be 64 lowercase hex characters (SHA-256) or empty")
+    return value
+
+
+def check_relative_path(path: str) -> str:
+    """Validate a project-relative, '/'-separated path and return it unchanged.
+
+    Refused: empty, absolute (leading '/' or a drive letter), '.' or '..' or empty
+    components, NUL or other control characters, and text that is not valid UTF-8
+    (surrogates from ``os.fsdecode`` of undecodable bytes). Raises ``ValueError``.
+    """
+    if not path:
+        raise ValueError("path is empty")
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in path):
+        raise ValueError(f"path {path!r} is not valid UTF-8")
+    if "\x00" in path:
+        raise ValueError(f"path {path!r} contains a NUL byte")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path):
+        raise ValueError(f"path {path!r} is absolute; paths are relative to the project root")
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            raise ValueError(
+                f"path {path!r} has an empty, '.' or '..' component; "
+                "use a normalized path relative to the project root"
+            )
+    return path
+
+
+# -------------------------------------------------------------------------- models
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False, validate_default=False)
+
+
+class AgentDecision(_Model):
+    """Why an agent did something: the rationale, the alternatives it rejected."""
+
+    context_hash: str = ""
+    input_trigger: str = ""
+    rationale: str = ""
+    rejected_alternatives: list[str] = Field(default_factory=list)
+    memory_ids: list[str] = Field(default_factory=list)
+    confidence_score: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class StateChange(_Model):
+    """A change of one resource; for files, hashes are SHA-256 hex of the bytes."""
+
+    target_type: TargetType = TargetType.FILE
+    target_resource: str
+    operation: Operation
+    previous_resource: str = ""
+    previous_state_hash: str = ""
+    new_state_hash: str = ""
+    file_mode: FileMode = FileMode.UNSPECIFIED
+    diff_patch: str = ""
+    size_bytes: int = Field(0, ge=0)
+    is_reversible: bool = False
+    previous_file_mode: FileMode = FileMode.UNSPECIFIED
+    lines_added: int = Field(0, ge=0)
+    lines_removed: int = Field(0, ge=0)
+
+    @field_validator("previous_state_hash", "new_state_hash")
+    @classmethod
+    def _hashes(cls, v: str, info) -> str:
+        return _check_hash(v, info.field_name)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "StateChange":
+        if self.target_type != TargetType.FILE:
+            if not self.target_resource:
+                raise ValueError("target_resource is empty")
+            return self
+        check_relative_path(self.target_resource)
+        op = self.operation
+        if op == Operation.UNSPECIFIED:
+            raise ValueError("operation is required (create, modify, delete or rename)")
+        if op == Operation.RENAME:
+            if not self.previous_resource:
+                raise ValueError("a rename needs previous_resource (the old path)")
+            check_relative_path(self.previous_resource)
+        elif self.previous_resource:
+            raise ValueError("previous_resource is only allowed on a rename")
+        if op == Operation.CREATE and self.previous_state_hash:
+            raise ValueError("a create has no previous_state_hash")
+        if op == Operation.DELETE:
+            if self.new_state_hash:
+                raise ValueError("a delete has no new_state_hash")
+        elif not self.new_state_hash:
+            raise ValueError(f"a {op.value} of a file needs new_state_hash (SHA-256 of the new bytes)")
+        if op != Operation.DELETE and self.file_mode == FileMode.UNSPECIFIED:
+            raise ValueError("file_mode is required: regular, executable or symlink")
+        return self
+
+
+class AgentMessage(_Model):
+    """Agent-to-agent talk."""
+
+    sender: str = ""
+    recipients: list[str] = Field(default_factory=list)
+    content: str = ""
+
+
+class SystemSignal(_Model):
+    """A health signal: status, CPU load (percent), memory (MB)."""
+
+    status: str = ""
+    cpu_load_percent: float = Field(0.0, ge=0.0)
+    memory_usage_mb: float = Field(0.0, ge=0.0)
+    detail: str = ""
+
+
+class SpanEventRecord(_Model):
+    """An OpenTelemetry span event."""
+
+    name: str = ""
+    time: TimestampNs = 0
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class SpanLinkRecord(_Model):
+    """An OpenTelemetry span link."""
+
+    trace_id: str = ""
+    span_id: str = ""
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class SpanRecord(_Model):
+    """A finished OpenTelemetry span; times are int nanoseconds since the epoch."""
+
+    name: str = ""
+    kind: SpanKind = SpanKind.UNSPECIFIED
+    parent_span_id: str = ""
+    start_time: TimestampNs = 0
+    end_time: TimestampNs = 0
+    status_code: SpanStatusCode = SpanStatusCode.UNSET
+    status_message: str = ""
+    attributes: Attributes = Field(default_factory=dict)
+    events: list[SpanEventRecord] = Field(default_factory=list)
+    links: list[SpanLinkRecord] = Field(default_factory=list)
+    scope_name: str = ""
+    scope_version: str = ""
+    resource_attributes: Attributes = Field(default_factory=dict)
+
+    @field_validator("parent_span_id")
+    @classmethod
+    def _parent(cls, v: str) -> str:
+        if v and not is_span_id(v):
+            raise ValueError("parent_span_id must be 16 lowercase hex characters or empty")
+        return v
+
+
+PAYLOAD_KINDS = ("decision", "state_change", "message", "signal", "span")
+
+
+class SwarmEvent(_Model):
+    """The envelope of every recorded fact (``context_ledger.v1.SwarmEvent``).
+
+    ``timestamp`` is int nanoseconds since the Unix epoch (UTC, the agent's clock).
+    Exactly one payload field is set; ``kind`` names it.
+    Raises ``pydantic.ValidationError`` when built from bad data.
+    """
+
+    event_id: str
+    timestamp: TimestampNs
+    schema_version: int = SCHEMA_VERSION
+    tenant_id: str
+    project_id: str
+    user_id: str = ""
+    session_id: str = ""
+    agent_id: str = ""
+    agent_role: AgentRole = AgentRole.UNSPECIFIED
+    trace_id: str = ""
+    span_id: str = ""
+    caused_by: str = ""
+    related_commit_hash: str = ""
+    decision: AgentDecision | None = None
+    state_change: StateChange | None = None
+    message: AgentMessage | None = None
+    signal: SystemSignal | None = None
+    span: SpanRecord | None = None
+
+    @field_validator("event_id")
+    @classmethod
+    def _event_id(cls, v: str) -> str:
+        if not is_uuid7(v):
+            raise ValueError("event_id must be a lowercase UUIDv7 (RFC 9562)")
+        return v
+
+    @field_validator("caused_by")
+    @classmethod
+    def _caused_by(cls, v: str) -> str:
+        if v and not is_uuid7(v):
+            raise ValueError("caused_by must be the event_id (UUIDv7) of a decision, or empty")
+        return v
+
+    @field_validator("schema_version")
+    @classmethod
+    def _schema_version(cls, v: int) -> int:
+        if v not in SUPPORTED_SCHEMA_VERSIONS:
+            raise ValueError(
+                f"unknown schema_version {v}: this version of context-ledger understands "
+                f"{sorted(SUPPORTED_SCHEMA_VERSIONS)}; upgrade context-ledger to read it"
+            )
+        return v
+
+    @field_validator("tenant_id", "project_id")
+    @classmethod
+    def _names(cls, v: str, info) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"{info.field_name} must be 1-128 characters without '/' or control characters"
+            )
+        return v
+
+    @field_validator("trace_id")
+    @classmethod
+    def _trace(cls, v: str) -> str:
+        if v and not is_trace_id(v):
+            raise ValueError("trace_id must be 32 lowercase hex characters (W3C trace-id) or empty")
+        return v
+
+    @field_validator("span_id")
+    @classmethod
+    def _span(cls, v: str) -> str:
+        if v and not is_span_id(v):
+            raise ValueError("span_id must be 16 lowercase hex characters (W3C span-id) or empty")
+        return v
+
+    @field_validator("related_commit_hash")
+    @classmethod
+    def _commit(cls, v: str) -> str:
+        if v and not _COMMIT_HEX.match(v):
+            raise ValueError("related_commit_hash must be lowercase hex (a git commit id) or empty")
+        return v
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> "SwarmEvent":
+        present = [k for k in PAYLOAD_KINDS if getattr(self, k) is not None]
+        if len(present) != 1:
+            raise ValueError(
+                "exactly one payload is required, one of "
+                f"{', '.join(PAYLOAD_KINDS)}; got {present or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The payload's name: decision, state_change, message, signal or span."""
+        for k in PAYLOAD_KINDS:
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated event has no payload")
+
+    @property
+    def payload(self) -> _Model:
+        return getattr(self, self.kind)
+
+    def to_json(self) -> str:
+        """Compact JSON text (unset payloads left out)."""
+        return self.model_dump_json(exclude_none=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict (timestamps as RFC 3339 text, enums as names)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_bytes(self) -> bytes:
+        """Serialized protobuf (the storage form)."""
+        return event_to_proto(self).SerializeToString(deterministic=True)
+
+
+# ------------------------------------------------------------- proto conversion
+def _enum_to_proto(enum_name: str, value: Enum) -> int:
+    _, prefix = _ENUMS[enum_name]
+    return events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_name[
+        prefix + value.value.upper()
+    ].number
+
+
+def _enum_from_proto(enum_name: str, number: int) -> Enum:
+    py_enum, prefix = _ENUMS[enum_name]
+    desc = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_number.get(number)
+    if desc is None:
+        raise InvalidEvent(f"unknown {enum_name} value {number}")
+    return py_enum(desc.name[len(prefix):].lower())
+
+
+def _attr_to_proto(value: Any, out: events_pb2.AttributeValue) -> None:
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int):
+        out.int_value = value
+    elif isinstance(value, float):
+        out.double_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, (list, tuple)):
+        out.array_value.SetInParent()
+        for item in value:
+            _attr_to_proto(item, out.array_value.values.add())
+    else:
+        raise InvalidEvent(f"unsupported attribute value type {type(value).__name__}")
+
+
+def _attr_from_proto(value: events_pb2.AttributeValue) -> Any:
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        return [_attr_from_proto(v) for v in value.array_value.values]
+    if which is None:
+        return ""
+    return getattr(value, which)
+
+
+def _fill(msg, model: BaseModel) -> None:
+    for field in msg.DESCRIPTOR.fields:
+        name = field.name
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if field.message_type is not None:
+            mname = field.message_type.full_name
+            if mname == "google.protobuf.Timestamp":
+                sub = getattr(msg, name)
+                sub.seconds, sub.nanos = divmod(value, 1_000_000_000)
+            elif field.message_type.GetOptions().map_entry:
+                target = getattr(msg, name)
+                for k, v in value.items():
+                    _attr_to_proto(v, target[k])
+            elif field.is_repeated:
+                target = getattr(msg, name)
+                for item in value:
+                    _fill(target.add(), item)
+            else:
+                sub = getattr(msg, name)
+                sub.SetInParent()
+                _fill(sub, value)
+        elif field.enum_type is not None:
+            setattr(msg, name, _enum_to_proto(field.enum_type.name, value))
+        elif field.is_repeated:
+            getattr(msg, name).extend(value)
+        else:
+            setattr(msg, name, value)
+
+
+def _read(msg) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    oneof_fields = {f.name for o in msg.DESCRIPTOR.oneofs for f in o.fields}
+    for field in msg.DESCRIPTOR.fields:
+        name = field.name
+        if name in oneof_fields and not msg.HasField(name):
+            continue
+        value = getattr(msg, name)
+        if field.message_type is not None:
+            mname = field.message_type.full_name
+            if mname == "google.protobuf.Timestamp":
+                out[name] = value.seconds * 1_000_000_000 + value.nanos
+            elif field.message_type.GetOptions().map_entry:
+                out[name] = {k: _attr_from_proto(v) for k, v in value.items()}
+            elif field.is_repeated:
+                out[name] = [_read(item) for item in value]
+            else:
+                out[name] = _read(value)
+        elif field.enum_type is not None:
+            out[name] = _enum_from_proto(field.enum_type.name, value)
+        elif field.is_repeated:
+            out[name] = list(value)
+        else:
+            out[name] = value
+    return out
+
+
+def event_to_proto(event: SwarmEvent) -> events_pb2.SwarmEvent:
+    """Convert a validated model to the protobuf message."""
+    msg = events_pb2.SwarmEvent()
+    _fill(msg, event)
+    return msg
+
+
+def event_from_proto(msg: events_pb2.SwarmEvent) -> SwarmEvent:
+    """Validate a protobuf message into a model. Raises ``InvalidEvent``/``UnknownSchemaVersion``."""
+    return _validated(lambda: SwarmEvent.model_validate(_read(msg)), where="protobuf event")
+
+
+def event_from_bytes(data: bytes) -> SwarmEvent:
+    """Parse and validate serialized protobuf bytes. Raises ``InvalidEvent``."""
+    msg = events_pb2.SwarmEvent()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:  # includes invalid UTF-8 in string fields
+        raise InvalidEvent(f"not a valid serialized SwarmEvent: {exc}") from exc
+    return event_from_proto(msg)
+
+
+def parse_event(data: dict[str, Any], where: str = "event") -> SwarmEvent:
+    """Validate a JSON-like dict into a model. Raises ``InvalidEvent``/``UnknownSchemaVersion``
+    whose message names each bad field."""
+    if not isinstance(data, dict):
+        raise InvalidEvent(f"{where}: expected a JSON object, got {type(data).__name__}")
+    return _validated(lambda: SwarmEvent.model_validate(data), where=where)
+
+
+def parse_event_json(text: str | bytes, where: str = "event") -> SwarmEvent:
+    """Parse JSON text into a validated model. Raises ``InvalidEvent``."""
+    try:
+        data = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    return parse_event(data, where=where)
+
+
+def _validated(build, where: str) -> SwarmEvent:
+    try:
+        return build()
+    except ValidationError as exc:
+        problems = []
+        unknown_version = False
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "event"
+            msg = err["msg"].removeprefix("Value error, ")
+            if "unknown schema_version" in msg:
+                unknown_version = True
+            problems.append(f"{loc}: {msg}")
+        cls = UnknownSchemaVersion if unknown_version else InvalidEvent
+        raise cls(f"{where}: " + "; ".join(problems)) from exc
