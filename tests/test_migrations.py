@@ -1,0 +1,68 @@
+"""Migrations: a blank database gets every one; an older database is upgraded in place."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import sqlite_utils
+
+from ledger import Ledger
+from ledger.migrations import MIGRATIONS, applied, migrate
+from schemas import AgentDecision, SwarmEvent, new_event_id
+
+
+def test_blank_database_gets_every_migration(ledger_path):
+    Ledger(ledger_path).close()
+    db = sqlite_utils.Database(ledger_path)
+    assert applied(db) == [m.__name__ for m in MIGRATIONS]
+    assert {"events", "blobs", "path_state", "checkpoints", "meta"} <= set(db.table_names())
+    assert migrate(db) == []  # idempotent
+
+
+def test_upgrade_from_the_first_migration_keeps_data(ledger_path):
+    ledger_path.parent.mkdir(parents=True)
+    db = sqlite_utils.Database(ledger_path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+    first = MIGRATIONS[0]
+    first(db)
+    db.execute("INSERT INTO _migrations VALUES (?, ?)", (first.__name__, time.time_ns()))
+    event = SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id="t", project_id="p",
+                       decision=AgentDecision(rationale="written by an old version"))
+    body = event.to_bytes()
+    db.execute(
+        "INSERT INTO events (event_id, time_ns, recorded_ns, tenant_id, project_id, kind, body, body_bytes)"
+        " VALUES (?, ?, ?, 't', 'p', 'decision', ?, ?)",
+        (event.event_id, event.timestamp, time.time_ns(), body, len(body)),
+    )
+    db.conn.commit()
+    db.close()
+
+    lg = Ledger(ledger_path)  # every entry point migrates first
+    assert applied(sqlite_utils.Database(ledger_path)) == [m.__name__ for m in MIGRATIONS]
+    stored = lg.get(event.event_id)
+    assert stored.event == event
+    assert stored.hub_versionstamp is None  # column added by a later migration
+    assert lg.outbox_status()["pending"] == 1
+
+
+def test_concurrent_openers_migrate_once(ledger_path):
+    import threading
+
+    errors = []
+
+    def open_it():
+        try:
+            Ledger(ledger_path).close()
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with sqlite3.connect(ledger_path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM _migrations")]
+    assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS)
