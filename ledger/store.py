@@ -120,7 +120,10 @@ class Ledger:
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
     ``"normal"`` uses ``synchronous=NORMAL`` (WAL: survives a process crash, may lose
-    the last commits on power loss). Raises ``StoreError`` if the file cannot be opened.
+    the last commits on power loss); ``"group"`` batches the writes of all threads into
+    shared transactions committed at most ``group_window_s`` seconds (or
+    ``group_max_events`` writes) later, see ``ledger.groupcommit``: call ``flush()``
+    for a durability point. Raises ``StoreError`` if the file cannot be opened.
     """
 
     def __init__(
@@ -129,42 +132,64 @@ class Ledger:
         *,
         durability: str = "full",
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        group_window_s: float | None = None,
+        group_max_events: int | None = None,
     ) -> None:
         self.path = Path(path)
-        if durability not in ("full", "normal"):
-            raise ValueError(f"durability must be 'full' or 'normal', not {durability!r}")
+        if durability not in ("full", "normal", "group"):
+            raise ValueError(f"durability must be 'full', 'normal' or 'group', not {durability!r}")
         self.durability = durability
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._group = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the ledger directory {self.path.parent}: {exc}") from exc
         with self._converted("migrate"):
             migrate(sqlite_utils.Database(self._conn()))
+        if durability == "group":
+            from ledger.groupcommit import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW_S, GroupCommitter
+
+            self._group = GroupCommitter(
+                self._connect,
+                window_s=DEFAULT_WINDOW_S if group_window_s is None else group_window_s,
+                max_events=DEFAULT_MAX_EVENTS if group_max_events is None else group_max_events,
+                describe=f"ledger {self.path}",
+            )
         self.ledger_id = self._ensure_ledger_id()
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
+        override = getattr(self._local, "group_conn", None)
+        if override is not None:  # inside a group-commit write: read your own writes
+            return override
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout_s, isolation_level=None
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if mode.lower() != "wal":
-                    raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
-                sync = "FULL" if self.durability == "full" else "NORMAL"
-                conn.execute(f"PRAGMA synchronous = {sync}")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot open ledger {self.path}: {exc}") from exc
+            conn = self._connect()
             self._local.conn = conn
-            with self._conns_lock:
-                self._all_conns.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open one configured connection (WAL, busy timeout, synchronous). The group
+        commit connection is shared by threads (serialized by its lock)."""
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout_s, isolation_level=None,
+                check_same_thread=self.durability != "group",
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StoreError(f"{self.path}: SQLite refused WAL mode (got {mode})")
+            sync = "NORMAL" if self.durability == "normal" else "FULL"
+            conn.execute(f"PRAGMA synchronous = {sync}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open ledger {self.path}: {exc}") from exc
+        with self._conns_lock:
+            self._all_conns.append(conn)
         return conn
 
     @contextlib.contextmanager
@@ -184,7 +209,19 @@ class Ledger:
         """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``); rolls back on error.
 
         Yields the thread's connection. Nested use joins the outer transaction.
+        In ``group`` durability the write joins the open group (see ``flush()``).
         """
+        if self._group is not None:
+            if getattr(self._local, "group_conn", None) is not None:
+                yield self._local.group_conn  # nested: already inside the group write
+                return
+            with self._group.transaction() as conn:
+                self._local.group_conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.group_conn = None
+            return
         conn = self._conn()
         if conn.in_transaction:
             yield conn
@@ -200,8 +237,17 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
 
+    def flush(self) -> None:
+        """Make every write made before this call durable (``group`` durability commits
+        the open group; in other modes writes are already committed on return).
+        Raises ``StoreError`` if a group failed to commit."""
+        if self._group is not None:
+            self._group.flush()
+
     def close(self) -> None:
-        """Close every connection this object opened (safe to call twice)."""
+        """Flush, then close every connection this object opened (safe to call twice)."""
+        if self._group is not None:
+            self._group.close()
         with self._conns_lock:
             for conn in self._all_conns:
                 with contextlib.suppress(sqlite3.Error):
@@ -216,6 +262,9 @@ class Ledger:
         self.close()
 
     def _ensure_ledger_id(self) -> str:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+        if row:  # the common case: no write lock needed to open an existing ledger
+            return row[0]
         with self.write_transaction() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
             if row:
@@ -655,5 +704,5 @@ def open_ledger(settings=None, **overrides) -> Ledger:
     from ledger.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    return Ledger(settings.ledger_path, durability="full" if settings.durability == "full" else "normal")
+    return Ledger(settings.ledger_path, durability=settings.durability)
 

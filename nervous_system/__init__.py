@@ -1,12 +1,52 @@
-"""The agent SDK: record decisions, file changes, messages and signals.
+"""The agent SDK: record decisions, file changes, messages and signals, linked to
+OpenTelemetry traces.
 
+    import nervous_system
+    inst = nervous_system.configure(project_id="web", agent_id="coder-1")
+    with inst.tracer("agent").start_as_current_span("plan"):
+        why = inst.recorder.decision("use a trie", confidence=0.7)
+        inst.recorder.file_change("src/trie.py", b"...")
+
+    # or without tracing:
     from nervous_system import Recorder
     rec = Recorder(project_id="web", agent_id="coder-1", agent_role="coder")
-    rec.decision("use a trie", confidence=0.7)
-    rec.file_change("src/trie.py", b"...")
+
+Importing this package registers the span-link hooks (``nervous_system.otel``): events
+recorded inside an active span carry its trace/span ids and appear as span events.
 """
 
+from nervous_system import otel
+from nervous_system.capture import LedgerSpanProcessor, SpanFilter
 from nervous_system.errors import InvalidRecord, RecordFailed, RecorderError
-from nervous_system.recorder import Recorder
+from nervous_system.propagation import (
+    ContextThread,
+    attach_from_env,
+    child_env,
+    context_from_env,
+    propagating,
+    run_child,
+    submit,
+)
+from nervous_system.recorder import Recorder, register_hooks
+from nervous_system.setup import Instrumentation, configure
 
-__all__ = ["Recorder", "RecorderError", "InvalidRecord", "RecordFailed"]
+otel.install()
+
+__all__ = [
+    "Recorder",
+    "RecorderError",
+    "InvalidRecord",
+    "RecordFailed",
+    "register_hooks",
+    "configure",
+    "Instrumentation",
+    "LedgerSpanProcessor",
+    "SpanFilter",
+    "child_env",
+    "context_from_env",
+    "attach_from_env",
+    "propagating",
+    "ContextThread",
+    "submit",
+    "run_child",
+]

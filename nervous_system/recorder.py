@@ -43,8 +43,31 @@ from schemas.errors import SchemaError
 #: OpenTelemetry integration to add trace/span ids). A hook returns the event
 #: (possibly a modified copy).
 EventHook = Callable[[SwarmEvent], SwarmEvent]
-#: Hooks called after an event was durably appended.
+#: Hooks called after an event was appended (in the caller's thread and context).
 AfterHook = Callable[[SwarmEvent], None]
+
+
+def register_hooks(
+    *, before: EventHook | None = None, after: AfterHook | None = None
+) -> Callable[[], None]:
+    """Register process-wide hooks run by every ``Recorder``. Registering the same
+    callable again is a no-op.
+
+    Returns a function that unregisters them. Global hooks run before a recorder's own
+    hooks (``Recorder.add_hooks``).
+    """
+    if before is not None and before not in Recorder.before_append:
+        Recorder.before_append.append(before)
+    if after is not None and after not in Recorder.after_append:
+        Recorder.after_append.append(after)
+
+    def unregister() -> None:
+        if before is not None and before in Recorder.before_append:
+            Recorder.before_append.remove(before)
+        if after is not None and after in Recorder.after_append:
+            Recorder.after_append.remove(after)
+
+    return unregister
 
 
 class Recorder:
@@ -54,6 +77,10 @@ class Recorder:
     configured ledger); ``tenant_id`` defaults to the configured tenant; ``session_id``
     (one agent run) defaults to a new UUIDv7; ``clock`` returns int nanoseconds since
     the epoch. Thread-safe.
+
+    Hooks: the class-level lists ``Recorder.before_append``/``after_append`` are the
+    process-wide hooks (see ``register_hooks``); ``add_hooks`` adds hooks to one
+    recorder only.
     """
 
     before_append: list[EventHook] = []
@@ -77,7 +104,10 @@ class Recorder:
             from ledger.config import load_settings
 
             settings = load_settings()
-            self.ledger = Ledger(Path(ledger) if ledger is not None else settings.ledger_path)
+            self.ledger = Ledger(
+                Path(ledger) if ledger is not None else settings.ledger_path,
+                durability=settings.durability,
+            )
             if tenant_id is None:
                 tenant_id = settings.tenant
         self.tenant_id = tenant_id or "default"
@@ -89,6 +119,15 @@ class Recorder:
         self.clock = clock
         self._lock = threading.Lock()
         self._last_decision: str = ""
+        self._own_before: list[EventHook] = []
+        self._own_after: list[AfterHook] = []
+
+    def add_hooks(self, *, before: EventHook | None = None, after: AfterHook | None = None) -> None:
+        """Add hooks run for this recorder's events only (after the global hooks)."""
+        if before is not None:
+            self._own_before.append(before)
+        if after is not None:
+            self._own_after.append(after)
 
     # ------------------------------------------------------------ envelope
     def _envelope(self, *, caused_by: str = "", commit: str = "", **payload: Any) -> SwarmEvent:
@@ -110,12 +149,12 @@ class Recorder:
             raise InvalidRecord(f"cannot record: {exc}") from exc
 
     def _hooked(self, event: SwarmEvent) -> SwarmEvent:
-        for hook in list(self.before_append):
+        for hook in [*Recorder.before_append, *self._own_before]:
             event = hook(event)
         return event
 
     def _after(self, event: SwarmEvent) -> None:
-        for hook in list(self.after_append):
+        for hook in [*Recorder.after_append, *self._own_after]:
             hook(event)
 
     def record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None = None) -> str:
@@ -274,6 +313,15 @@ class Recorder:
         except ValueError as exc:
             raise InvalidRecord(f"cannot record signal: {exc}") from exc
         return self.record(self._envelope(signal=payload))
+
+    def flush(self) -> None:
+        """Return when every event recorded so far is durable (matters in ``group``
+        durability; see ``ledger.groupcommit``). Raises ``RecordFailed`` if a group
+        commit failed."""
+        try:
+            self.ledger.flush()
+        except StoreError as exc:
+            raise RecordFailed(f"flush failed: {exc}") from exc
 
     def close(self) -> None:
         """Close the ledger connections this recorder opened."""

@@ -1,0 +1,157 @@
+"""Write-path benchmark: the SDK against raw SQLite and a bare fsync loop, measured in
+the same run on the same disk.
+
+    python benchmarks/bench_write_path.py            # ~1 minute
+    python benchmarks/bench_write_path.py --quick    # a few seconds
+    python benchmarks/bench_write_path.py --dir /mnt/ssd   # choose the disk
+
+Prints:
+1. ``Recorder.decision()`` events/s in ``group`` durability against ``sqlite3.executemany``
+   of the same rows into the same schema with the same PRAGMAs (WAL,
+   ``synchronous=FULL``) and the same durability (one commit per 1000 rows, the group
+   size) — target >= 50%;
+2. per-event commits/s in ``full`` durability (one fsynced commit per record call)
+   against a bare ``write`` + ``fsync`` loop on the same disk;
+3. the span processor's overhead: spans/s of the same workload with no processor and
+   with ``LedgerSpanProcessor`` (group and full durability).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
+
+from ledger import Ledger  # noqa: E402
+from ledger.store import _INSERT_COLUMNS, _INSERT_SQL, event_columns  # noqa: E402
+from nervous_system import LedgerSpanProcessor, Recorder, otel  # noqa: E402
+from schemas import AgentDecision, SwarmEvent, new_event_id  # noqa: E402
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def bench_raw_executemany(path: Path, n: int, batch: int) -> float:
+    Ledger(path).close()  # same schema
+    rows = []
+    for i in range(n):
+        ev = SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id="default",
+                        project_id="bench", agent_id="a", session_id="s",
+                        decision=AgentDecision(rationale=f"decision {i}", confidence_score=0.5))
+        cols = event_columns(ev, ev.to_bytes(), time.time_ns())
+        rows.append(tuple(cols[c] for c in _INSERT_COLUMNS))
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    start = time.perf_counter()
+    for i in range(0, n, batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_INSERT_SQL, rows[i:i + batch])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return rate(n, elapsed)
+
+
+def bench_record(path: Path, n: int, durability: str) -> tuple[float, Ledger]:
+    lg = Ledger(path, durability=durability)
+    rec = Recorder(lg, project_id="bench", agent_id="a", session_id="s")
+    for i in range(50):  # warm up
+        rec.decision("warm-up")
+    lg.flush()
+    start = time.perf_counter()
+    for i in range(n):
+        rec.decision(f"decision {i}", confidence=0.5)
+    lg.flush()
+    elapsed = time.perf_counter() - start
+    return rate(n, elapsed), lg
+
+
+def bench_fsync_loop(directory: Path, n: int) -> float:
+    path = directory / "fsync.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    payload = b"x" * 200
+    start = time.perf_counter()
+    for _ in range(n):
+        os.write(fd, payload)
+        os.fsync(fd)
+    elapsed = time.perf_counter() - start
+    os.close(fd)
+    return rate(n, elapsed)
+
+
+def span_workload(provider: TracerProvider, n: int) -> float:
+    tracer = provider.get_tracer("bench.agent", "1.0")
+    start = time.perf_counter()
+    for i in range(n // 2):
+        with tracer.start_as_current_span("invoke_agent bench", attributes={"gen_ai.agent.name": "bench"}):
+            with tracer.start_as_current_span("chat model", attributes={
+                    "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": i,
+                    "gen_ai.usage.output_tokens": 7}) as s:
+                s.add_event("chunk", {"n": i})
+    return rate(2 * (n // 2), time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small counts (a few seconds)")
+    ap.add_argument("--dir", type=Path, default=None, help="directory on the disk to measure")
+    args = ap.parse_args()
+    n_bulk = 5_000 if args.quick else 50_000
+    n_commit = 200 if args.quick else 2_000
+    n_spans = 2_000 if args.quick else 20_000
+    otel.uninstall()  # measure the write path itself; span links are measured in part 3
+
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        d = Path(tmp)
+        print(f"disk: {d}  (python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version})")
+
+        raw = bench_raw_executemany(d / "raw.db", n_bulk, 1000)
+        group, lg = bench_record(d / "group.db", n_bulk, "group")
+        commits = lg._group.groups_committed
+        lg.close()
+        print("\n1. record() in group durability vs raw sqlite3.executemany (same schema, WAL, synchronous=FULL)")
+        print(f"   raw executemany, 1000 rows/commit : {raw:12,.0f} events/s")
+        print(f"   Recorder.decision(), group mode   : {group:12,.0f} events/s  "
+              f"({commits} group commits for {n_bulk + 50:,} events)")
+        print(f"   ratio                             : {group / raw:12.1%}  (target >= 50%)")
+
+        fsync = bench_fsync_loop(d, n_commit)
+        full, lg = bench_record(d / "full.db", n_commit, "full")
+        lg.close()
+        print("\n2. per-event durable commits (full durability) vs bare write+fsync loop, same disk")
+        print(f"   write(200 B) + fsync loop         : {fsync:12,.0f} ops/s")
+        print(f"   Recorder.decision(), full mode    : {full:12,.0f} events/s")
+        print(f"   ratio                             : {full / fsync:12.1%}")
+
+        otel.install()
+        bare = TracerProvider()
+        base = span_workload(bare, n_spans)
+        results = {}
+        for durability, count in (("group", n_spans), ("full", max(n_commit, 200))):
+            lg = Ledger(d / f"spans-{durability}.db", durability=durability)
+            provider = TracerProvider()
+            provider.add_span_processor(LedgerSpanProcessor(lg, project_id="bench"))
+            base_n = span_workload(TracerProvider(), count)
+            results[durability] = (span_workload(provider, count), base_n)
+            provider.shutdown()
+            lg.close()
+        print("\n3. span processor overhead (same span workload, 2 spans per iteration)")
+        print(f"   no processor                      : {base:12,.0f} spans/s  ({1e6 / base:7.1f} us/span)")
+        for durability, (with_p, base_n) in results.items():
+            extra = 1e6 / with_p - 1e6 / base_n
+            print(f"   LedgerSpanProcessor, {durability:5} mode  : {with_p:12,.0f} spans/s  "
+                  f"({1e6 / with_p:7.1f} us/span, +{extra:.1f} us/span, {with_p / base_n:.1%} of no-processor rate)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+"""``ledger exec``: run any command and record every file change it makes.
+
+Works for agents in any language and for changes made by shell commands (``sed -i``,
+``mv``, ``chmod``, generated files) that SDK instrumentation misses: the work tree is
+snapshotted before and after the command and the difference is recorded.
+
+Snapshot: every file and symlink under ``root`` (``os.walk``, symlinks are not
+followed), with its mode (``regular``, ``executable`` = owner execute bit set,
+``symlink``) and the SHA-256 of its bytes (of the link target text for a symlink).
+Excluded: any ``.git`` directory, the ledger's own files (database, ``-wal``, ``-shm``,
+``-journal``) when they live under ``root``, and ``excludes`` globs (``fnmatch`` against
+the relative path and against each path component; ``build/`` excludes a directory).
+Directories themselves are not recorded (the ledger records files; an empty directory
+leaves no trace). A file whose stat (size, mtime, ctime, inode, mode) did not change
+and whose mtime is older than the first snapshot is not re-read (git's "racily clean"
+rule); all others are hashed.
+
+Changes, in recording order (so replay in time order never needs a path that is still
+taken, e.g. a file replaced by a directory): deletes, renames, modifications
+(content and/or mode: a chmod is a modify with the same hash), creates. A rename is a
+path that disappeared and another that appeared with the same content (same base name
+preferred). Every change is caused by one decision describing the command; a system
+signal ``exit <code>`` records the exit status, duration and working directory. All of
+it happens inside a span ``exec <argv0>`` whose ``TRACEPARENT`` is passed to the command,
+so events the command records itself (SDK, ``ledger record``) join the same trace.
+
+Baseline: the before-snapshot may differ from what the ledger knows of the project
+(files edited outside any recorder, first run). With ``baseline=True`` (default) those
+differences are recorded first, by agent ``ledger-exec`` caused by a decision "work tree
+state before ...", so that replaying the project reproduces exactly the tree the
+command left. With ``baseline=False``, changes to files the ledger does not know are
+recorded as creates and their deletes are skipped (counted in ``ExecResult.skipped``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import shlex
+import signal
+import stat
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from opentelemetry.trace import Status, StatusCode, Tracer
+
+from nervous_system.errors import RecorderError
+from nervous_system.propagation import child_env
+from nervous_system.recorder import Recorder
+
+_CHUNK = 1024 * 1024
+
+
+class ExecError(RecorderError):
+    """The command could not be started (not found, not executable) or the root is bad."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file or symlink of a snapshot. ``mode``: regular, executable or symlink;
+    ``digest``: SHA-256 hex of the content (symlink: of the target text)."""
+
+    path: str
+    mode: str
+    digest: str
+    size: int
+    stat_key: tuple
+
+
+@dataclass(frozen=True)
+class Change:
+    """A difference between two snapshots. ``op``: create, modify, delete or rename."""
+
+    op: str
+    path: str
+    mode: str = ""
+    previous_path: str = ""
+
+
+@dataclass
+class ExecResult:
+    """What ``run_and_record`` did. ``exit_code`` follows the shell convention
+    (128 + signal number when the command was killed by a signal)."""
+
+    argv: list[str]
+    exit_code: int
+    duration_s: float
+    decision_id: str
+    signal_id: str
+    trace_id: str
+    span_id: str
+    changes: list[tuple[Change, str]] = field(default_factory=list)  # (change, event_id)
+    baseline: list[tuple[Change, str]] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """JSON-ready summary (what ``ledger exec --json`` prints)."""
+        counts: dict[str, int] = {}
+        for change, _ in self.changes:
+            counts[change.op] = counts.get(change.op, 0) + 1
+        return {
+            "argv": self.argv,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 3),
+            "decision_id": self.decision_id,
+            "signal_id": self.signal_id,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "counts": counts,
+            "changes": [
+                {"op": c.op, "path": c.path, "previous_path": c.previous_path or None,
+                 "mode": c.mode or None, "event_id": eid}
+                for c, eid in self.changes
+            ],
+            "baseline_changes": len(self.baseline),
+            "skipped": [{"op": c.op, "path": c.path} for c in self.skipped],
+        }
+
+
+# ------------------------------------------------------------------------ snapshot
+class Excluder:
+    """Decides which relative paths are outside the recording (see module docstring)."""
+
+    def __init__(self, root: Path, patterns: Iterable[str] = (), ledger_path: Path | None = None):
+        self.patterns = [p for p in patterns if p]
+        self.exact: set[str] = set()
+        if ledger_path is not None:
+            try:
+                rel = Path(os.path.abspath(ledger_path)).relative_to(os.path.abspath(root)).as_posix()
+            except ValueError:
+                rel = None
+            if rel:
+                self.exact.update({rel, rel + "-wal", rel + "-shm", rel + "-journal"})
+
+    def excluded(self, rel: str, is_dir: bool) -> bool:
+        """True if the relative path ``rel`` (a directory when ``is_dir``) is excluded."""
+        name = rel.rsplit("/", 1)[-1]
+        if is_dir and name == ".git":
+            return True
+        if rel in self.exact:
+            return True
+        for pat in self.patterns:
+            if pat.endswith("/"):
+                if is_dir and (fnmatch.fnmatchcase(rel, pat[:-1]) or fnmatch.fnmatchcase(name, pat[:-1])):
+                    return True
+            elif fnmatch.fnmatchcase(rel, pat) or fnmatch.fnmatchcase(name, pat):
+                return True
+        return False
+
+
+def _stat_key(st: os.stat_result) -> tuple:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_content(root: Path, rel: str, mode: str) -> bytes:
+    """The bytes the ledger stores for ``rel``: file content, or the link target."""
+    full = os.path.join(root, rel)
+    if mode == "symlink":
+        return os.fsencode(os.readlink(full))
+    with open(full, "rb") as fh:
+        return fh.read()
+
+
+def snapshot(
+    root: Path,
+    excluder: Excluder,
+    *,
+    previous: Mapping[str, Entry] | None = None,
+    previous_taken_ns: int | None = None,
+) -> dict[str, Entry]:
+    """``{relative path: Entry}`` of every file and symlink under ``root``.
+
+    ``previous``/``previous_taken_ns``: an earlier snapshot and when it started
+    (``time.time_ns()``), to skip re-hashing unchanged files. Paths that are not valid
+    UTF-8 are refused by the ledger later, with the path in the message.
+    """
+    out: dict[str, Entry] = {}
+    root_s = os.fspath(root)
+    for dirpath, dirnames, filenames in os.walk(root_s, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, root_s)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        keep = []
+        for d in dirnames:
+            rel = f"{rel_dir}/{d}" if rel_dir else d
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                filenames.append(d)  # a symlink to a directory is recorded as a symlink
+            elif not excluder.excluded(rel, True):
+                keep.append(d)
+        dirnames[:] = sorted(keep)
+        for f in filenames:
+            rel = f"{rel_dir}/{f}" if rel_dir else f
+            if excluder.excluded(rel, False):
+                continue
+            full = os.path.join(dirpath, f)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                target = os.fsencode(os.readlink(full))
+                out[rel] = Entry(rel, "symlink", hashlib.sha256(target).hexdigest(), len(target), _stat_key(st))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue  # sockets, fifos, devices: not content
+            mode = "executable" if st.st_mode & stat.S_IXUSR else "regular"
+            key = _stat_key(st)
+            prev = previous.get(rel) if previous else None
+            if (prev is not None and prev.stat_key == key and previous_taken_ns is not None
+                    and st.st_mtime_ns < previous_taken_ns):
+                out[rel] = prev
+                continue
+            try:
+                digest = _hash_file(full)
+            except FileNotFoundError:
+                continue
+            out[rel] = Entry(rel, mode, digest, st.st_size, key)
+    return out
+
+
+def diff(before: Mapping[str, Entry], after: Mapping[str, Entry]) -> list[Change]:
+    """The changes turning ``before`` into ``after``, in recording order."""
+    gone = sorted(set(before) - set(after))
+    new = sorted(set(after) - set(before))
+    by_digest: dict[str, list[str]] = {}
+    for p in gone:
+        by_digest.setdefault(before[p].digest, []).append(p)
+    renames: list[Change] = []
+    creates: list[Change] = []
+    for p in new:
+        candidates = by_digest.get(after[p].digest)
+        if candidates:
+            base = p.rsplit("/", 1)[-1]
+            pick = next((c for c in candidates if c.rsplit("/", 1)[-1] == base), candidates[0])
+            candidates.remove(pick)
+            renames.append(Change("rename", p, after[p].mode, pick))
+        else:
+            creates.append(Change("create", p, after[p].mode))
+    renamed_from = {c.previous_path for c in renames}
+    deletes = [Change("delete", p) for p in gone if p not in renamed_from]
+    modifies = [
+        Change("modify", p, after[p].mode)
+        for p in sorted(set(before) & set(after))
+        if before[p].digest != after[p].digest or before[p].mode != after[p].mode
+    ]
+    return [*deletes, *renames, *modifies, *creates]
+
+
+# ------------------------------------------------------------------------ record
+def _apply(recorder: Recorder, root: Path, change: Change, cause: str, known: set[str]) -> str | None:
+    """Record one change; returns its event id, or None when it was skipped."""
+    if change.op == "delete":
+        if change.path not in known:
+            return None
+        return recorder.file_change(change.path, None, caused_by=cause)
+    content = read_content(root, change.path, change.mode)
+    if change.op == "rename" and change.previous_path in known:
+        return recorder.file_change(change.path, content, mode=change.mode,
+                                    previous_path=change.previous_path, caused_by=cause)
+    return recorder.file_change(change.path, content, mode=change.mode, caused_by=cause)
+
+
+def _ledger_view(recorder: Recorder) -> dict[str, Entry]:
+    tree = recorder.ledger.current_tree(recorder.tenant_id, recorder.project_id)
+    return {p: Entry(p, s.mode, s.hash, 0, ()) for p, s in tree.items()}
+
+
+def record_baseline(recorder: Recorder, root: Path, current: Mapping[str, Entry],
+                    excluder: Excluder, reason: str) -> list[tuple[Change, str]]:
+    """Bring the ledger's view of the project in line with ``current`` (the tree on
+    disk); returns the recorded ``(change, event_id)`` pairs (none when in line)."""
+    known = _ledger_view(recorder)
+    known = {p: e for p, e in known.items() if not excluder.excluded(p, False)}
+    changes = [c for c in diff(known, current)]
+    if not changes:
+        return []
+    baseline = Recorder(recorder.ledger, project_id=recorder.project_id, agent_id="ledger-exec",
+                        tenant_id=recorder.tenant_id, agent_role="operator",
+                        session_id=recorder.session_id, user_id=recorder.user_id)
+    cause = baseline.decision(reason, input_trigger="ledger exec baseline", confidence=1.0)
+    names = set(known)
+    return [(c, _apply(baseline, root, c, cause, names)) for c in changes]
+
+
+def run_and_record(
+    argv: Sequence[str],
+    *,
+    recorder: Recorder,
+    tracer: Tracer,
+    root: str | os.PathLike | None = None,
+    cwd: str | os.PathLike | None = None,
+    excludes: Iterable[str] = (),
+    baseline: bool = True,
+    popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+) -> ExecResult:
+    """Run ``argv`` (no shell) in ``cwd`` (default: ``root``) and record the changes it
+    makes under ``root`` (default: the current directory); see the module docstring.
+
+    Returns an ``ExecResult``. Raises ``ExecError`` when ``root`` is not a directory or
+    the command cannot be started (nothing but the baseline is recorded then), and
+    ``RecordFailed``/``InvalidRecord`` when the ledger refuses a change.
+    """
+    if not argv:
+        raise ExecError("no command given: ledger exec -- CMD [ARGS...]")
+    root_p = Path(root if root is not None else os.getcwd()).resolve()
+    if not root_p.is_dir():
+        raise ExecError(f"--root {root_p} is not a directory")
+    run_dir = Path(cwd) if cwd is not None else root_p
+    excluder = Excluder(root_p, excludes, recorder.ledger.path)
+    command = shlex.join(argv)
+
+    taken = time.time_ns()
+    before = snapshot(root_p, excluder)
+    result_baseline: list[tuple[Change, str]] = []
+    if baseline:
+        result_baseline = record_baseline(
+            recorder, root_p, before, excluder,
+            f"work tree state before `{command}` (changes made outside the ledger)",
+        )
+    known = set(_ledger_view(recorder)) if not baseline else set(before)
+
+    argv0 = os.path.basename(argv[0])
+    attributes = {
+        "process.command_args": list(argv),
+        "process.executable.name": argv0,
+        "process.working_directory": os.fspath(run_dir),
+        "ledger.exec.root": os.fspath(root_p),
+    }
+    with tracer.start_as_current_span(f"exec {argv0}", attributes=attributes,
+                                      record_exception=False, set_status_on_exception=False) as span:
+        ctx = span.get_span_context()
+        decision_id = recorder.decision(
+            f"run `{command}` in {run_dir}", input_trigger="ledger exec", confidence=1.0)
+        started = time.monotonic()
+        try:
+            proc = popen(list(argv), cwd=run_dir, env=child_env())
+        except OSError as exc:
+            span.set_status(Status(StatusCode.ERROR, f"cannot start: {exc}"))
+            recorder.signal("failed to start", detail=json.dumps({"argv": list(argv), "error": str(exc)}))
+            raise ExecError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
+        exit_code = _wait_forwarding_signals(proc)
+        duration = time.monotonic() - started
+        after = snapshot(root_p, excluder, previous=before, previous_taken_ns=taken)
+        recorded: list[tuple[Change, str]] = []
+        skipped: list[Change] = []
+        for change in diff(before, after):
+            try:
+                event_id = _apply(recorder, root_p, change, decision_id, known)
+            except FileNotFoundError:
+                skipped.append(change)  # vanished between the snapshot and the read
+                continue
+            if event_id is None:
+                skipped.append(change)
+            else:
+                recorded.append((change, event_id))
+        signal_id = recorder.signal(
+            f"exit {exit_code}",
+            detail=json.dumps({"argv": list(argv), "exit_code": exit_code,
+                               "duration_s": round(duration, 6), "cwd": os.fspath(run_dir),
+                               "changes": len(recorded)}),
+        )
+        span.set_attribute("process.exit.code", exit_code)
+        span.set_attribute("ledger.exec.changes", len(recorded))
+        if exit_code != 0:
+            span.set_status(Status(StatusCode.ERROR, f"exit code {exit_code}"))
+    return ExecResult(
+        argv=list(argv), exit_code=exit_code, duration_s=duration, decision_id=decision_id,
+        signal_id=signal_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
+        changes=recorded, baseline=result_baseline, skipped=skipped,
+    )
+
+
+def _wait_forwarding_signals(proc: subprocess.Popen) -> int:
+    """Wait for ``proc``, passing SIGINT/SIGTERM/SIGHUP on to it; returns its exit code
+    (128 + N when killed by signal N)."""
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {}
+    try:
+        for sig in forwarded:
+            try:
+                previous[sig] = signal.signal(sig, lambda s, _f: proc.send_signal(s))
+            except ValueError:  # not the main thread: no forwarding
+                break
+        code = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
+
