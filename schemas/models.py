@@ -36,7 +36,7 @@ from pydantic import (
 
 from schemas import events_pb2
 from schemas.errors import InvalidEvent, UnknownSchemaVersion
-from schemas.ids import is_span_id, is_trace_id, is_uuid7
+from schemas.ids import is_span_id, is_trace_id
 
 #: The schema version this code writes. Events with a version outside
 #: SUPPORTED_SCHEMA_VERSIONS are refused (an older reader must not guess).
@@ -51,6 +51,10 @@ MAX_EVENT_BYTES = 32 * 1024 * 1024
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT_HEX = re.compile(r"^[0-9a-f]{4,64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
+#: Canonical lowercase UUID text with version 7 and the RFC 9562 variant: exactly the
+#: strings ``schemas.ids.is_uuid7`` accepts, checked without building a ``uuid.UUID``
+#: (the validators run on every recorded event).
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 # --------------------------------------------------------------------------- enums
@@ -183,7 +187,8 @@ def check_relative_path(path: str) -> str:
     """Validate a project-relative, '/'-separated path and return it unchanged.
 
     Refused: empty, absolute (leading '/' or a drive letter), '.' or '..' or empty
-    components, NUL or other control characters, and text that is not valid UTF-8
+    components, NUL (other control characters such as a tab are legal in git paths and
+    kept), and text that is not valid UTF-8
     (surrogates from ``os.fsdecode`` of undecodable bytes). Raises ``ValueError``.
     """
     if not path:
@@ -360,14 +365,14 @@ class SwarmEvent(_Model):
     @field_validator("event_id")
     @classmethod
     def _event_id(cls, v: str) -> str:
-        if not is_uuid7(v):
+        if not _UUID7.fullmatch(v):
             raise ValueError("event_id must be a lowercase UUIDv7 (RFC 9562)")
         return v
 
     @field_validator("caused_by")
     @classmethod
     def _caused_by(cls, v: str) -> str:
-        if v and not is_uuid7(v):
+        if v and not _UUID7.fullmatch(v):
             raise ValueError("caused_by must be the event_id (UUIDv7) of a decision, or empty")
         return v
 
@@ -413,6 +418,11 @@ class SwarmEvent(_Model):
 
     @model_validator(mode="after")
     def _one_payload(self) -> "SwarmEvent":
+        if (
+            (self.decision is not None) + (self.state_change is not None) + (self.message is not None)
+            + (self.signal is not None) + (self.span is not None)
+        ) == 1:
+            return self
         present = [k for k in PAYLOAD_KINDS if getattr(self, k) is not None]
         if len(present) != 1:
             raise ValueError(
@@ -424,9 +434,16 @@ class SwarmEvent(_Model):
     @property
     def kind(self) -> str:
         """The payload's name: decision, state_change, message, signal or span."""
-        for k in PAYLOAD_KINDS:
-            if getattr(self, k) is not None:
-                return k
+        if self.decision is not None:
+            return "decision"
+        if self.state_change is not None:
+            return "state_change"
+        if self.message is not None:
+            return "message"
+        if self.signal is not None:
+            return "signal"
+        if self.span is not None:
+            return "span"
         raise AssertionError("validated event has no payload")
 
     @property
@@ -442,8 +459,9 @@ class SwarmEvent(_Model):
         return self.model_dump(mode="json", exclude_none=True)
 
     def to_bytes(self) -> bytes:
-        """Serialized protobuf (the storage form)."""
-        return event_to_proto(self).SerializeToString(deterministic=True)
+        """Serialized protobuf (the storage form): deterministic, and identical to the
+        generic descriptor-driven conversion (built by ``schemas.fastproto``)."""
+        return _fast.event_message(self).SerializeToString(deterministic=True)
 
 
 # ------------------------------------------------------------- proto conversion
@@ -547,7 +565,14 @@ def _read(msg) -> dict[str, Any]:
 
 
 def event_to_proto(event: SwarmEvent) -> events_pb2.SwarmEvent:
-    """Convert a validated model to the protobuf message."""
+    """Convert a validated model to the protobuf message (fast builders of
+    ``schemas.fastproto``; same content as ``generic_event_to_proto``)."""
+    return _fast.event_message(event)
+
+
+def generic_event_to_proto(event: SwarmEvent) -> events_pb2.SwarmEvent:
+    """The reference conversion: walks the protobuf descriptors (slower). The fast
+    builders must produce the same bytes (checked by the tests for every payload kind)."""
     msg = events_pb2.SwarmEvent()
     _fill(msg, event)
     return msg
@@ -601,3 +626,6 @@ def _validated(build, where: str) -> SwarmEvent:
             problems.append(f"{loc}: {msg}")
         cls = UnknownSchemaVersion if unknown_version else InvalidEvent
         raise cls(f"{where}: " + "; ".join(problems)) from exc
+
+
+from schemas import fastproto as _fast  # noqa: E402  (needs the models above)

@@ -12,7 +12,7 @@ import click
 
 from ledger.config import Settings, load_settings
 from ledger.errors import LedgerError
-from ledger.store import Ledger
+from ledger.store import Ledger, open_ledger
 from schemas.errors import SchemaError
 
 
@@ -34,8 +34,7 @@ class AppContext:
     def ledger(self) -> Ledger:
         """The local ledger (opened and migrated on first use)."""
         if self._ledger is None:
-            s = self.settings
-            self._ledger = Ledger(s.ledger_path, durability="full" if s.durability == "full" else "normal")
+            self._ledger = open_ledger(self.settings)
         return self._ledger
 
     @property

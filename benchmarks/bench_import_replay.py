@@ -1,0 +1,209 @@
+"""Benchmark: import a generated git history, replay it at HEAD, compare with git.
+
+One command::
+
+    python benchmarks/bench_import_replay.py              # 5,000 commits over 2,000 files
+    python benchmarks/bench_import_replay.py --quick      # 500 commits over 300 files
+    python benchmarks/bench_import_replay.py --commits 2000 --files 1000
+
+It builds a deterministic history with ``git fast-import`` (creates, modifications,
+deletes, renames, executable-bit flips, symlinks), imports it with
+``ledger.gitimport.import_git``, replays HEAD with ``replay.replay_local`` and with the
+``ledger replay`` CLI, checks the replay equals ``git archive HEAD | tar -x`` byte for
+byte and mode for mode, and prints, from the same run: import events/s, replay time,
+and the ratio of replay time to ``git archive HEAD | tar -x`` of the same tree
+(the best of 3 runs of each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ledger import Ledger  # noqa: E402
+from ledger.gitimport import import_git  # noqa: E402
+from ledger.moments import resolve_moment  # noqa: E402
+from replay import replay_local  # noqa: E402
+
+WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+         "sigma tau upsilon phi chi psi omega ledger replay event stream commit").split()
+
+
+def _line(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 10))) + "\n"
+
+
+def _content(rng: random.Random) -> list[str]:
+    return [_line(rng) for _ in range(rng.randint(5, 200))]
+
+
+def _edit(rng: random.Random, lines: list[str]) -> list[str]:
+    """A typical commit's edit: a few lines replaced, inserted or removed."""
+    lines = list(lines)
+    for _ in range(rng.randint(1, 5)):
+        at = rng.randint(0, len(lines))
+        roll = rng.random()
+        if roll < 0.4 and at < len(lines):
+            lines[at] = _line(rng)
+        elif roll < 0.8 or len(lines) < 3:
+            lines.insert(at, _line(rng))
+        elif at < len(lines):
+            del lines[at]
+    return lines
+
+
+def build_history(repo: Path, commits: int, files: int, seed: int = 7) -> None:
+    """A deterministic history of ``commits`` commits growing to about ``files`` paths."""
+    rng = random.Random(seed)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    live: dict[str, str] = {}  # path -> "644" | "755" | "link"
+    text: dict[str, list[str]] = {}  # path -> current lines
+    out: list[bytes] = []
+    mark = 0
+    t = 1_600_000_000
+    initial = max(1, files // 10)
+    create_p = (files - initial) / max(1, commits - 1)
+    for n in range(commits):
+        t += rng.randint(30, 600)
+        ops: list[bytes] = []
+        targets = initial if n == 0 else 0
+        if n:
+            whole, frac = divmod(create_p * 1.03, 1)
+            targets = int(whole) + (rng.random() < frac)
+        for _ in range(targets):
+            d = f"pkg{rng.randint(0, 40)}/mod{rng.randint(0, 9)}"
+            path = f"{d}/file_{len(live)}_{n}.py"
+            if rng.random() < 0.01 and live:
+                target = rng.choice(sorted(live))
+                ops.append(f"M 120000 inline {path}\n".encode() + _data(os.path.relpath(target, d).encode()))
+                live[path] = "link"
+            else:
+                mode = "755" if rng.random() < 0.05 else "644"
+                text[path] = _content(rng)
+                ops.append(f"M 100{mode} inline {path}\n".encode() + _data("".join(text[path]).encode()))
+                live[path] = mode
+        if n:
+            regular = [p for p, m in live.items() if m != "link"]
+            for path in rng.sample(regular, min(len(regular), rng.randint(1, 4))):
+                text[path] = _edit(rng, text[path])
+                ops.append(f"M 100{live[path]} inline {path}\n".encode() + _data("".join(text[path]).encode()))
+            roll = rng.random()
+            if roll < 0.03 and len(live) > 10:
+                path = rng.choice(sorted(live))
+                ops.append(f"D {path}\n".encode())
+                del live[path]
+            elif roll < 0.06 and regular:
+                src = rng.choice(regular)
+                if src in live and live[src] != "link":
+                    dst = f"moved/{n}/{src.rsplit('/', 1)[1]}"
+                    ops.append(f"R {src} {dst}\n".encode())
+                    live[dst] = live.pop(src)
+                    text[dst] = text.pop(src)
+            elif roll < 0.08 and regular:
+                path = rng.choice(regular)
+                if path in live and live[path] != "link":
+                    live[path] = "644" if live[path] == "755" else "755"
+                    ops.append(f"M 100{live[path]} inline {path}\n".encode()
+                               + _data("".join(text[path]).encode()))
+        mark += 1
+        msg = f"commit {n}: change {len(ops)} paths\n".encode()
+        out.append(b"commit refs/heads/main\n" + f"mark :{mark}\n".encode()
+                   + f"author Bench <bench@example.com> {t} +0000\n".encode()
+                   + f"committer Bench <bench@example.com> {t} +0000\n".encode()
+                   + _data(msg) + b"".join(ops) + b"\n")
+    subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], input=b"".join(out), check=True)
+
+
+def _data(payload: bytes) -> bytes:
+    return f"data {len(payload)}\n".encode() + payload + b"\n"
+
+
+def git_archive_extract(repo: Path, dest: Path) -> float:
+    dest.mkdir()
+    start = time.perf_counter()
+    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", "HEAD"],
+                               stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    archive.wait()
+    return time.perf_counter() - start
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    sys.path.insert(0, str(ROOT))
+    from tests.git_fixtures import snapshot
+
+    return snapshot(a) == snapshot(b)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commits", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="500 commits over 300 files")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    if args.quick:
+        args.commits, args.files = 500, 300
+    work = Path(tempfile.mkdtemp(prefix="bench-import-replay-"))
+    try:
+        repo = work / "repo"
+        t0 = time.perf_counter()
+        build_history(repo, args.commits, args.files)
+        built = time.perf_counter() - t0
+        tracked = int(subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True,
+                                     check=True).stdout.count(b"\n"))
+        print(f"history: {args.commits:,} commits, {tracked:,} files at HEAD (built in {built:.1f} s)")
+
+        db = work / "ledger.db"
+        with Ledger(db) as lg:
+            summary = import_git(lg, repo, project_id="bench")
+            rate = summary.events_added / summary.seconds
+            print(f"import: {summary.events_added:,} events, {summary.new_content_bytes:,} bytes of content "
+                  f"in {summary.seconds:.2f} s = {rate:,.0f} events/s ({summary.commits / summary.seconds:,.0f} commits/s)")
+            again = import_git(lg, repo, project_id="bench")
+            print(f"re-import: {again.events_added} events added, {again.events_present:,} present, "
+                  f"{again.seconds:.2f} s")
+
+            moment = resolve_moment(lg, "default", "bench", subprocess.run(
+                ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+            replay_times, git_times = [], []
+            for i in range(3):
+                out = work / f"replay-{i}"
+                start = time.perf_counter()
+                report = replay_local(lg, "default", "bench", moment, out)
+                replay_times.append(time.perf_counter() - start)
+                git_times.append(git_archive_extract(repo, work / f"archive-{i}"))
+            exact = same_tree(work / "replay-0", work / "archive-0")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from ledger.cli import cli; cli()", "--db", str(db),
+                        "replay", "--at", moment.commit, "--out", str(work / "cli-out")],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cli_time = time.perf_counter() - start
+        best_replay, best_git = min(replay_times), min(git_times)
+        print(f"replay at HEAD: {report.files:,} files + {report.symlinks} symlinks, {report.bytes:,} bytes "
+              f"from {report.changes:,} changes in {best_replay:.3f} s (best of 3; "
+              f"`ledger replay` CLI incl. Python start-up: {cli_time:.2f} s)")
+        print(f"git archive HEAD | tar -x: {best_git:.3f} s (best of 3)")
+        print(f"ratio replay / git archive: {best_replay / best_git:.2f}x")
+        print(f"replay equals git archive (bytes, modes, symlinks): {exact}")
+        return 0 if exact else 1
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""``ledger import``: bring existing history into the ledger."""
+
+from __future__ import annotations
+
+import click
+
+from ledger.cli.common import emit_json, json_option, pass_app
+from ledger.cli.progress import progress_bar
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import existing history as events."""
+
+
+@import_group.command("git")
+@click.argument("repo", type=click.Path(exists=True, file_okay=False), default=".")
+@click.option("--rev", default="HEAD", show_default=True,
+              help="Commit, branch or tag whose first-parent history is imported.")
+@click.option("--project", "project", default=None,
+              help="Project id [default: the global --project, else the repository's directory name].")
+@click.option("--skip-invalid-paths", is_flag=True,
+              help="Import without paths that are not valid UTF-8 (listed in the summary) "
+                   "instead of refusing the whole import.")
+@click.option("--batch-commits", type=click.IntRange(1, 100_000), default=200, show_default=True,
+              help="Commits per SQLite transaction (a commit is never split).")
+@json_option
+@pass_app
+def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_paths: bool,
+                   batch_commits: int, as_json: bool) -> None:
+    """Turn the first-parent history of the git repository REPO into events.
+
+    Per commit: one decision (message as rationale, author as agent, committer time)
+    and one file state change per changed path, linked to it by caused_by. Re-importing
+    the same history adds nothing; importing a longer history adds only the new commits.
+
+    \b
+    Examples:
+      ledger import git ~/src/app
+      ledger import git . --rev v2.0 --project app
+      ledger --db /tmp/l.db import git ~/src/app --json
+    """
+    from ledger.gitimport import import_git
+
+    with progress_bar("importing commits", unit="commits", enabled=not as_json) as update:
+        summary = import_git(
+            app.ledger, repo, tenant_id=app.tenant,
+            project_id=project or app.settings.project,
+            rev=rev, batch_commits=batch_commits,
+            skip_invalid_paths=skip_invalid_paths, progress=update,
+        )
+    if as_json:
+        emit_json(summary.to_dict())
+        return
+    rate = summary.events_added / summary.seconds if summary.seconds else 0.0
+    click.echo(
+        f"Imported {summary.repo} ({summary.rev} = {summary.head[:12]}) into project "
+        f"{summary.project_id!r}: {summary.commits:,} commits "
+        f"({summary.commits_imported:,} new, {summary.commits_present:,} already present), "
+        f"{summary.events_added:,} events added, {summary.events_present:,} already present, "
+        f"{summary.new_content_bytes:,} bytes of new content in {summary.new_blobs:,} blobs, "
+        f"{summary.seconds:.1f} s ({rate:,.0f} events/s)."
+    )
+    if summary.skipped_submodule_changes:
+        click.echo(f"Skipped {summary.skipped_submodule_changes:,} submodule changes (like git archive).")
+    for skipped in summary.skipped_paths:
+        click.echo(f"skipped {skipped.path!s} in commit {skipped.commit[:12]}: {skipped.reason}", err=True)

@@ -1,0 +1,121 @@
+"""`ledger log`, `ledger show`, `ledger projects` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from ledger import Ledger
+from ledger.cli import cli
+from ledger.gitimport import import_git
+from nervous_system import Recorder
+from tests.git_fixtures import GitRepo
+
+
+def run(args, db):
+    return CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def ledger_db(tmp_path, ledger_path):
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("src/a.py", "a = 1\n")
+    repo.write("README.md", "hi\n")
+    c1 = repo.commit("add a and readme\n\nbecause")
+    repo.write("src/a.py", "a = 2\n")
+    c2 = repo.commit("bump a")
+    repo.remove("README.md")
+    c3 = repo.commit("drop readme")
+    with Ledger(ledger_path) as lg:
+        import_git(lg, repo.path, project_id="p")
+        rec = Recorder(lg, project_id="p", agent_id="bot-7", agent_role="reviewer", clock=lambda: 1_900_000_000 * 10**9)
+        rec.decision("looks fine", confidence=0.9)
+        rec.message("ship it", recipients=["ada"])
+    return ledger_path, (c1, c2, c3)
+
+
+def lines(result):
+    assert result.exit_code == 0, result.output
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_log_newest_first_one_line_per_event(ledger_db):
+    db, (c1, c2, c3) = ledger_db
+    out = lines(run(["log"], db))
+    assert len(out) == 3 + 2 + 2 + 2  # 3 decisions, 4 changes, + decision + message
+    assert "message" in out[0] and "bot-7" in out[0] and "ship it" in out[0]
+    assert "decision" in out[1] and "looks fine" in out[1]
+    assert "delete README.md" in out[2]
+    assert out[-1].split()[2] == "decision" and "add a and readme" in out[-1]
+    assert "because" not in "\n".join(out)  # first line of the rationale only
+    oldest = lines(run(["log", "--oldest-first", "--limit", "2"], db))
+    assert len(oldest) == 2 and "add a and readme" in oldest[0]
+
+
+def test_log_filters(ledger_db):
+    db, (c1, c2, c3) = ledger_db
+    path = lines(run(["log", "src/a.py"], db))
+    assert len(path) == 2 and all("src/a.py" in line for line in path)
+    assert len(lines(run(["log", "src/"], db))) == 2
+    assert len(lines(run(["log", "--kind", "decision"], db))) == 4
+    assert len(lines(run(["log", "--agent", "bot-7"], db))) == 2
+    assert len(lines(run(["log", "--commit", c2[:8]], db))) == 2
+    since = lines(run(["log", "--since", c2, "--until", c2], db))
+    assert len(since) == 2 and "modify src/a.py" in since[0]
+    assert len(lines(run(["log", "--until", c1], db))) == 3
+    assert len(lines(run(["log", "--since", "2030-01-01T00:00:00Z"], db))) == 2
+    assert run(["log", "--limit", "1"], db).stderr.startswith("(showing the 1 newest")
+
+
+def test_log_json(ledger_db):
+    db, _ = ledger_db
+    data = json.loads(run(["log", "--json", "--kind", "state_change"], db).stdout)
+    assert len(data) == 4
+    first = data[0]
+    assert first["state_change"]["operation"] == "delete" and first["seq"] > 0
+    assert first["recorded_at"].endswith("Z") and first["hub_versionstamp"] is None
+
+
+def test_short_ids_from_log_work_in_show(ledger_db):
+    db, _ = ledger_db
+    for line in lines(run(["log"], db)):
+        short = line.split()[1]
+        assert len(short) >= 18
+        shown = run(["show", short], db)
+        assert shown.exit_code == 0, shown.output
+        assert short in shown.output
+
+
+def test_show_text_json_and_patch(ledger_db):
+    db, (c1, c2, c3) = ledger_db
+    with Ledger(db) as lg:
+        stored = next(lg.events(commit=c2, kind="state_change"))
+    text = run(["show", stored.event_id], db)
+    assert text.exit_code == 0
+    for word in ("state_change", "src/a.py", "modify", c2, "ada@example.com", "not synced yet"):
+        assert word in text.output
+    assert "+a = 2" not in text.output
+    patch = run(["show", stored.event_id, "--patch"], db)
+    assert "-a = 1\n+a = 2" in patch.output
+    data = json.loads(run(["show", stored.event_id, "--json"], db).output)
+    expected = stored.event.to_dict()
+    assert {k: data[k] for k in expected} == expected
+    assert data["seq"] == stored.seq and "recorded_at" in data
+
+
+def test_show_unknown_event(ledger_db):
+    db, _ = ledger_db
+    result = run(["show", "01234567-89ab-7def-8123-456789abcdef"], db)
+    assert result.exit_code == 1 and "no event" in result.output
+
+
+def test_projects(ledger_db, tmp_path):
+    db, _ = ledger_db
+    assert "default/p  9 events" in run(["projects"], db).output
+    data = json.loads(run(["projects", "--json"], db).output)
+    assert data == [{"tenant_id": "default", "project_id": "p", "events": 9,
+                     "first": data[0]["first"], "last": "2030-03-17T17:46:40Z"}]
+    empty = run(["projects"], tmp_path / "empty.db")
+    assert empty.exit_code == 0 and "No events yet" in empty.output

@@ -1,0 +1,205 @@
+"""Safe replay: nothing outside DIR, nothing half-written, non-empty DIR refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import textwrap
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from ledger import ChangeRow, Ledger, sha256_hex
+from ledger.cli import cli
+from replay import UnsafePath, materialize
+from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
+
+T0 = 1_700_000_000_000_000_000
+
+
+def run(args, db):
+    return CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+
+
+def row(n, op, path, content=b"", mode="regular", prev_path=""):
+    return ChangeRow(f"e{n}", n, n, op, path, prev_path, "", sha256_hex(content) if op != "delete" else "",
+                     mode if op != "delete" else "", "")
+
+
+def leftovers(parent) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if ".replay-" in p.name)
+
+
+@pytest.mark.parametrize("bad", ["/etc/evil", "a/../../evil", "../evil", "./x", "a//b"])
+def test_escaping_paths_are_refused(tmp_path, bad):
+    rows = [row(1, "create", "fine.txt", b"ok"), row(2, "create", bad, b"evil")]
+    with pytest.raises(UnsafePath, match="Nothing was written"):
+        materialize(rows, lambda h: b"ok" if h == sha256_hex(b"ok") else b"evil", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_rename_from_escaping_path_refused(tmp_path):
+    rows = [row(1, "rename", "x", b"a", prev_path="../../etc/passwd")]
+    with pytest.raises(UnsafePath):
+        materialize(rows, lambda h: b"a", tmp_path / "out")
+
+
+def _file_event(n: int, path: str, data: bytes | None, *, mode="regular", prev: bytes | None = None,
+                op: str | None = None) -> SwarmEvent:
+    op = op or ("delete" if data is None else "modify" if prev is not None else "create")
+    return SwarmEvent(
+        event_id=deterministic_event_id(T0 // 1_000_000 + n, "safety", str(n)), timestamp=T0 + n,
+        tenant_id="default", project_id="p", agent_id="agent",
+        state_change=StateChange(
+            target_resource=path, operation=Operation(op),
+            new_state_hash=sha256_hex(data) if data is not None else "",
+            previous_state_hash=sha256_hex(prev) if prev is not None else "",
+            file_mode=mode if data is not None else "unspecified"),
+    )
+
+
+def _append(lg: Ledger, *events_and_data):
+    for ev, data in events_and_data:
+        lg.append(ev, {sha256_hex(data): data} if data is not None else None)
+
+
+def test_write_through_restored_symlink_is_refused(tmp_path, ledger_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = str(outside).encode()
+    with Ledger(ledger_path) as lg:
+        _append(lg,
+                (_file_event(1, "ok.txt", b"ok"), b"ok"),
+                (_file_event(2, "link", target, mode="symlink"), target),
+                (_file_event(3, "link/pwned.txt", b"evil"), b"evil"))
+    out = tmp_path / "out"
+    result = run(["replay", "--at", "now", "--out", str(out)], ledger_path)
+    assert result.exit_code == 1
+    assert "'link'" in result.output and "symlink" in result.output and "Nothing was written" in result.output
+    assert not out.exists() and list(outside.iterdir()) == [] and leftovers(tmp_path) == []
+    # before the bad change, the symlink itself is restored as content (pointing outside)
+    with Ledger(ledger_path) as lg:
+        link_event = next(s for s in lg.events(path="link"))
+    ok = run(["replay", "--at", link_event.event_id, "--out", str(out)], ledger_path)
+    assert ok.exit_code == 0, ok.output
+    assert os.readlink(out / "link") == str(outside) and list(outside.iterdir()) == []
+
+
+def test_path_below_a_deleted_symlink_is_fine(tmp_path, ledger_path):
+    with Ledger(ledger_path) as lg:
+        _append(lg,
+                (_file_event(1, "link", b"/tmp", mode="symlink"), b"/tmp"),
+                (_file_event(2, "link", None, prev=b"/tmp"), None),
+                (_file_event(3, "link/inside.txt", b"in"), b"in"))
+    out = tmp_path / "out"
+    result = run(["replay", "--at", "now", "--out", str(out), "--strict"], ledger_path)
+    assert result.exit_code == 0, result.output
+    assert (out / "link" / "inside.txt").read_bytes() == b"in" and not (out / "link").is_symlink()
+
+
+@pytest.fixture
+def one_file_ledger(ledger_path):
+    with Ledger(ledger_path) as lg:
+        _append(lg, (_file_event(1, "a.txt", b"new content"), b"new content"),
+                (_file_event(2, "b/c.txt", b"more"), b"more"))
+    return ledger_path
+
+
+def test_non_empty_dir_needs_force(tmp_path, one_file_ledger):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    refused = run(["replay", "--at", "now", "--out", str(out)], one_file_ledger)
+    assert refused.exit_code == 1 and "not empty" in refused.output and "--force" in refused.output
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    forced = run(["replay", "--at", "now", "--out", str(out), "--force"], one_file_ledger)
+    assert forced.exit_code == 0, forced.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b"]
+    assert leftovers(tmp_path) == []
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["replay", "--at", "now", "--out", str(empty)], one_file_ledger).exit_code == 0
+    assert (empty / "a.txt").read_bytes() == b"new content"
+
+
+def test_out_that_is_a_file_or_symlink_is_refused(tmp_path, one_file_ledger):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    for name, words in (("file", "not a directory"), ("alias", "symlink")):
+        result = run(["replay", "--at", "now", "--out", str(tmp_path / name), "--force"], one_file_ledger)
+        assert result.exit_code == 1 and words in result.output
+    assert list((tmp_path / "real").iterdir()) == [] and (tmp_path / "file").read_text() == "x"
+
+
+def test_missing_blob_leaves_nothing_half_written(tmp_path, one_file_ledger):
+    with sqlite3.connect(one_file_ledger) as conn:
+        conn.execute("DELETE FROM blobs WHERE hash = ?", (sha256_hex(b"more"),))
+    out = tmp_path / "out"
+    result = run(["replay", "--at", "now", "--out", str(out)], one_file_ledger)
+    assert result.exit_code == 1 and sha256_hex(b"more") in result.output
+    assert not out.exists() and leftovers(tmp_path) == []
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    forced = run(["replay", "--at", "now", "--out", str(out), "--force"], one_file_ledger)
+    assert forced.exit_code == 1
+    assert [p.name for p in out.iterdir()] == ["old.txt"] and leftovers(tmp_path) == []
+
+
+def test_interrupt_leaves_nothing(tmp_path):
+    calls = []
+
+    def read_blob(h):
+        calls.append(h)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return b"x"
+
+    rows = [row(i, "create", f"f{i}", b"x") for i in range(5)]
+    with pytest.raises(KeyboardInterrupt):
+        materialize(rows, read_blob, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_kill_9_mid_replay_leaves_out_dir_absent(tmp_path, python):
+    """A replay killed with SIGKILL while writing never leaves a partial --out."""
+    ready = tmp_path / "ready"
+    script = textwrap.dedent(f"""
+        import sys
+        from ledger import ChangeRow, sha256_hex
+        from replay import materialize
+        rows = [ChangeRow(f"e{{i}}", i, i, "create", f"d/f{{i}}", "", "", sha256_hex(b"x"), "regular", "")
+                for i in range(10)]
+        n = 0
+        def read_blob(h):
+            global n
+            n += 1
+            if n == 5:
+                open({str(ready)!r}, "w").close()
+                sys.stdin.read()  # block until killed
+            return b"x"
+        materialize(rows, read_blob, {str(tmp_path / 'out')!r})
+    """)
+    proc = subprocess.Popen([python, "-c", script], stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
+    assert not (tmp_path / "out").exists()
+    partial = [p for p in tmp_path.iterdir() if ".replay-" in p.name]
+    assert len(partial) == 1 and partial[0].name.startswith(".out.replay-")  # hidden, never DIR
+
+
+def test_files_are_created_without_following_links(tmp_path):
+    """Symlinks are written last: a file listed after a same-named symlink prefix can't
+    exist (refused above), and a symlink never receives file content."""
+    rows = [row(1, "create", "z-link", b"a-file", mode="symlink"), row(2, "create", "a-file", b"data")]
+    report = materialize(rows, lambda h: b"a-file" if h == sha256_hex(b"a-file") else b"data", tmp_path / "o")
+    assert report.symlinks == 1 and os.readlink(tmp_path / "o" / "z-link") == "a-file"
+    assert (tmp_path / "o" / "a-file").read_bytes() == b"data"
