@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
+
+from replay import verify
 
 BASE_TIME = 1_704_067_200  # 2024-01-01T00:00:00Z
 
@@ -167,43 +168,17 @@ def build_rich_history(path: Path) -> GitRepo:
 
 
 # ------------------------------------------------------------------ comparison
-def snapshot(root: Path) -> dict[bytes, tuple]:
-    """``{relpath_bytes: ("file", bytes, exec_bit) | ("link", target_bytes)}``; empty
-    directories are ignored (git does not track them)."""
-    out: dict[bytes, tuple] = {}
-    base = os.fsencode(root)
-    for dirpath, dirnames, filenames in os.walk(base):
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, base)
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(full))
-            elif stat.S_ISREG(st.st_mode):
-                with open(full, "rb") as fh:
-                    out[rel] = ("file", fh.read(), bool(st.st_mode & 0o100))
-    return out
+# The comparison itself is library code (``replay.verify``), shared with ``ledger demo``.
+snapshot = verify.snapshot
 
 
 def git_archive_tree(repo: GitRepo, commit: str, dest: Path) -> Path:
     """``git archive <commit> | tar -x -C dest``; returns ``dest``."""
-    dest.mkdir(parents=True)
-    archive = subprocess.Popen(["git", "-C", str(repo.path), "archive", "--format=tar", commit],
-                               stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
-    archive.stdout.close()
-    assert archive.wait() == 0
-    return dest
+    return verify.git_archive_to(repo.path, commit, dest)
 
 
 def assert_same_tree(replayed: Path, expected: Path) -> None:
     """Fail with the differing paths when the two trees differ."""
-    a, b = snapshot(replayed), snapshot(expected)
-    if a != b:
-        only_a = sorted(set(a) - set(b))[:10]
-        only_b = sorted(set(b) - set(a))[:10]
-        differ = sorted(p for p in set(a) & set(b) if a[p] != b[p])[:10]
-        raise AssertionError(
-            f"trees differ: only in replay {only_a}, only in git archive {only_b}, "
-            f"different {[(p, a[p][:1] + a[p][2:], b[p][:1] + b[p][2:]) for p in differ]}"
-        )
+    problems = verify.compare_trees(replayed, expected)
+    if problems:
+        raise AssertionError("trees differ: " + "; ".join(problems))
