@@ -9,12 +9,21 @@ from ledger.cli.progress import progress_bar
 
 #: Where replay can read history from. Adding a source = one value here and one
 #: branch in ``open_source``.
-SOURCES = ("local",)
+SOURCES = ("local", "hub")
 
-source_option = click.option(
-    "--source", type=click.Choice(SOURCES), default="local", show_default=True,
-    help="Read history from the local ledger.",
-)
+
+def source_option(fn):
+    """``--source`` plus the hub's ``--as-of-version`` (kept in ``ctx.meta``)."""
+    fn = click.option(
+        "--as-of-version", "hub_as_of", metavar="V", expose_value=False,
+        callback=lambda ctx, _p, v: ctx.meta.__setitem__("hub_as_of", v),
+        help="With --source hub: replay what the hub knew at versionstamp V (20 or 24 hex digits).",
+    )(fn)
+    return click.option(
+        "--source", type=click.Choice(SOURCES), default="local", show_default=True,
+        help="Read history from the local ledger, or from the team hub (FoundationDB; "
+             "FDB_CLUSTER_FILE or ledger.toml fdb_cluster_file).",
+    )(fn)
 
 _WHEN_HELP = (
     "An ISO-8601 time (local time unless it ends in Z or an offset), a relative time "
@@ -28,6 +37,10 @@ def open_source(app, source: str):
 
     if source == "local":
         return local_source(app.ledger, app.tenant, app.project())
+    if source == "hub":
+        from syncer.hub_replay import open_hub_source
+
+        return open_hub_source(app, click.get_current_context().meta.get("hub_as_of"))
     raise click.BadParameter(f"unknown source {source!r}", param_hint="--source")
 
 
