@@ -56,7 +56,7 @@ class ChangeRow:
     """One file state change, reduced to what replay needs.
 
     ``order`` is the tie-breaker after ``time_ns``: the local ``seq`` for the
-    local ledger, the 10-byte hub versionstamp for the hub. Hashes are SHA-256 hex
+    local ledger, the 12-byte hub position (10-byte versionstamp + 2-byte index in the transaction) for the hub. Hashes are SHA-256 hex
     ("" where there is no content); modes are FileMode names ("regular",
     "executable", "symlink", "" where unknown).
     """

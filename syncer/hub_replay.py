@@ -185,6 +185,65 @@ class HubHistory:
             return self.changes_until_position(max(e.position for e in found[1]))
         raise MomentNotFound(f"unknown moment kind {moment.kind!r}")
 
+    def select(
+        self,
+        *,
+        path: str | None = None,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        commit: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        descending: bool = True,
+    ) -> list[HubEntry]:
+        """Entries for ``ledger log --source hub`` with the same filters as ``Ledger.events``:
+        ``path`` (a change's path or rename source; everything below it when it ends with
+        '/'), agent, kind, commit-hash prefix, and ``since``/``until`` WHEN values (a time
+        bounds event time; an event or commit bounds hub position). Ordered by event time,
+        ties by hub position; newest first unless ``descending`` is False.
+        Raises ``MomentNotFound`` for a WHEN the hub cannot resolve."""
+        def on_path(e: HubEntry) -> bool:
+            if e.change is None:
+                return False
+            names = (e.change.path, e.change.previous_path)
+            if path.endswith("/"):
+                return any(n.startswith(path) for n in names if n)
+            return path in names
+
+        def bound(when: str, upper: bool):
+            moment = self.resolve(when)
+            if moment.kind == "time":
+                return ("time", moment.time_ns)
+            if moment.kind == "commit":
+                _, entries = self.commit_entries(moment.commit)
+                positions = [e.position for e in entries]
+                return ("position", max(positions) if upper else min(positions))
+            return ("position", self.event_entry(moment.event_id).position)
+
+        lower_bound = bound(since, upper=False) if since else None
+        upper_bound = bound(until, upper=True) if until else None
+
+        def within(e: HubEntry) -> bool:
+            for b, upper in ((lower_bound, False), (upper_bound, True)):
+                if b is None:
+                    continue
+                value = e.time_ns if b[0] == "time" else e.position
+                if (value > b[1]) if upper else (value < b[1]):
+                    return False
+            return True
+
+        entries = [
+            e for e in self.entries
+            if (path is None or on_path(e))
+            and (agent_id is None or e.record.event.agent_id == agent_id)
+            and (kind is None or e.record.event.kind == kind)
+            and (commit is None or e.commit.startswith(commit))
+            and within(e)
+        ]
+        entries.sort(key=lambda e: (e.time_ns, e.position), reverse=descending)
+        return entries[:limit] if limit else entries
+
     def log(self, *, limit: int | None = None, descending: bool = True, order: str = "time") -> list[HubEntry]:
         """Entries for ``ledger log --source hub``: by event time (ties by hub position)
         or by hub order (``order="hub"``), newest first unless ``descending`` is False."""
@@ -266,11 +325,25 @@ def log_rows(history: HubHistory, *, limit: int | None = 50) -> Iterator[dict]:
     """JSON-ready rows for ``ledger log --source hub``: event fields plus ``hub_position``
     (24 hex digits), ``hub_versionstamp`` (20) and ``time`` (RFC 3339)."""
     for e in history.log(limit=limit):
-        d = e.record.event.to_dict()
-        d["hub_position"] = e.position.hex()
-        d["hub_versionstamp"] = e.position[:10].hex()
-        d["time"] = format_timestamp_ns(e.time_ns)
-        yield d
+        yield entry_dict(e)
+
+
+def open_hub_history(app, as_of: str | None = None) -> HubHistory:
+    """The ``HubHistory`` of the CLI ``AppContext``'s tenant and project (see ``open_hub_source``)."""
+    from syncer.hub import connect
+
+    hub = connect(None, app.tenant, settings=app.settings)
+    return HubHistory(hub, resolve_hub_project(hub, app.settings.project), as_of=as_of)
+
+
+def entry_dict(entry: HubEntry) -> dict:
+    """JSON form of a hub entry: the event's fields plus ``hub_position`` (24 hex digits),
+    ``hub_versionstamp`` (20) and ``time`` (RFC 3339)."""
+    d = entry.record.event.to_dict()
+    d["hub_position"] = entry.position.hex()
+    d["hub_versionstamp"] = entry.position[:10].hex()
+    d["time"] = format_timestamp_ns(entry.time_ns)
+    return d
 
 
 def open_hub_source(app, as_of: str | None = None):

@@ -208,3 +208,36 @@ def test_cli_replay_source_hub(tmp_path, cluster_file, tenant, monkeypatch):
     monkeypatch.delenv("FDB_CLUSTER_FILE")
     res = CliRunner().invoke(cli, [*base, "replay", "--source", "hub", "--at", "now", "--out", str(tmp_path / "o3")])
     assert res.exit_code == 1 and "no hub configured" in res.output
+
+
+def test_cli_log_source_hub(tmp_path, cluster_file, tenant, monkeypatch):
+    """`ledger log --source hub` lists every laptop's events from the hub, with filters."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ledger.cli import cli
+
+    ids = {}
+    for laptop in ("one", "two"):
+        with Ledger(tmp_path / f"{laptop}.db") as lg:
+            rec = Recorder(lg, project_id="web", agent_id=f"agent-{laptop}", tenant_id=tenant,
+                           clock=FakeClock())
+            ids[laptop] = rec.decision(f"plan on laptop {laptop}")
+            rec.file_change(f"src/{laptop}.py", b"x\n", commit=("aaaa" if laptop == "one" else "bbbb") * 2)
+            Syncer(lg, make_hub(cluster_file, tenant)).sync_once()
+    monkeypatch.setenv("FDB_CLUSTER_FILE", cluster_file)
+    base = ["--db", str(tmp_path / "empty.db"), "--tenant", tenant, "log", "--source", "hub"]
+    res = CliRunner().invoke(cli, [*base, "--json", "--limit", "0"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["agent_id"] for r in rows} == {"agent-one", "agent-two"} and len(rows) == 4
+    assert all(len(r["hub_position"]) == 24 for r in rows)
+    res = CliRunner().invoke(cli, [*base, "--json", "--agent", "agent-two", "--kind", "decision"])
+    assert [r["event_id"] for r in json.loads(res.stdout)] == [ids["two"]]
+    res = CliRunner().invoke(cli, [*base, "--json", "src/"])
+    assert sorted(r["state_change"]["target_resource"] for r in json.loads(res.stdout)) == ["src/one.py", "src/two.py"]
+    res = CliRunner().invoke(cli, [*base, "--json", "--commit", "bbbb"])
+    assert [r["state_change"]["target_resource"] for r in json.loads(res.stdout)] == ["src/two.py"]
+    res = CliRunner().invoke(cli, [*base, "--until", ids["one"], "--oldest-first"])
+    assert res.exit_code == 0 and ids["one"] in res.output and "src/two.py" not in res.output

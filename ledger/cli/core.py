@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ledger.cli.common import emit_json, format_local_time, json_option, pass_app
+from ledger.cli.replaying import source_option
 from schemas import PAYLOAD_KINDS, format_timestamp_ns
 
 #: Shortest event id prefix shown by `ledger log` (UUIDv7: 48-bit ms time + 12 bits).
@@ -76,11 +77,12 @@ def _short_ids(ledger, ids: list[str]) -> dict[str, str]:
 @click.option("--kind", type=click.Choice(PAYLOAD_KINDS), help="Only events of this kind.")
 @click.option("--commit", help="Only events linked to this commit (hash prefix).")
 @click.option("--oldest-first", is_flag=True, help="Oldest first instead of newest first.")
+@source_option
 @json_option
 @pass_app
 def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | None,
             agent: str | None, kind: str | None, commit: str | None, oldest_first: bool,
-            as_json: bool) -> None:
+            source: str, as_json: bool) -> None:
     """List the project's events, newest first; PATH limits to changes of that file
     (or of everything below it when it ends with '/').
 
@@ -93,8 +95,15 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
       ledger log src/parser.py --limit 10
       ledger log src/ --since "yesterday" --kind state_change
       ledger log --agent alice@example.com --json
+      ledger log --source hub --limit 20          # every laptop's events, from the hub
     """
     from ledger.moments import resolve_moment
+
+    if path is not None:
+        path = path.removeprefix("./") or path
+    if source == "hub":
+        _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json)
+        return
 
     lg, tenant, project = app.ledger, app.tenant, app.project()
     filters: dict = {}
@@ -108,8 +117,6 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
             filters["after_seq"] = moment.from_seq - 1
         else:
             filters["until_seq"] = moment.until_seq
-    if path is not None:
-        path = path.removeprefix("./") or path
     rows = list(lg.events(
         tenant_id=tenant, project_id=project, path=path, agent_id=agent, kind=kind,
         commit=commit.lower() if commit else None, limit=(limit or None),
@@ -131,6 +138,25 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
     if limit and len(rows) == limit:
         click.echo(f"(showing the {limit} {'oldest' if oldest_first else 'newest'}; "
                    "--limit 0 shows all)", err=True)
+
+
+def _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json) -> None:
+    from syncer.hub_replay import entry_dict, open_hub_history
+
+    history = open_hub_history(app, click.get_current_context().meta.get("hub_as_of"))
+    entries = history.select(path=path, agent_id=agent, kind=kind,
+                             commit=commit.lower() if commit else None, since=since, until=until,
+                             limit=limit or None, descending=not oldest_first)
+    if as_json:
+        emit_json([entry_dict(e) for e in entries])
+        return
+    if not entries:
+        click.echo("No events match on the hub.", err=True)
+        return
+    for e in entries:
+        ev = e.record.event
+        click.echo(f"{format_local_time(e.time_ns)}  {e.event_id}  {ev.kind:<12}  "
+                   f"{(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}")
 
 
 def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str]]:
