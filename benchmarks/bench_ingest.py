@@ -4,8 +4,12 @@ One run prints:
 1. ingest throughput (events/s) of `Ingestor` reading a local ledger of --ingest-events
    events, against a raw clickhouse-connect `client.insert` of the SAME prepared rows in
    the same batch size (the ceiling: no reading, no conversion); target ratio >= 70%.
-   The split of the ingestor's per-event time (SQLite read, protobuf -> row + JSON,
-   INSERT) is printed too.
+   Also against a raw insert of those rows already in the ingestor's wire form
+   (`ingest.wire`: column-oriented, typed, all-default columns left out), the strictest
+   ceiling. --rounds rounds alternate the three (the ratio is the median of the
+   per-round ratios, each from back-to-back runs). The per-event cost of each step of
+   the ingestor alone (SQLite read, protobuf -> row + JSON, wire encoding, INSERT) is
+   printed too.
 2. query latency of each `ledger audit` report on --events rows (default 1,000,000): the
    ingested rows are multiplied inside ClickHouse (new event ids, shifted times) up to
    that size, then each report runs --repeat times (median and best, ms).
@@ -32,8 +36,9 @@ from ingest.audits import AUDITS, audit_parameters  # noqa: E402
 from ingest.client import connect  # noqa: E402
 from ingest.ingestor import Ingestor  # noqa: E402
 from ingest.readonly import execute_readonly  # noqa: E402
-from ingest.rows import COLUMNS  # noqa: E402
+from ingest.rows import COLUMNS, local_position, local_rows  # noqa: E402
 from ingest.sources import LocalSource  # noqa: E402
+from ingest.wire import WireFormat  # noqa: E402
 from ledger import Ledger, sha256_hex  # noqa: E402
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id  # noqa: E402
 
@@ -84,7 +89,8 @@ def main() -> None:
     ap.add_argument("--ingest-events", type=int, default=100_000)
     ap.add_argument("--events", type=int, default=1_000_000, help="rows for the audit latency part")
     ap.add_argument("--batch-size", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each audit report")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating ingest/raw insert rounds")
     ap.add_argument("--quick", action="store_true", help="20k ingest events, 100k audit rows")
     ap.add_argument("--clickhouse", help="server URL (default: embedded chdb in a temp dir)")
     args = ap.parse_args()
@@ -100,36 +106,70 @@ def main() -> None:
         with connect(url) as ch, Ledger(ledger_path) as lg:
             engine = ch.engine
             source = LocalSource(lg)
-            truncate(ch)
-            # 1a. the ingestor, end to end
+            n, bs = args.ingest_events, args.batch_size
+            # The prepared rows: exactly what the ingestor builds (ledger -> rows), in memory.
+            rows = [r for i in range(0, n, bs) for r in source.read(
+                source.stream, local_position(i) if i else None, bs).rows]
+            assert len(rows) == n
+            # ...and the same rows in the ingestor's wire form (ingest.wire), prepared too.
+            wire = WireFormat(ch)
+            wired = [wire.encode(rows[i:i + bs]) for i in range(0, n, bs)]
+            # Rounds alternate the three measurements so that each ratio compares runs made
+            # back to back (the machine's load drifts); round 1 alone is the plain
+            # "ingest, then raw insert" measurement.
+            ingest_t, raw_t, wire_t = [], [], []
+            for r in range(args.rounds):
+                # 1a. the ingestor, end to end (read + convert + encode + INSERT + checkpoint)
+                truncate(ch)
+                t = time.perf_counter()
+                stats = Ingestor(ch, source, batch_size=bs).run()
+                ingest_t.append(time.perf_counter() - t)
+                assert stats.inserted == n
+                # 1b. raw clickhouse-connect insert of the same prepared rows (the baseline)
+                truncate(ch)
+                t = time.perf_counter()
+                for i in range(0, n, bs):
+                    ch.client.insert("swarm_events", rows[i:i + bs], column_names=list(COLUMNS),
+                                     database="analytics")
+                raw_t.append(time.perf_counter() - t)
+                # 1c. raw insert of the same rows already in the ingestor's wire form (strict:
+                # no reading, no conversion, no encoding; the INSERT exactly as the ingestor sends it)
+                truncate(ch)
+                t = time.perf_counter()
+                for names, data in wired:
+                    ch.client.insert("swarm_events", data.columns, column_names=names, database="analytics",
+                                     column_oriented=True, column_type_names=list(data.type_names))
+                wire_t.append(time.perf_counter() - t)
+                print(f"  round {r + 1}: ingest {n / ingest_t[-1]:9,.0f} ev/s   raw insert {n / raw_t[-1]:9,.0f} rows/s"
+                      f"   raw wire-form insert {n / wire_t[-1]:9,.0f} rows/s   ratios {raw_t[-1] / ingest_t[-1]:4.0%}"
+                      f" / {wire_t[-1] / ingest_t[-1]:4.0%}")
+            # split of the ingestor's work, each step alone, in batches like the ingestor
             t = time.perf_counter()
-            stats = Ingestor(ch, source, batch_size=args.batch_size).run()
-            ingest_s = time.perf_counter() - t
-            assert stats.inserted == args.ingest_events
-            # split of its time: read+convert, and read alone
-            t = time.perf_counter()
-            n_read = sum(1 for _ in lg.events(order="seq"))
+            records = [lg.event_rows(i, bs) for i in range(0, n, bs)]
             read_s = time.perf_counter() - t
             t = time.perf_counter()
-            rows = source.read(source.stream, None, 10**9).rows
-            prep_s = time.perf_counter() - t
-            assert n_read == len(rows) == args.ingest_events
-            # 1b. raw clickhouse-connect insert of the same prepared rows
-            truncate(ch)
+            converted = [local_rows(rec, source.stream) for rec in records]
+            convert_s = time.perf_counter() - t
             t = time.perf_counter()
-            for i in range(0, len(rows), args.batch_size):
-                ch.client.insert("swarm_events", rows[i:i + args.batch_size], column_names=list(COLUMNS),
-                                 database="analytics")
-            raw_s = time.perf_counter() - t
-            n = args.ingest_events
-            ingest_rate, raw_rate = n / ingest_s, n / raw_s
-            print(f"\nengine: {engine}; batch size {args.batch_size:,}")
-            print(f"ingest (Ingestor, ledger -> ClickHouse): {ingest_rate:12,.0f} events/s")
-            print(f"raw clickhouse-connect insert of rows:   {raw_rate:12,.0f} rows/s")
-            print(f"ratio ingest / raw insert:                {ingest_rate / raw_rate:11.0%}  (target >= 70%)")
-            print(f"  per event: total {ingest_s / n * 1e6:.1f} us = SQLite read {read_s / n * 1e6:.1f} us"
-                  f" + protobuf->row+JSON {(prep_s - read_s) / n * 1e6:.1f} us + INSERT/checkpoint "
-                  f"{(ingest_s - prep_s) / n * 1e6:.1f} us (raw INSERT alone {raw_s / n * 1e6:.1f} us)")
+            for batch in converted:
+                wire.encode(batch)
+            encode_s = time.perf_counter() - t
+            ingest_s, raw_s, wire_s = (statistics.median(x) for x in (ingest_t, raw_t, wire_t))
+            ratio = statistics.median(r / i for r, i in zip(raw_t, ingest_t))
+            ratio_wire = statistics.median(w / i for w, i in zip(wire_t, ingest_t))
+            us = 1e6 / n
+            print(f"\nengine: {engine}; batch size {bs:,}; median of {args.rounds} rounds")
+            print(f"ingest (Ingestor, ledger -> ClickHouse): {n / ingest_s:12,.0f} events/s")
+            print(f"raw clickhouse-connect insert of rows:   {n / raw_s:12,.0f} rows/s")
+            print(f"ratio ingest / raw insert:                {ratio:11.0%}  (target >= 70%)")
+            print(f"raw insert of the rows in wire form:     {n / wire_s:12,.0f} rows/s"
+                  f"  (column-oriented, typed, all-default columns left out)")
+            print(f"ratio ingest / raw wire-form insert:      {ratio_wire:11.0%}")
+            print(f"  per event: ingest {ingest_s * us:.1f} us; its steps alone: SQLite read {read_s * us:.1f} us"
+                  f" + protobuf->row+JSON {convert_s * us:.1f} us + wire encoding {encode_s * us:.1f} us"
+                  f" + INSERT {wire_s * us:.1f} us = {(read_s + convert_s + encode_s + wire_s) * us:.1f} us"
+                  f" serial (the ingestor reads the next batch while ClickHouse inserts one);"
+                  f" raw row insert {raw_s * us:.1f} us")
             # 2. audit latency on args.events rows
             copies = max(1, -(-args.events // n))
             t = time.perf_counter()

@@ -23,7 +23,7 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 from urllib.parse import urlparse
 
 from ingest.errors import AnalyticsBusy, AnalyticsError, AnalyticsUnavailable, QueryError, WriteRefused
@@ -138,6 +138,15 @@ class _DirLock:
             self._fd = -1
 
 
+class ColumnData(NamedTuple):
+    """Column-oriented INSERT data: ``columns`` (one sequence of values per column) and
+    ``type_names``, the ClickHouse type each column is sent as (ClickHouse converts
+    Native-format columns to the table's types, e.g. ``String`` -> ``LowCardinality(String)``)."""
+
+    columns: Sequence[Sequence[Any]]
+    type_names: Sequence[str]
+
+
 class Analytics:
     """An open analytics database: a clickhouse-connect client plus its engine kind.
 
@@ -168,12 +177,20 @@ class Analytics:
         except Exception as exc:  # noqa: BLE001
             raise convert_error(exc, what) from exc
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str],
+    def insert(self, table: str, rows: "Sequence[Sequence[Any]] | ColumnData", column_names: Sequence[str],
                settings: Mapping[str, Any] | None = None, what: str = "insert") -> None:
-        """Insert row tuples into ``analytics.<table>`` in one INSERT. Raises ``QueryError``."""
+        """Insert into ``analytics.<table>`` in one INSERT. ``rows``: row tuples, or a
+        ``ColumnData`` (one sequence per column plus the ClickHouse type to send each as:
+        column-oriented, and clickhouse-connect skips its ``DESCRIBE TABLE``).
+        Raises ``QueryError``."""
         try:
-            self.client.insert(table, rows, column_names=list(column_names), database=DATABASE,
-                               settings=dict(settings or {}))
+            if isinstance(rows, ColumnData):
+                self.client.insert(table, rows.columns, column_names=list(column_names), database=DATABASE,
+                                   settings=dict(settings or {}), column_oriented=True,
+                                   column_type_names=list(rows.type_names))
+            else:
+                self.client.insert(table, rows, column_names=list(column_names), database=DATABASE,
+                                   settings=dict(settings or {}))
         except Exception as exc:  # noqa: BLE001
             raise convert_error(exc, what) from exc
 

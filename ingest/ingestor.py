@@ -30,15 +30,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Union
 
-from ingest.client import Analytics, connect
+from ingest.client import Analytics, ColumnData, connect
 from ingest.errors import AnalyticsBusy, AnalyticsError, IngestError
 from ingest.rows import COLUMNS
-from ingest.sources import Source
+from ingest.sources import Source, SourceBatch
+from ingest.wire import WireFormat
 
 #: Rows per INSERT: ClickHouse wants big, infrequent inserts (thousands of rows).
 DEFAULT_BATCH_SIZE = 10_000
 #: Seconds between polls of the source in ``--follow`` mode.
 DEFAULT_POLL_INTERVAL_S = 1.0
+_CHECKPOINT_COLUMNS = ("consumer", "stream", "position", "events")
+#: Types the checkpoint row is sent as (``consumer`` is LowCardinality(String) in the table).
+_CHECKPOINT_TYPES = ("String", "String", "String", "UInt64")
 _EVENT_ID = COLUMNS.index("event_id")
 _POSITION = COLUMNS.index("source_position")
 
@@ -118,6 +122,11 @@ class Ingestor:
         return {r[0] for r in rows}
 
     # ------------------------------------------------------------------ ingest
+    def _read(self, stream: str, position: str | None, wire: WireFormat) -> tuple[SourceBatch, tuple | None]:
+        """The next batch after ``position`` and its wire form (None when empty)."""
+        batch = self.source.read(stream, position, self.batch_size)
+        return batch, wire.encode(batch.rows) if batch.rows else None
+
     def _ingest_stream(self, ch: Analytics, stream: str, stats: IngestStats,
                        stop: threading.Event | None) -> None:
         position = self.checkpoint(ch, stream)
@@ -125,15 +134,17 @@ class Ingestor:
         prog = stats.streams.setdefault(stream, StreamProgress(stream, position))
         backlog = self.source.backlog(stream, position)
         done = 0
-        # Read + convert the next batch in a helper thread while this one is inserted
-        # (the INSERT spends much of its time in ClickHouse's C++ code, off the GIL).
+        # Read + convert + encode (ingest.wire) the next batch in a helper thread while
+        # this one is inserted: the INSERT spends most of its time in ClickHouse's C++
+        # code, which runs without the GIL (chdb and the HTTP client both release it).
+        wire = WireFormat(ch)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
-            pending = pool.submit(self.source.read, stream, position, self.batch_size)
+            pending = pool.submit(self._read, stream, position, wire)
             while not (stop is not None and stop.is_set()):
-                batch = pending.result()
+                batch, encoded = pending.result()
                 if not batch.rows:
                     break
-                pending = pool.submit(self.source.read, stream, batch.last_position, self.batch_size)
+                pending = pool.submit(self._read, stream, batch.last_position, wire)
                 rows = batch.rows
                 if present:
                     rows = [r for r in batch.rows if r[_EVENT_ID] not in present]
@@ -141,14 +152,18 @@ class Ingestor:
                     skipped = len(batch.rows) - len(rows)
                     stats.skipped_present += skipped
                     prog.skipped_present += skipped
+                    if skipped and rows:
+                        encoded = wire.encode(rows)
                 if rows:
                     first = rows[0][_POSITION]
-                    ch.insert("swarm_events", rows, COLUMNS, what=f"insert events of {stream}", settings={
+                    names, data = encoded
+                    ch.insert("swarm_events", data, names, what=f"insert events of {stream}", settings={
                         "insert_deduplication_token": _token(self.consumer, stream, first,
                                                              batch.last_position, len(rows)),
                     })
-                ch.insert("ingest_checkpoints", [(self.consumer, stream, batch.last_position, len(batch.rows))],
-                          ("consumer", "stream", "position", "events"), what="write the ingest checkpoint")
+                checkpoint = ColumnData([(self.consumer,), (stream,), (batch.last_position,), (len(batch.rows),)],
+                                        _CHECKPOINT_TYPES)
+                ch.insert("ingest_checkpoints", checkpoint, _CHECKPOINT_COLUMNS, what="write the ingest checkpoint")
                 position = batch.last_position
                 self.positions[stream] = position
                 prog.position = position

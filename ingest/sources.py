@@ -19,7 +19,7 @@ from typing import Protocol, Sequence, runtime_checkable
 from google.protobuf.message import DecodeError
 
 from ingest.errors import SourceError
-from ingest.rows import local_position, row_from_body
+from ingest.rows import local_position, local_rows, row_from_body
 from ledger.errors import LedgerError
 
 
@@ -61,19 +61,16 @@ class LocalSource:
 
     def read(self, stream: str, after: str | None, limit: int) -> SourceBatch:
         after_seq = int(after) if after else 0
-        batch = SourceBatch()
         try:
-            for stored in self.ledger.events(order="seq", after_seq=after_seq, limit=limit):
-                pos = local_position(stored.seq)
-                batch.rows.append(row_from_body(
-                    stored.body, source="local", stream=stream, position=pos, local_seq=stored.seq,
-                    hub_versionstamp=stored.hub_versionstamp, recorded_ns=stored.recorded_ns,
-                ))
-                batch.last_position = pos
+            # the lean read path: plain tuples, no StoredEvent objects (ledger.Ledger.event_rows)
+            records = self.ledger.event_rows(after_seq, limit)
+            batch = SourceBatch(local_rows(records, stream))
         except LedgerError as exc:
             raise SourceError(f"cannot read the local ledger {self.ledger.path}: {exc}") from exc
         except DecodeError as exc:
             raise SourceError(f"the local ledger {self.ledger.path} holds an unreadable event: {exc}") from exc
+        if records:
+            batch.last_position = local_position(records[-1][0])
         return batch
 
     def backlog(self, stream: str, after: str | None) -> int | None:

@@ -1,43 +1,75 @@
 """Group commit: many appends share one SQLite transaction and one fsync.
 
 Used by ``Ledger(path, durability="group")``. Writes from every thread of the process
-go through ONE connection, serialized by a re-entrant lock. The first write opens a
-``BEGIN IMMEDIATE`` transaction; every write runs inside its own ``SAVEPOINT`` (so a
-failing append rolls back alone and raises in its caller, synchronously, like in
-``full`` mode); the transaction commits (``synchronous=FULL``: one fsync for the whole
-group) when the first of these happens:
+go through ONE connection. Two kinds of writes join the open group:
 
-* it has been open ``window_s`` seconds (default 0.010 s = 10 ms),
-* it holds ``max_events`` writes (default 1000),
+* **Buffered rows** (``buffer()``, used by ``Ledger.submit`` for events that touch no
+  file state: every ``Recorder.decision/message/signal``). The caller checks everything
+  that can be wrong with the row in its own thread and gets the error there: the size
+  (``EventTooLarge``) and the event id against the committed ledger, the open group and
+  the group being committed (``DuplicateEventId`` with different bytes, a no-op with the
+  same bytes). The row is then kept in memory; rows are written into the open
+  transaction with multi-row ``INSERT`` statements (``DRAIN_ROWS`` at a time, by the
+  writer that buffered them, if the connection is free; the rest when the group
+  commits).
+* **Transactional writes** (``transaction()``: file changes, ``append_many``, blobs,
+  checkpoints...). They run on the shared connection inside the open transaction, each
+  in its own ``SAVEPOINT``, so a failing write rolls back alone and raises in its caller;
+  ``run()`` does the same for a write of ONE statement (atomic by itself, no savepoint).
+  Buffered rows are written into the transaction first, so the log keeps the order of
+  the calls and such a write sees everything appended before it.
+
+The group commits (``synchronous=FULL``: one fsync for the whole group) when the first
+of these happens:
+
+* it has been open ``window_s`` seconds (default 0.010 s = 10 ms). A writer that
+  appends to a group about to reach that age (1 ms before) commits it itself; the
+  background committer thread commits, at the deadline, a group nobody appends to.
+  (Keeping the busy path in the writer's thread avoids a thread switch and GIL
+  hand-offs per group, which cost more CPU than they save on a busy machine.)
+* it holds ``max_events`` writes (default 1000): the caller whose write filled it
+  commits it before returning;
 * someone calls ``flush()`` (or ``Ledger.flush()``/``close()``, or the process exits
   normally: an ``atexit`` hook flushes).
 
-**Durability window.** A record call in group mode returns once its event is written
-into the open transaction, *before* it is durable: a ``kill -9`` or power loss can lose
-the writes of the last ``window_s`` seconds (at most ``max_events`` writes).
-``flush()`` returns only when everything appended before it was called is committed
-and fsynced. A commit that fails (disk full) loses that group: the error is raised by
-the next write or ``flush()`` of this ledger (and logged), never swallowed.
+While one thread commits a group, other threads keep buffering rows for the next.
 
-**Visibility.** Until its group commits, an event is visible only inside the writer
-(``Ledger`` reads made *within* a write transaction, e.g. ``record_with_state``).
-Other connections, threads' plain reads and other processes see it after the commit.
+**Durability window.** A record call in group mode returns once its event is checked
+and part of the open group, *before* it is durable: a ``kill -9`` or power loss can lose
+the writes of the last ``window_s`` seconds (the filling group, at most ``max_events``
+writes, plus the group whose commit is in progress at that instant). ``flush()`` returns
+only when everything appended before it was called is committed and fsynced.
 
-The open transaction holds SQLite's write lock for at most ``window_s``; writers in
-other processes wait for it through ``busy_timeout`` (they never fail with
-``database is locked`` unless the lock is held longer than the busy timeout).
+**Errors at commit time.** What can still fail when a group is written is I/O (disk
+full, an I/O error, the write lock held by another process for longer than the busy
+timeout). A failed group is rolled back and lost as a whole: the error is logged and
+raised (``StoreError``) by the next write or ``flush()`` of this ledger, never
+swallowed. If the transaction cannot even be started, nothing is lost: the rows stay
+buffered and ``flush()`` raises. One race cannot be checked in the caller: another
+*process* storing the same event id with different content between the check and the
+commit. The rest of the group commits; the refused ids are reported the same way.
+
+**Visibility.** Until its group commits, an event is visible only to writes of this
+``Ledger`` (e.g. ``record_with_state`` sees its own previous file change). Other
+connections, threads' plain reads and other processes see it after the commit.
+
+Once rows or transactional writes are in the open transaction it holds SQLite's write
+lock until the group commits (at most ``window_s``); writers in other processes wait
+for it through ``busy_timeout`` (they never fail with ``database is locked`` unless the
+lock is held longer than the busy timeout).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import sqlite3
 import threading
 import time
 import weakref
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from ledger.errors import StoreError
 
@@ -47,6 +79,12 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_S = 0.010
 #: Default largest number of writes in one group (one transaction, one fsync).
 DEFAULT_MAX_EVENTS = 1000
+#: Most buffered rows written by one multi-row INSERT statement.
+MAX_ROWS_PER_STATEMENT = 256
+#: Buffered rows a writer inserts itself (into the open transaction) once it has them.
+DRAIN_ROWS = 64
+
+T = TypeVar("T")
 
 
 class GroupCommitter:
@@ -54,6 +92,12 @@ class GroupCommitter:
 
     ``connect`` opens a configured SQLite connection (called once, here).
     ``window_s`` (seconds) and ``max_events`` bound the durability window.
+    Buffered rows (see ``buffer``) are written with ``insert_sql(n)``: an
+    ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING`` statement of ``n`` rows
+    (one statement for many rows: SQLite inserts them in one step, without the GIL, so
+    the other threads keep running). Each row is a tuple whose element 0 is its key (the
+    event id) and element ``body_index`` its serialized body; ``lookup_sql`` (one ``?``,
+    the key) selects the stored body of a key.
     """
 
     def __init__(
@@ -63,19 +107,41 @@ class GroupCommitter:
         window_s: float = DEFAULT_WINDOW_S,
         max_events: int = DEFAULT_MAX_EVENTS,
         describe: str = "ledger",
+        insert_sql: Callable[[int], str] | None = None,
+        lookup_sql: str = "",
+        body_index: int = -1,
     ) -> None:
         if window_s <= 0:
             raise ValueError(f"group commit window must be > 0 seconds, not {window_s}")
         if max_events < 1:
             raise ValueError(f"group commit max_events must be >= 1, not {max_events}")
         self.window_s = window_s
+        # A busy writer commits a little before the committer thread's deadline.
+        self._writer_window_s = window_s - min(0.001, window_s * 0.2)
         self.max_events = max_events
         self.describe = describe
+        self._insert_sql = insert_sql
+        self._lookup_sql = lookup_sql
+        self._body_index = body_index
         self._conn = connect()
+        self._statements: dict[int, str] = {}
+        self._chunk = 1
+        if insert_sql is not None:
+            width = insert_sql(1).count("?")
+            limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self._chunk = max(1, min(MAX_ROWS_PER_STATEMENT, limit // max(1, width)))
+        self._drain_rows = min(DRAIN_ROWS, self._chunk)
+        # The connection and the open transaction (re-entrant: nested savepoints).
         self._lock = threading.RLock()
         self._depth = 0  # savepoint nesting depth of the lock holder
-        self._opened_at: float | None = None  # monotonic time the group began
-        self._pending = 0  # writes in the open group
+        self._txn_opened_at: float | None = None  # monotonic time the transaction began
+        self._txn_writes = 0  # writes in the open transaction
+        self._txn_keys: list[str] = []  # keys written in the open transaction
+        # The buffer of checked rows waiting for the next write of the group.
+        self._buf_lock = threading.Lock()
+        self._rows: list[tuple] = []
+        self._buf_opened_at: float | None = None  # monotonic time the first row came
+        self._uncommitted: dict[str, bytes] = {}  # key -> body: buffered or not yet committed
         self._failure: StoreError | None = None
         self._wake = threading.Condition(threading.Lock())
         self._closed = False
@@ -94,28 +160,90 @@ class GroupCommitter:
         return self._conn
 
     # ----------------------------------------------------------------- writes
+    def buffer(
+        self, key: str, body: bytes, row: tuple, lookup: Callable[[str], bytes | None]
+    ) -> bytes | None:
+        """Add a checked row to the open group unless ``key`` is already known.
+
+        Returns None when the row was buffered; otherwise the body already stored
+        under ``key`` (for the caller to compare with its own), found among the
+        uncommitted writes of this ledger or by ``lookup(key)`` (the committed ledger;
+        called with the buffer locked, so a group committing meanwhile is not missed).
+        May commit the group when this row fills it. Raises ``StoreError`` if the
+        ledger is closed or a group failed to commit (a previous one, or the one this
+        row filled); ``lookup``'s errors pass through.
+        """
+        if self._failure is not None:
+            self._raise_failure()
+        wake = False
+        with self._buf_lock:
+            if self._closed:
+                raise StoreError(f"{self.describe} is closed")
+            existing = self._uncommitted.get(key)
+            if existing is None:
+                existing = lookup(key)
+                if existing is None:
+                    self._uncommitted[key] = body
+                    self._rows.append(row)
+                    size = len(self._rows)
+                    if self._buf_opened_at is None:
+                        self._buf_opened_at = time.monotonic()
+                        # wake the committer only when a new group opens (it already
+                        # sleeps until the deadline of an open one)
+                        wake = self._txn_opened_at is None
+        if existing is not None:
+            return existing
+        if wake:
+            with self._wake:
+                self._wake.notify()
+        if size + self._txn_writes >= self.max_events:  # full: commit it now
+            with self._lock:
+                if self._depth == 0 and not self._closed and len(self._rows) + self._txn_writes >= self.max_events:
+                    try:
+                        self._commit()
+                    except StoreError as exc:  # not started: the rows stay buffered
+                        log.error("%s (retried by the next commit; flush() reports it)", exc)
+                    self._raise_failure()
+        elif (size >= self._drain_rows or self._due()) and self._lock.acquire(blocking=False):
+            # A busy writer does the group's work itself, without a thread switch: it
+            # inserts each statement's worth of rows into the open transaction, and
+            # commits the group once it is window_s old. The committer thread commits
+            # the groups nobody adds to. If the connection is busy (a commit under way),
+            # the rows simply wait in the buffer.
+            try:
+                if self._depth == 0 and not self._closed:
+                    try:
+                        if self._due():
+                            self._commit()
+                        elif len(self._rows) >= self._drain_rows:
+                            self._drain()
+                    except StoreError as exc:  # not started: the rows stay buffered
+                        log.error("%s (retried by the next commit; flush() reports it)", exc)
+                    self._raise_failure()
+            finally:
+                self._lock.release()
+        return None
+
+    def _due(self) -> bool:
+        """True when a writer should commit the open group: it is ``window_s`` old less
+        1 ms (a little before the committer thread's deadline, so that a busy writer
+        commits its groups itself and the committer only wakes for idle ones)."""
+        opened = self._opened_at()
+        return opened is not None and time.monotonic() - opened >= self._writer_window_s
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write inside the open group: a SAVEPOINT released on success, rolled back
-        (alone) on error. Nested use by the same thread nests savepoints.
+        (alone) on error. Nested use by the same thread nests savepoints. Buffered rows
+        are written first.
 
         Raises ``StoreError`` if the ledger is closed or a previous group failed.
         """
         with self._lock:
-            if self._closed:
-                raise StoreError(f"{self.describe} is closed")
-            self._raise_failure()
-            conn = self._conn
-            if not conn.in_transaction:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.Error as exc:
-                    raise StoreError(f"{self.describe}: cannot start a write: {exc}") from exc
-                self._opened_at = time.monotonic()
-                with self._wake:
-                    self._wake.notify()
+            conn = self._begin()
             self._depth += 1
             name = f"g{self._depth}"
+            mark = len(self._txn_keys)
             conn.execute(f"SAVEPOINT {name}")
             try:
                 yield conn
@@ -124,33 +252,67 @@ class GroupCommitter:
                     conn.execute(f"ROLLBACK TO {name}")
                     conn.execute(f"RELEASE {name}")
                 self._depth -= 1
+                self._rolled_back(mark)
                 raise
             conn.execute(f"RELEASE {name}")
             self._depth -= 1
             if self._depth == 0:
-                self._pending += 1
-                if self._pending >= self.max_events or self._age() >= self.window_s:
-                    self._commit()
-                    self._raise_failure()
+                self._txn_writes += 1
+                self._commit_if_due()
+
+    def run(self, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``write(conn)`` in the open group without a savepoint; for writes of ONE
+        statement (atomic by itself: on error SQLite undoes that statement alone).
+        Returns what ``write`` returns; same errors as ``transaction()``."""
+        with self._lock:
+            conn = self._begin()
+            self._depth += 1
+            mark = len(self._txn_keys)
+            try:
+                result = write(conn)
+            except BaseException:
+                self._depth -= 1
+                self._rolled_back(mark)
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._txn_writes += 1
+                self._commit_if_due()
+            return result
+
+    def note(self, key: str, body: bytes) -> None:
+        """Remember that ``key`` was written (with ``body``) by the current
+        ``transaction()``/``run()`` write, so that ``buffer`` sees it before it commits.
+        Forgotten again if that write rolls back."""
+        with self._buf_lock:
+            self._uncommitted[key] = body
+        self._txn_keys.append(key)
 
     def flush(self) -> None:
         """Commit the open group now; returns when everything appended before the call
-        is durable. Raises ``StoreError`` if this or an earlier group failed to commit."""
+        is durable. Raises ``StoreError`` if this or an earlier group failed to commit
+        (or the transaction could not be started: the writes then stay buffered)."""
         with self._lock:
+            if self._closed:
+                self._raise_failure()
+                return  # close() committed everything
             if self._depth == 0:
                 self._commit()
             self._raise_failure()
 
     def close(self) -> None:
-        """Flush, stop the committer thread and close the connection (idempotent)."""
+        """Flush, stop the committer thread and close the connection (idempotent).
+        A group that fails to commit here is logged (and its error raised if the
+        transaction could not even be started)."""
         with self._lock:
             if self._closed:
                 return
+            with self._buf_lock:
+                self._closed = True  # no more buffered rows after this point
             try:
                 if self._depth == 0:
                     self._commit()
             finally:
-                self._closed = True
                 with self._wake:
                     self._wake.notify()
                 with contextlib.suppress(sqlite3.Error):
@@ -161,37 +323,183 @@ class GroupCommitter:
             self._thread.join(timeout=5)
 
     # ----------------------------------------------------------------- internals
-    def _age(self) -> float:
-        return 0.0 if self._opened_at is None else time.monotonic() - self._opened_at
+    def _opened_at(self) -> float | None:
+        """When the open group began (its transaction or its first buffered row)."""
+        txn, buf = self._txn_opened_at, self._buf_opened_at
+        if txn is None:
+            return buf
+        return txn if buf is None or txn <= buf else buf
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             failure, self._failure = self._failure, None
-            raise failure
+            if failure is not None:
+                raise failure
 
-    def _commit(self) -> None:
-        """Commit the open group (caller holds the lock and is not inside a savepoint)."""
+    def _fail(self, message: str, cause: BaseException | None) -> None:
+        failure = StoreError(f"{self.describe}: {message}")
+        failure.__cause__ = cause
+        log.error("%s", failure)
+        if self._failure is not None:
+            failure = StoreError(f"{self._failure}; then {failure}")
+            failure.__cause__ = cause
+        self._failure = failure
+
+    def _begin(self) -> sqlite3.Connection:
+        """Before a transactional write (lock held): checks, buffered rows, BEGIN."""
+        if self._closed:
+            raise StoreError(f"{self.describe} is closed")
+        self._raise_failure()
+        conn = self._conn
+        if self._depth == 0 and self._rows:
+            self._drain()
+            self._raise_failure()
+        if not conn.in_transaction:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.describe}: cannot start a write: {exc}") from exc
+            was_open = self._buf_opened_at is not None
+            self._txn_opened_at = time.monotonic()
+            if not was_open:  # a new group: the committer learns its deadline
+                with self._wake:
+                    self._wake.notify()
+        return conn
+
+    def _drain(self) -> None:
+        """Write the buffered rows into the open transaction (multi-row INSERTs)
+        (lock held, not inside a savepoint). Raises ``StoreError`` only if the
+        transaction cannot be started (the rows then stay buffered)."""
+        with self._buf_lock:
+            rows = self._rows
+            if not rows:
+                return
+            self._rows = []
+            opened, self._buf_opened_at = self._buf_opened_at, None
         conn = self._conn
         if not conn.in_transaction:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                with self._buf_lock:  # not lost: keep them (first) for the next try
+                    self._rows[:0] = rows
+                    if self._buf_opened_at is None or (opened is not None and opened < self._buf_opened_at):
+                        self._buf_opened_at = opened
+                raise StoreError(
+                    f"{self.describe}: cannot start a write ({len(rows)} event(s) wait in memory, "
+                    f"not yet durable): {exc}"
+                ) from exc
+            self._txn_opened_at = opened
+        elif opened is not None and (self._txn_opened_at is None or opened < self._txn_opened_at):
+            self._txn_opened_at = opened
+        self._txn_keys.extend([row[0] for row in rows])
+        self._txn_writes += len(rows)
+        try:
+            inserted = self._insert(conn, rows)
+            if inserted != len(rows):
+                self._check_conflicts(conn, rows)
+        except sqlite3.Error as exc:
+            self._lose(exc)
+
+    def _insert(self, conn: sqlite3.Connection, rows: list[tuple]) -> int:
+        """Insert ``rows`` with multi-row statements of at most ``_chunk`` rows (sizes
+        are powers of two below the chunk, so few distinct statements get compiled).
+        Returns the number of rows inserted (conflicting ids are skipped)."""
+        inserted = 0
+        start, total, chunk = 0, len(rows), self._chunk
+        chain = itertools.chain.from_iterable
+        while start < total:
+            n = min(chunk, total - start)
+            if n < chunk:
+                n = 1 << (n.bit_length() - 1)
+            sql = self._statements.get(n)
+            if sql is None:
+                sql = self._statements[n] = self._insert_sql(n)
+            inserted += conn.execute(sql, list(chain(rows[start:start + n]))).rowcount
+            start += n
+        return inserted
+
+    def _check_conflicts(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
+        """Some rows were not inserted: their id was stored meanwhile by another
+        process. Same bytes is fine (idempotent); different bytes is reported."""
+        refused = []
+        for row in rows:
+            found = conn.execute(self._lookup_sql, (row[0],)).fetchone()
+            if found is None or bytes(found[0]) != row[self._body_index]:
+                refused.append(row[0])
+        if refused:
+            shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
+            self._fail(
+                f"{len(refused)} event(s) were not recorded: another writer stored different "
+                f"events with the same id(s) meanwhile ({shown}); event ids are idempotency "
+                "keys: record them again with new ids",
+                None,
+            )
+
+    def _rolled_back(self, mark: int) -> None:
+        """After a failed transactional write (lock held): forget its keys; if SQLite
+        rolled back the whole transaction, the group is lost."""
+        forgotten = self._txn_keys[mark:]
+        if forgotten:
+            del self._txn_keys[mark:]
+            with self._buf_lock:
+                for key in forgotten:
+                    self._uncommitted.pop(key, None)
+        if self._depth == 0 and not self._conn.in_transaction and self._txn_writes:
+            self._lose(None)
+
+    def _lose(self, exc: BaseException | None) -> None:
+        """The open transaction failed: roll it back, report the lost writes."""
+        count = self._txn_writes
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        self._fail(
+            f"group commit of {count} write(s) failed and they were lost: "
+            f"{exc if exc is not None else 'SQLite rolled the transaction back'} "
+            "(free disk space, then record again)",
+            exc,
+        )
+        self._end_transaction()
+
+    def _end_transaction(self) -> None:
+        keys, self._txn_keys = self._txn_keys, []
+        if keys:
+            with self._buf_lock:
+                uncommitted = self._uncommitted
+                for key in keys:
+                    uncommitted.pop(key, None)
+        self._txn_writes = 0
+        self._txn_opened_at = None
+
+    def _commit_if_due(self) -> None:
+        """After a write (lock held, depth 0): commit if the group is full or old."""
+        opened = self._opened_at()
+        if (
+            self._txn_writes + len(self._rows) >= self.max_events
+            or (opened is not None and time.monotonic() - opened >= self.window_s)
+        ):
+            self._commit()
+            self._raise_failure()
+
+    def _commit(self) -> None:
+        """Write the buffered rows and commit the open group (caller holds the lock
+        and is not inside a savepoint). Failures are kept for ``_raise_failure``;
+        raises ``StoreError`` only if no transaction could be started."""
+        self._drain()
+        conn = self._conn
+        if not conn.in_transaction:
+            self._end_transaction()
             return
-        count = self._pending
+        count = self._txn_writes
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            self._failure = StoreError(
-                f"{self.describe}: group commit of {count} write(s) failed and they were lost: "
-                f"{exc} (free disk space, then record again)"
-            )
-            self._failure.__cause__ = exc
-            log.error("%s", self._failure)
-        else:
-            self.groups_committed += 1
-            self.writes_committed += count
-        finally:
-            self._pending = 0
-            self._opened_at = None
+            self._lose(exc)
+            return
+        self.groups_committed += 1
+        self.writes_committed += count
+        self._end_transaction()
 
     def _committer(self) -> None:
         """Background thread: commits a group once it is ``window_s`` old."""
@@ -199,7 +507,7 @@ class GroupCommitter:
             with self._wake:
                 if self._closed:
                     return
-                opened = self._opened_at
+                opened = self._opened_at()
                 if opened is None:
                     self._wake.wait(timeout=1.0)
                     continue
@@ -210,5 +518,9 @@ class GroupCommitter:
             with self._lock:
                 if self._closed:
                     return
-                if self._depth == 0 and self._opened_at is not None and self._age() >= self.window_s:
-                    self._commit()
+                opened = self._opened_at()
+                if self._depth == 0 and opened is not None and time.monotonic() - opened >= self.window_s:
+                    try:
+                        self._commit()
+                    except StoreError as exc:  # nothing lost: retried on the next round
+                        log.error("%s", exc)

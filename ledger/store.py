@@ -113,6 +113,57 @@ _INSERT_SQL = (
     f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)}) ON CONFLICT(event_id) DO NOTHING"
 )
+_BODY_SQL = "SELECT body FROM events WHERE event_id = ?"
+
+
+def _insert_rows_sql(rows: int) -> str:
+    """``_INSERT_SQL`` for ``rows`` rows in one statement (group commit writes)."""
+    values = "(" + ", ".join("?" for _ in _INSERT_COLUMNS) + ")"
+    return (
+        f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES "
+        + ", ".join([values] * rows) + " ON CONFLICT(event_id) DO NOTHING"
+    )
+
+
+def event_row(event: SwarmEvent, body: bytes, recorded_ns: int) -> tuple:
+    """The values of ``_INSERT_COLUMNS`` for an event (same as ``event_columns``, as a
+    tuple in insert order; element 0 is the event id)."""
+    sc = event.state_change
+    if sc is None:
+        return (
+            event.event_id, event.timestamp, recorded_ns, event.tenant_id, event.project_id,
+            event.session_id, event.agent_id, event.agent_role.value, event.kind,
+            None, None, None, None, None, None, None, None,
+            event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
+            body, len(body),
+        )
+    return (
+        event.event_id, event.timestamp, recorded_ns, event.tenant_id, event.project_id,
+        event.session_id, event.agent_id, event.agent_role.value, "state_change",
+        sc.target_type.value, sc.target_resource, sc.previous_resource or None,
+        sc.operation.value, sc.previous_state_hash, sc.new_state_hash, sc.file_mode.value,
+        sc.previous_file_mode.value,
+        event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
+        body, len(body),
+    )
+
+
+class _ThreadState(threading.local):
+    """Per-thread state of a ``Ledger`` (class defaults: reading an unset one costs no
+    AttributeError on the hot path)."""
+
+    conn: sqlite3.Connection | None = None
+    group_conn: sqlite3.Connection | None = None  # inside a group-commit write
+
+
+def _not_stored(event_id: str) -> None:
+    return None
+
+
+def _touches_files(event: SwarmEvent) -> bool:
+    """True for a file state change (needs its content stored and moves ``path_state``)."""
+    sc = event.state_change
+    return sc is not None and sc.target_type == TargetType.FILE
 
 
 class Ledger:
@@ -140,7 +191,7 @@ class Ledger:
             raise ValueError(f"durability must be 'full', 'normal' or 'group', not {durability!r}")
         self.durability = durability
         self.busy_timeout_s = busy_timeout_s
-        self._local = threading.local()
+        self._local = _ThreadState()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._group = None
@@ -158,6 +209,9 @@ class Ledger:
                 window_s=DEFAULT_WINDOW_S if group_window_s is None else group_window_s,
                 max_events=DEFAULT_MAX_EVENTS if group_max_events is None else group_max_events,
                 describe=f"ledger {self.path}",
+                insert_sql=_insert_rows_sql,
+                lookup_sql=_BODY_SQL,
+                body_index=_INSERT_COLUMNS.index("body"),
             )
         self.ledger_id = self._ensure_ledger_id()
 
@@ -197,12 +251,15 @@ class Ledger:
         try:
             yield
         except sqlite3.Error as exc:
-            hint = ""
-            if "locked" in str(exc) or "busy" in str(exc):
-                hint = f" (another process held the write lock for over {self.busy_timeout_s:.0f}s)"
-            elif "disk" in str(exc) or "full" in str(exc):
-                hint = " (free disk space and retry)"
-            raise StoreError(f"ledger {self.path}: {what} failed: {exc}{hint}") from exc
+            raise self._store_error(what, exc) from exc
+
+    def _store_error(self, what: str, exc: sqlite3.Error) -> StoreError:
+        hint = ""
+        if "locked" in str(exc) or "busy" in str(exc):
+            hint = f" (another process held the write lock for over {self.busy_timeout_s:.0f}s)"
+        elif "disk" in str(exc) or "full" in str(exc):
+            hint = " (free disk space and retry)"
+        return StoreError(f"ledger {self.path}: {what} failed: {exc}{hint}")
 
     @contextlib.contextmanager
     def write_transaction(self) -> Iterator[sqlite3.Connection]:
@@ -253,7 +310,7 @@ class Ledger:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all_conns.clear()
-        self._local = threading.local()
+        self._local = _ThreadState()
 
     def __enter__(self) -> "Ledger":
         return self
@@ -297,8 +354,67 @@ class Ledger:
         for digest, data in blobs.items():
             if blobstore.sha256_hex(data) != digest:
                 raise InvalidEvent(f"content given for {digest} hashes to {blobstore.sha256_hex(data)}")
+        group = self._group
+        if (
+            group is not None and len(prepared) == 1 and not _touches_files(prepared[0][0])
+            and getattr(self._local, "group_conn", None) is None
+        ):  # one INSERT is atomic by itself: join the group without a savepoint
+            event, body = prepared[0]
+            with self._converted("append"):
+                return [group.run(lambda conn: self._insert(conn, event, body, blobs))]
         with self.write_transaction() as conn:
             return [self._insert(conn, e, body, blobs) for e, body in prepared]
+
+    def submit(
+        self, event: SwarmEvent, blobs: Mapping[str, bytes] | None = None, *, new_id: bool = False
+    ) -> bool:
+        """Append one event without waiting for its ``seq``: True if it was new, False
+        if the same event (same id, same bytes) is already in the ledger.
+
+        Same checks and errors as ``append``, raised here in the caller. In ``group``
+        durability an event that touches no file state (all but file state changes,
+        given without ``blobs``) is checked now — its size (``EventTooLarge``) and its
+        id against the ledger and the open group (``DuplicateEventId`` with different
+        bytes) — then buffered and written with its group (multi-row ``INSERT``):
+        durable after ``flush()``; a failed group commit is raised (``StoreError``) by
+        the next write or ``flush()`` (see ``ledger.groupcommit``). Otherwise this is
+        ``append`` (durable on return in ``full`` durability).
+
+        ``new_id=True`` says the caller made ``event.event_id`` itself just now with
+        ``schemas.new_event_id()`` (a UUIDv7 with 74 random or counter bits: no stored
+        event can have it), so the lookup of the id among committed events is skipped;
+        the open group is still checked, and a clash found at commit would be reported
+        like a commit failure (nothing is overwritten).
+        """
+        group = self._group
+        sc = event.state_change
+        if (
+            group is None or blobs or (sc is not None and sc.target_type == TargetType.FILE)
+            or getattr(self._local, "group_conn", None) is not None
+        ):
+            return self.append(event, blobs).inserted
+        body = event.to_bytes()
+        if len(body) > MAX_EVENT_BYTES:
+            self._prepare(event)  # raises EventTooLarge
+        try:
+            existing = group.buffer(
+                event.event_id, body, event_row(event, body, time.time_ns()),
+                _not_stored if new_id else self._stored_body,
+            )
+        except sqlite3.Error as exc:
+            raise self._store_error("append", exc) from exc
+        if existing is None:
+            return True
+        if existing != body:
+            raise DuplicateEventId(
+                f"event id {event.event_id} already exists with different content; "
+                "event ids are idempotency keys: make a new id for a new event"
+            )
+        return False
+
+    def _stored_body(self, event_id: str) -> bytes | None:
+        row = self._conn().execute(_BODY_SQL, (event_id,)).fetchone()
+        return bytes(row[0]) if row is not None else None
 
     @staticmethod
     def _prepare(event: SwarmEvent) -> tuple[SwarmEvent, bytes]:
@@ -330,8 +446,7 @@ class Ledger:
                     f"event {event.event_id}: content {sc.new_state_hash} of "
                     f"{sc.target_resource!r} is not in the blob store; pass its bytes"
                 )
-        cols = event_columns(event, body, time.time_ns())
-        cur = conn.execute(_INSERT_SQL, tuple(cols[c] for c in _INSERT_COLUMNS))
+        cur = conn.execute(_INSERT_SQL, event_row(event, body, time.time_ns()))
         if cur.rowcount == 0:
             row = conn.execute(
                 "SELECT seq, body FROM events WHERE event_id = ?", (event.event_id,)
@@ -345,6 +460,8 @@ class Ledger:
         seq = cur.lastrowid
         if sc is not None and sc.target_type == TargetType.FILE:
             self._project_path_state(conn, event, seq)
+        if self._group is not None:  # lets group-mode submit() see this uncommitted id
+            self._group.note(event.event_id, body)
         return Appended(seq=seq, event_id=event.event_id, inserted=True)
 
     @staticmethod
@@ -626,6 +743,19 @@ class Ledger:
         """Highest local sequence number (0 when empty)."""
         with self._converted("query"):
             return self._conn().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def event_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes, bytes | None, int]]:
+        """The lean read path for bulk consumers (the analytics ingestor): up to ``limit``
+        events with ``seq > after_seq`` in recording order, as plain tuples
+        ``(seq, body, hub_versionstamp or None, recorded_ns)`` — ``body`` the stored
+        protobuf bytes, ``recorded_ns`` int nanoseconds. No ``StoredEvent`` objects are
+        built (several times cheaper per event than ``events()``). Raises ``StoreError``.
+        """
+        with self._converted("query"):
+            return self._conn().execute(
+                "SELECT seq, body, hub_versionstamp, recorded_ns FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, int(limit)),
+            ).fetchall()
 
     # ------------------------------------------------------------------ outbox
     def pending(self, limit: int = 1000, *, after_seq: int = 0, include_refused: bool = False) -> list[StoredEvent]:

@@ -1,8 +1,10 @@
 """The agent SDK: a ``Recorder`` bound to one tenant, project, agent and session.
 
 Every call builds a ``SwarmEvent``, validates it and appends it to the local ledger
-before returning its event id: durable on return (see ``ledger.store``). Errors are
-typed (``InvalidRecord``, ``RecordFailed``); nothing is dropped silently.
+before returning its event id: durable on return (see ``ledger.store``), or in
+``group`` durability checked on return and durable after ``flush()`` / the group window
+(see ``ledger.groupcommit``). Errors are typed (``InvalidRecord``, ``RecordFailed``);
+nothing is dropped silently.
 
 Example::
 
@@ -38,6 +40,11 @@ from schemas import (
     new_event_id,
 )
 from schemas.errors import SchemaError
+from schemas.models import _COMMIT_HEX, _UUID7
+
+#: A valid placeholder id for the envelope template (never recorded).
+_TEMPLATE_ID = "00000000-0000-7000-8000-000000000000"
+_new_event = SwarmEvent.__new__
 
 #: Hooks called with each event just before it is appended (used by the
 #: OpenTelemetry integration to add trace/span ids). A hook returns the event
@@ -121,6 +128,8 @@ class Recorder:
         self._last_decision: str = ""
         self._own_before: list[EventHook] = []
         self._own_after: list[AfterHook] = []
+        self._template: tuple[tuple, dict | None] = ((), None)
+        self._template_fields: frozenset[str] = frozenset()
 
     def add_hooks(self, *, before: EventHook | None = None, after: AfterHook | None = None) -> None:
         """Add hooks run for this recorder's events only (after the global hooks)."""
@@ -131,42 +140,114 @@ class Recorder:
 
     # ------------------------------------------------------------ envelope
     def _envelope(self, *, caused_by: str = "", commit: str = "", **payload: Any) -> SwarmEvent:
+        """A new event of this recorder with one payload (an already validated model).
+
+        The fields that are the same for every event of the recorder (tenant, project,
+        user, session, agent, role) are validated once, into a template; each event is
+        a copy of it with the per-event fields, checked here with the same rules as
+        ``SwarmEvent``'s validators. Anything else (a clock that does not return int
+        nanoseconds, a bad ``caused_by``/``commit``) goes through full validation, which
+        raises ``InvalidRecord`` with pydantic's message.
+        """
+        event_id = new_event_id()
+        timestamp = self.clock()
+        caused_by = caused_by or ""
+        commit = commit or ""
+        state = self._envelope_template()
+        if (
+            state is not None
+            and type(timestamp) is int
+            and (not caused_by or _UUID7.fullmatch(caused_by))
+            and (not commit or _COMMIT_HEX.match(commit))
+        ):
+            # A copy of the template (pydantic's pickle state, as copy.copy would do).
+            fields = state["__dict__"].copy()
+            fields["event_id"] = event_id
+            fields["timestamp"] = timestamp
+            fields["caused_by"] = caused_by
+            fields["related_commit_hash"] = commit
+            fields["decision"] = None
+            fields.update(payload)
+            event = _new_event(SwarmEvent)
+            event.__setstate__({**state, "__dict__": fields,
+                                "__pydantic_fields_set__": self._template_fields | payload.keys()})
+            return event
         try:
             return SwarmEvent(
-                event_id=new_event_id(),
-                timestamp=self.clock(),
+                event_id=event_id,
+                timestamp=timestamp,
                 tenant_id=self.tenant_id,
                 project_id=self.project_id,
                 user_id=self.user_id,
                 session_id=self.session_id,
                 agent_id=self.agent_id,
                 agent_role=self.agent_role,
-                caused_by=caused_by or "",
-                related_commit_hash=commit or "",
+                caused_by=caused_by,
+                related_commit_hash=commit,
                 **payload,
             )
         except (SchemaError, ValueError) as exc:
             raise InvalidRecord(f"cannot record: {exc}") from exc
 
+    def _envelope_template(self) -> dict | None:
+        """The validated identity fields of this recorder as the pickle state of a
+        ``SwarmEvent`` (rebuilt when one of them is reassigned), or None if they are
+        invalid (full validation then reports it)."""
+        key = (self.tenant_id, self.project_id, self.user_id, self.session_id, self.agent_id,
+               self.agent_role)
+        cached_key, state = self._template
+        if cached_key == key:
+            return state
+        try:
+            template = SwarmEvent(
+                event_id=_TEMPLATE_ID, timestamp=0, tenant_id=key[0], project_id=key[1],
+                user_id=key[2], session_id=key[3], agent_id=key[4], agent_role=key[5],
+                caused_by="", related_commit_hash="", decision=AgentDecision(),
+            )
+        except (SchemaError, ValueError):
+            state = None
+        else:
+            state = template.__getstate__()
+            if {"__dict__", "__pydantic_fields_set__"} <= state.keys():
+                self._template_fields = frozenset(state["__pydantic_fields_set__"] - {"decision"})
+            else:
+                state = None  # an unknown pydantic: full validation for every event
+        self._template = (key, state)
+        return state
+
     def _hooked(self, event: SwarmEvent) -> SwarmEvent:
-        for hook in [*Recorder.before_append, *self._own_before]:
-            event = hook(event)
+        for hooks in (Recorder.before_append, self._own_before):
+            for hook in tuple(hooks) if hooks else ():
+                event = hook(event)
         return event
 
     def _after(self, event: SwarmEvent) -> None:
-        for hook in [*Recorder.after_append, *self._own_after]:
-            hook(event)
+        for hooks in (Recorder.after_append, self._own_after):
+            for hook in tuple(hooks) if hooks else ():
+                hook(event)
 
     def record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None = None) -> str:
-        """Append a ready-made event (hooks applied); returns its event id."""
-        event = self._hooked(event)
+        """Append a ready-made event (hooks applied); returns its event id.
+
+        Durable on return in ``full`` durability; in ``group`` durability the event is
+        checked now (errors raise here) and durable after ``flush()`` or within the
+        group window (``Ledger.submit``, ``ledger.groupcommit``).
+        """
+        return self._record(event, blobs, None)
+
+    def _record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None, made_id: str | None) -> str:
+        """``record``; ``made_id`` is the id this recorder just generated for ``event``
+        (if the hooks keep it, the ledger need not look it up among stored events)."""
+        if Recorder.before_append or self._own_before:
+            event = self._hooked(event)
         try:
-            self.ledger.append(event, blobs)
+            self.ledger.submit(event, blobs, new_id=made_id is not None and event.event_id == made_id)
         except StoreError as exc:
             raise RecordFailed(f"event {event.event_id} was not recorded: {exc}") from exc
         except (LedgerError, SchemaError) as exc:
             raise InvalidRecord(str(exc)) from exc
-        self._after(event)
+        if Recorder.after_append or self._own_after:
+            self._after(event)
         return event.event_id
 
     # ------------------------------------------------------------ payloads
@@ -196,9 +277,8 @@ class Recorder:
                 confidence_score=confidence,
             ),
         )
-        event_id = self.record(event)
-        with self._lock:
-            self._last_decision = event_id
+        event_id = self._record(event, None, event.event_id)
+        self._last_decision = event_id  # one attribute store: atomic
         return event_id
 
     def file_change(
@@ -295,8 +375,9 @@ class Recorder:
 
     def message(self, content: str, *, recipients: Iterable[str] = (), sender: str | None = None) -> str:
         """Record an ``AgentMessage`` (agent-to-agent talk). Returns the event id."""
-        return self.record(self._envelope(message=AgentMessage(
-            sender=sender or self.agent_id, recipients=list(recipients), content=content)))
+        event = self._envelope(message=AgentMessage(
+            sender=sender or self.agent_id, recipients=list(recipients), content=content))
+        return self._record(event, None, event.event_id)
 
     def signal(
         self,
@@ -312,7 +393,8 @@ class Recorder:
                                    memory_usage_mb=memory_usage_mb, detail=detail)
         except ValueError as exc:
             raise InvalidRecord(f"cannot record signal: {exc}") from exc
-        return self.record(self._envelope(signal=payload))
+        event = self._envelope(signal=payload)
+        return self._record(event, None, event.event_id)
 
     def flush(self) -> None:
         """Return when every event recorded so far is durable (matters in ``group``

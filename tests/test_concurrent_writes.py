@@ -148,3 +148,240 @@ def test_group_commit_failed_write_rolls_back_alone(ledger_path):
     lg.close()  # close flushes
     lg = Ledger(ledger_path)
     assert {e.event_id for e in lg.events()} == {kept, also}
+
+
+# ------------------------------------------ group commit: buffered rows (Ledger.submit)
+import logging  # noqa: E402
+
+from ledger.errors import EventTooLarge, StoreError  # noqa: E402
+from nervous_system import InvalidRecord, RecordFailed  # noqa: E402
+from schemas import AgentDecision, SwarmEvent, new_event_id  # noqa: E402
+
+
+def _decision_event(event_id=None, rationale="r", project="g"):
+    return SwarmEvent(event_id=event_id or new_event_id(), timestamp=1, tenant_id="default",
+                      project_id=project, decision=AgentDecision(rationale=rationale))
+
+
+def test_submit_reports_duplicates_to_the_caller_before_the_commit(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    first = _decision_event(rationale="one")
+    assert lg.submit(first) is True
+    assert lg.submit(first) is False  # same id, same bytes: idempotent while buffered
+    with pytest.raises(DuplicateEventId):  # same id, different bytes: raised here, now
+        lg.submit(_decision_event(first.event_id, rationale="two"))
+    via_append = _decision_event(rationale="three")
+    assert lg.append(via_append).inserted  # a savepoint write, not yet committed
+    with pytest.raises(DuplicateEventId):
+        lg.submit(_decision_event(via_append.event_id, rationale="four"))
+    assert lg.submit(via_append) is False
+    lg.flush()
+    with pytest.raises(DuplicateEventId):  # committed: found in the ledger
+        lg.submit(_decision_event(first.event_id, rationale="five"))
+    assert lg.submit(first) is False
+    lg.flush()
+    lg.close()
+    stored = {e.event_id: e.event.decision.rationale for e in Ledger(ledger_path).events()}
+    assert stored == {first.event_id: "one", via_append.event_id: "three"}
+
+
+def test_submit_refuses_too_large_events_in_the_caller(ledger_path, monkeypatch):
+    import ledger.store
+
+    monkeypatch.setattr(ledger.store, "MAX_EVENT_BYTES", 1000)
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    with pytest.raises(EventTooLarge):
+        lg.submit(_decision_event(rationale="x" * 2000))
+    lg.close()
+    assert Ledger(ledger_path).count() == 0
+
+
+def test_buffered_and_transactional_writes_keep_the_call_order(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="g", agent_id="a")
+    calls = [rec.decision("d1"), rec.file_change("a.txt", b"1"), rec.message("m"),
+             rec.decision("d2"), rec.file_change("a.txt", b"2"), rec.signal("ok")]
+    lg.flush()
+    assert [e.event_id for e in Ledger(ledger_path).events(project_id="g", order="seq")] == calls
+    assert Ledger(ledger_path).get(calls[4]).event.caused_by == calls[3]
+    lg.close()
+
+
+def test_a_failed_group_commit_is_raised_by_flush_and_loses_only_that_group(ledger_path, caplog):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="g", agent_id="a")
+    kept = rec.decision("kept")
+    rec.flush()
+    conn = lg._group.connection  # a real SQLITE_FULL: the file may not grow any more
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    for _ in range(20):
+        rec.decision("x" * 5000)  # checked and buffered: the failure comes at commit
+    with caplog.at_level(logging.ERROR, logger="ledger.groupcommit"):
+        with pytest.raises(RecordFailed, match="20 write.*lost.*disk is full"):
+            rec.flush()
+    assert "lost" in caplog.text  # also logged
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    rec.flush()  # reported once
+    after = rec.decision("after")
+    lg.close()
+    assert {e.event_id for e in Ledger(ledger_path).events()} == {kept, after}
+
+
+def test_a_failed_group_commit_is_raised_by_the_next_write(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600, group_max_events=5)
+    lg.flush()  # commits the new ledger's own id
+    conn = lg._group.connection
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    for _ in range(4):
+        lg.submit(_decision_event(rationale="x" * 5000))
+    with pytest.raises(StoreError, match="lost"):
+        lg.submit(_decision_event(rationale="fills the group"))  # its group failed
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    later = _decision_event()
+    assert lg.submit(later) is True
+    lg.close()
+    assert [e.event_id for e in Ledger(ledger_path).events()] == [later.event_id]
+
+
+def test_an_id_stored_by_another_process_meanwhile_is_reported_at_commit(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    lg.flush()  # commits the new ledger's own id (and frees the write lock)
+    ours, other = _decision_event(rationale="ours"), _decision_event(rationale="fine")
+    assert lg.submit(ours) and lg.submit(other)
+    theirs = _decision_event(ours.event_id, rationale="theirs")
+    elsewhere = Ledger(ledger_path)  # another writer, before our group commits
+    elsewhere.append(theirs)
+    with pytest.raises(StoreError, match=f"1 event.*not recorded.*{ours.event_id}"):
+        lg.flush()
+    lg.close()
+    stored = {e.event_id: e.event.decision.rationale for e in Ledger(ledger_path).events()}
+    assert stored == {ours.event_id: "theirs", other.event_id: "fine"}
+
+
+def test_many_threads_submit_into_one_group_ledger(ledger_path):
+    import threading
+
+    lg = Ledger(ledger_path, durability="group", group_window_s=0.002, group_max_events=50)
+    ids, errors = [], []
+
+    def work(t):
+        rec = Recorder(lg, project_id="g", agent_id=f"t{t}")
+        mine = []
+        try:
+            for i in range(300):
+                mine.append(rec.file_change(f"t{t}.txt", str(i).encode()) if i % 10 == 9
+                            else rec.decision(f"{t}-{i}"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+        ids.extend(mine)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lg.flush()
+    assert errors == []
+    stored = Counter(e.event_id for e in Ledger(ledger_path).events())
+    assert set(stored) == set(ids) and len(ids) == 8 * 300 and max(stored.values()) == 1
+    assert lg._group.groups_committed > 8 * 300 // 50 - 1  # the size bound held
+    lg.close()
+
+
+# ------------------------------------------------ Recorder: the fast envelope path
+def test_recorder_events_equal_fully_validated_ones(ledger_path):
+    from schemas import parse_event
+
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="g", agent_id="a", agent_role="coder", user_id="u", session_id="s")
+    why = rec.decision("why", rejected_alternatives=["no"], confidence=0.5, commit="abcd1234")
+    ids = [why, rec.message("hi", recipients=["b"]), rec.signal("ok", cpu_load_percent=1.5)]
+    rec.agent_id = "renamed"  # identity changes are picked up
+    ids.append(rec.decision("again"))
+    lg.flush()
+    other = Ledger(ledger_path)
+    for event_id in ids:
+        stored = other.get(event_id)
+        event = stored.event
+        assert parse_event(event.to_dict()) == event
+        assert parse_event(event.to_dict()).to_bytes() == stored.body
+    assert other.get(ids[-1]).event.agent_id == "renamed"
+    assert other.get(why).event.related_commit_hash == "abcd1234"
+    lg.close()
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    (dict(commit="not-hex"), "related_commit_hash must be lowercase hex"),
+    (dict(commit="abcd\n"), None),  # accepted exactly as the validator accepts it
+])
+def test_recorder_checks_per_event_fields_like_the_model(ledger_path, kwargs, fragment):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="g", agent_id="a")
+    try:
+        SwarmEvent(event_id=new_event_id(), timestamp=1, tenant_id="default", project_id="g",
+                   related_commit_hash=kwargs["commit"], decision=AgentDecision())
+        model_error = None
+    except ValueError as exc:
+        model_error = exc
+    if fragment is None:
+        assert model_error is None
+        rec.decision("x", **kwargs)
+    else:
+        assert fragment in str(model_error)
+        with pytest.raises(InvalidRecord, match=fragment):
+            rec.decision("x", **kwargs)
+    lg.close()
+
+
+def test_recorder_bad_identity_and_clock_still_go_through_full_validation(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="bad/project", agent_id="a")
+    with pytest.raises(InvalidRecord, match="project_id must be 1-128 characters"):
+        rec.decision("x")
+    with pytest.raises(InvalidRecord, match="caused_by must be the event_id"):
+        Recorder(lg, project_id="g", agent_id="a").file_change("f.txt", b"1", caused_by="nope")
+    text_clock = Recorder(lg, project_id="g", agent_id="a", clock=lambda: "2026-01-02T03:04:05.000000006Z")
+    event_id = text_clock.decision("parsed")
+    lg.flush()
+    assert Ledger(ledger_path).get(event_id).event.timestamp == 1_767_323_045_000_000_006
+    assert Ledger(ledger_path).count() == 1
+    lg.close()
+
+
+def test_event_row_matches_event_columns_for_every_payload_kind():
+    from ledger.store import _INSERT_COLUMNS, event_columns, event_row
+    from tests.test_schemas import FAST_PATH_EXTRAS, PAYLOADS, base
+
+    for payload in PAYLOADS + FAST_PATH_EXTRAS:
+        for extra in ({}, dict(related_commit_hash="abcd", caused_by=new_event_id(), trace_id="ab" * 16,
+                               span_id="cd" * 8, agent_role="coder", session_id="s", agent_id="a")):
+            event = base(**extra, **payload)
+            body = event.to_bytes()
+            cols = event_columns(event, body, 7)
+            assert event_row(event, body, 7) == tuple(cols[c] for c in _INSERT_COLUMNS)
+
+
+def test_a_failed_group_after_writer_side_inserts_is_reported_and_lost_whole(ledger_path):
+    lg = Ledger(ledger_path, durability="group", group_window_s=3600)
+    rec = Recorder(lg, project_id="g", agent_id="a")
+    kept = rec.decision("kept")
+    rec.flush()
+    conn = lg._group.connection
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    returned, error = [], None
+    for _ in range(300):  # more than DRAIN_ROWS: the writer inserts rows before the commit
+        try:
+            returned.append(rec.decision("x" * 5000))
+        except RecordFailed as exc:
+            error = exc
+            break
+    if error is None:
+        with pytest.raises(RecordFailed, match="lost"):
+            rec.flush()
+    else:
+        assert "lost" in str(error)
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    after = rec.decision("after")
+    lg.close()
+    assert returned  # some calls returned before the failure was known
+    assert {e.event_id for e in Ledger(ledger_path).events()} == {kept, after}

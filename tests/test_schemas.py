@@ -180,3 +180,71 @@ def test_garbage_bytes_and_json_are_refused():
     corrupt = good.replace(b"t", b"\xff")
     with pytest.raises(InvalidEvent):
         event_from_bytes(corrupt)
+
+
+# ------------------------------------------------- fast serialization == generic one
+from schemas.models import _UUID7, generic_event_to_proto  # noqa: E402
+
+FAST_PATH_EXTRAS = [
+    # edge values where proto3 presence rules matter: zero times, -0.0, empty maps
+    {"decision": AgentDecision(confidence_score=-0.0)},
+    {"decision": AgentDecision(confidence_score=1.0, rejected_alternatives=[""], memory_ids=["", "x"])},
+    {"message": AgentMessage()},
+    {"signal": SystemSignal()},
+    {"span": SpanRecord()},
+    {"span": SpanRecord(events=[SpanEventRecord()], links=[SpanLinkRecord()],
+                        attributes={"": "", "e": [], "nested": [True, 0, -1.5, ""]})},
+    {"state_change": StateChange(target_type="config", target_resource="x", operation="create")},
+    {"state_change": StateChange(target_resource="a b/c", operation="create", new_state_hash=SHA,
+                                 file_mode="symlink", size_bytes=0, is_reversible=False)},
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS + FAST_PATH_EXTRAS, ids=lambda p: next(iter(p)))
+@pytest.mark.parametrize("role", ["unspecified", "architect", "coder", "reviewer", "operator", "other"])
+def test_fast_serialization_equals_the_generic_one(payload, role):
+    for envelope in (
+        dict(agent_role=role),
+        dict(agent_role=role, timestamp=0, user_id="", session_id="", agent_id=""),
+        dict(agent_role=role, trace_id="ab" * 16, span_id="cd" * 8, caused_by=new_event_id(),
+             related_commit_hash="0123abcd", user_id="Zoë", session_id="s", agent_id="a", timestamp=-1),
+    ):
+        event = base(**envelope, **payload)
+        generic = generic_event_to_proto(event).SerializeToString(deterministic=True)
+        assert event.to_bytes() == generic
+        assert event_to_proto(event) == generic_event_to_proto(event)
+        assert event_from_bytes(generic) == event
+
+
+def test_every_enum_value_serializes_like_the_generic_path():
+    from schemas import FileMode, Operation, SpanKind, SpanStatusCode, TargetType
+
+    for target in TargetType:
+        for op in Operation:
+            for mode in FileMode:
+                change = StateChange.model_construct(
+                    target_type=target, target_resource="p", operation=op, previous_resource="",
+                    previous_state_hash="", new_state_hash="", file_mode=mode, diff_patch="",
+                    size_bytes=1, is_reversible=True, previous_file_mode=mode, lines_added=2,
+                    lines_removed=3)
+                event = SwarmEvent.model_construct(**base(decision=AgentDecision()).model_dump(
+                    exclude={"decision", "state_change"}), state_change=change)
+                assert event.to_bytes() == generic_event_to_proto(event).SerializeToString(deterministic=True)
+    for kind in SpanKind:
+        for status in SpanStatusCode:
+            event = base(span=SpanRecord(kind=kind, status_code=status))
+            assert event.to_bytes() == generic_event_to_proto(event).SerializeToString(deterministic=True)
+
+
+def test_uuid7_validator_accepts_exactly_what_is_uuid7_accepts():
+    good = new_event_id()
+    candidates = [good, good.upper(), "{" + good + "}", good.replace("-", ""), "urn:uuid:" + good,
+                  good + "\n", " " + good, good[:-1], good + "0", "",
+                  "00000000-0000-7000-8000-000000000000", "00000000-0000-4000-8000-000000000000",
+                  "00000000-0000-7000-c000-000000000000", "00000000-0000-7000-7000-000000000000",
+                  "00000000-0000-7000-b000-00000000000g"]
+    for variant in "0123456789abcdef":
+        candidates.append(good[:19] + variant + good[20:])
+        candidates.append(good[:14] + variant + good[15:])
+    for text in candidates:
+        assert bool(_UUID7.fullmatch(text)) == is_uuid7(text), text
