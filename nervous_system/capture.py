@@ -267,7 +267,7 @@ class LedgerSpanProcessor(SpanProcessor):
                 self.filtered += 1
             return
         try:
-            self.ledger.append(self.to_event(span))
+            self.ledger.submit(self.to_event(span))  # in group mode: buffered, checked now
         except (LedgerError, SchemaError, ValueError) as exc:
             with self._lock:
                 self.failed += 1
