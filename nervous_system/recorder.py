@@ -263,7 +263,8 @@ class Recorder:
         commit: str = "",
     ) -> str:
         """Record an ``AgentDecision``; later file changes of this recorder link to it
-        through ``caused_by``. ``confidence`` is 0.0-1.0. Returns the event id."""
+        through ``caused_by``. ``confidence`` is 0.0-1.0; 0.0 (the default) means "not
+        given" and audits do not judge such decisions. Returns the event id."""
         if not 0.0 <= confidence <= 1.0:
             raise InvalidRecord(f"confidence must be between 0.0 and 1.0, got {confidence}")
         event = self._envelope(

@@ -214,7 +214,11 @@ class _Model(BaseModel):
 
 
 class AgentDecision(_Model):
-    """Why an agent did something: the rationale, the alternatives it rejected."""
+    """Why an agent did something: the rationale, the alternatives it rejected.
+
+    ``confidence_score`` is 0.0-1.0; 0.0 means "not given" (proto3 keeps no presence for
+    a double, so an unset score and 0.0 are the same on the wire).
+    """
 
     context_hash: str = ""
     input_trigger: str = ""

@@ -161,3 +161,27 @@ def test_cli_reports(history, ledger_path):
     assert sql.output == AUDITS["reverted"].sql()
     bad = runner.invoke(cli, base + ["hot-files", "--window", "soon"])
     assert bad.exit_code == 2 and "duration" in bad.output
+
+
+def test_reverted_does_not_judge_decisions_without_a_confidence(ledger_path, isolated_state):
+    """Imported git history has no confidence (0.0 = not given): its reverts are not
+    'low-confidence changes later reverted'; a stated low confidence still is."""
+    clock = Clock()
+    with Ledger(ledger_path) as lg:
+        rec = Recorder(lg, project_id="web", agent_id="a", tenant_id="acme", clock=clock)
+        unknown = rec.decision("imported commit")  # no confidence given
+        rec.file_change("u.txt", b"u\n")
+        clock.now = T0 + 5 * SEC
+        rec.file_change("u.txt", None)
+        clock.now = T0 + 10 * SEC
+        low = rec.decision("risky", confidence=0.1)
+        made = rec.file_change("l.txt", b"l\n")
+        clock.now = T0 + 15 * SEC
+        rec.file_change("l.txt", None)
+        url = analytics_url(isolated_state)
+        Ingestor(url, LocalSource(lg)).run()
+    rows = run_audit(url, "reverted", tenant="acme", max_confidence=0.5).as_dicts()
+    assert [(r["path"], r["change_id"]) for r in rows] == [("l.txt", made)]
+    assert unknown != low
+    agents = run_audit(url, "agents", tenant="acme").as_dicts()
+    assert agents[0]["avg_confidence"] == 0.1  # the unstated confidence is not averaged in

@@ -19,7 +19,7 @@ SELECT
     sumIf(lines_removed, event_type = 'state_change')        AS lines_removed,
     uniqExactIf(target_path, event_type = 'state_change')    AS files,
     uniqExact(session_id)                                    AS sessions,
-    round(avgIf(confidence, event_type = 'decision'), 3)     AS avg_confidence,
+    round(avgIf(confidence, event_type = 'decision' AND confidence > 0), 3) AS avg_confidence,
     min(time)                                                AS first_event,
     max(time)                                                AS last_event
 FROM

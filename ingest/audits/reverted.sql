@@ -1,7 +1,9 @@
 -- Low-confidence changes later reverted.
 --
 -- A change C of a path is LOW-CONFIDENCE when the decision it was caused by (caused_by)
--- has confidence below {max_confidence}. C is REVERTED by the first later change R
+-- has confidence below {max_confidence}. A confidence of 0 means "not given" (proto3 has no
+-- presence for a double: imported git history and agents that state none record 0), so
+-- such decisions are not judged. C is REVERTED by the first later change R
 -- (R.time > C.time) of the same path that either
 --   * restores the content the path had before C: R.new_state_hash = C.previous_state_hash
 --     (C a modify, rename or delete), or
@@ -30,7 +32,7 @@ decisions AS
     FROM swarm_events
     WHERE tenant_id = {tenant:String}
       AND ({project:String} = '' OR project_id = {project:String})
-      AND event_type = 'decision' AND confidence < {max_confidence:Float64}
+      AND event_type = 'decision' AND confidence > 0 AND confidence < {max_confidence:Float64}
     LIMIT 1 BY event_id
 ),
 suspects AS
