@@ -34,6 +34,7 @@ from ledger.errors import (
     StoreError,
 )
 from ledger.migrations import migrate
+from ledger.projects import pick_project
 from ledger.records import Appended, ChangeRow, PathState, ProjectSummary, StoredEvent
 from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent, TargetType
 
@@ -696,23 +697,8 @@ class Ledger:
         Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices).
         """
         names = [p.project_id for p in self.projects() if p.tenant_id == tenant_id]
-        if project_id is not None:
-            if project_id not in names:
-                raise ProjectNotFound(
-                    f"no events for project {project_id!r} of tenant {tenant_id!r} in {self.path}"
-                    + (f"; projects here: {', '.join(names)}" if names else "")
-                )
-            return project_id
-        if len(names) == 1:
-            return names[0]
-        if not names:
-            raise ProjectNotFound(
-                f"no events for tenant {tenant_id!r} in {self.path}: record some first "
-                "(`ledger import git REPO` or the nervous_system SDK)"
-            )
-        raise AmbiguousProject(
-            f"tenant {tenant_id!r} has several projects ({', '.join(names)}): pass --project"
-        )
+        return pick_project(names, project_id, tenant_id=tenant_id, where=str(self.path),
+                            empty_hint="record some first (`ledger import git REPO` or the nervous_system SDK)")
 
     def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
         """Commits recorded in events whose hash starts with ``prefix``:

@@ -305,20 +305,11 @@ def hub_source(hub: Hub, project_id: str, *, as_of: bytes | str | None = None):
 
 def resolve_hub_project(hub: Hub, project_id: str | None) -> str:
     """The project to read from the hub: ``project_id`` if the hub has it, else the
-    tenant's only project. Raises ``MomentNotFound``-style ``HubError`` listing choices."""
-    names = hub.projects()
-    if project_id is not None:
-        if project_id not in names:
-            raise HubError(
-                f"the hub has no project {project_id!r} for tenant {hub.tenant_id!r}"
-                + (f"; projects there: {', '.join(names)}" if names else "")
-            )
-        return project_id
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise HubError(f"the hub has no projects for tenant {hub.tenant_id!r}: run `ledger sync` first")
-    raise HubError(f"tenant {hub.tenant_id!r} has several projects on the hub ({', '.join(names)}): pass --project")
+    tenant's only project. Raises ``ProjectNotFound``/``AmbiguousProject`` listing choices."""
+    from ledger.projects import pick_project
+
+    return pick_project(hub.projects(), project_id, tenant_id=hub.tenant_id, where="the hub",
+                        empty_hint="run `ledger sync` first")
 
 
 def log_rows(history: HubHistory, *, limit: int | None = 50) -> Iterator[dict]:
