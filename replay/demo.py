@@ -203,5 +203,5 @@ def _recent(ledger: Ledger, project: str, n: int = 5) -> list[str]:
             what = (e.decision.rationale.strip().splitlines() or [""])[0][:60]
         else:
             what = e.kind
-        lines.append(f"{e.event_id[:13]}  {e.kind:<12} {e.agent_id[:24]:<24} {what}")
+        lines.append(f"{e.event_id[:18]}  {e.kind:<12} {e.agent_id[:24]:<24} {what}")
     return lines

@@ -266,3 +266,23 @@ def test_hub_source_refuses_events_of_another_tenant(ledger_path, isolated_state
     with pytest.raises(SourceError, match="tenant"):
         Ingestor(analytics_url(isolated_state), HubSource(hub)).run()
     assert ch_rows(analytics_url(isolated_state), "SELECT count() FROM analytics.swarm_events") == [(0,)]
+
+
+def test_an_older_analytics_database_is_upgraded_in_place(ledger_path, isolated_state, monkeypatch):
+    """A database made by an older version (fewer migrations) gets the missing ones on
+    the next connect, and keeps its rows."""
+    import ingest.schema as schema
+
+    every = schema.migrations()
+    assert len(every) >= 2
+    monkeypatch.setattr(schema, "migrations", lambda: every[:-1])
+    url = analytics_url(isolated_state)
+    with connect(url) as ch:
+        assert schema.applied_versions(ch) == {m.version for m in every[:-1]}
+        ch.insert("swarm_events", [("acme", "web", "01a1fe4b-6b70-7000-8000-000000000001")],
+                  ["tenant_id", "project_id", "event_id"])
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    with connect(url) as ch:  # every entry point migrates first
+        assert schema.applied_versions(ch) == {m.version for m in every}
+    assert ch_rows(url, "SELECT event_id FROM analytics.swarm_events") == [
+        ("01a1fe4b-6b70-7000-8000-000000000001",)]
