@@ -124,7 +124,12 @@ def select_api_version() -> int:
 def open_database(cluster_file: str | os.PathLike, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
                   retry_limit: int = DEFAULT_RETRY_LIMIT):
     """Open the cluster named by ``cluster_file`` (``fdb.open``), with a per-transaction
-    timeout (ms) and retry limit so a dead cluster gives ``HubUnavailable``, not a hang."""
+    timeout (ms) and retry limit so a dead cluster gives ``HubUnavailable``, not a hang.
+
+    The bindings cache one ``Database`` per cluster file in a process, and these are
+    database options: the last call's ``timeout_ms``/``retry_limit`` apply to every
+    ``Hub`` of that cluster in the process (each product process opens the hub once).
+    """
     select_api_version()
     try:
         db = fdb.open(str(cluster_file))
