@@ -17,13 +17,12 @@ cheaper than keeping orjson's bytes objects alive for a whole batch, see ``_Gene
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any, Callable, Iterable
 
 import orjson
 
 from schemas import events_pb2
-from schemas.models import SwarmEvent
+from schemas.models import SwarmEvent, format_timestamp_parts as format_ts
 
 #: Column order of the rows built here (the INSERT column list).
 COLUMNS: tuple[str, ...] = (
@@ -42,35 +41,6 @@ _TS = "google.protobuf.Timestamp"
 _NS = 1_000_000_000
 
 # ---------------------------------------------------------------------- timestamps
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-_DAYS: dict[int, str] = {}
-_MAX_CACHED_DAYS = 100_000
-_2D = tuple(f"{i:02d}" for i in range(60))
-
-
-def format_ts(seconds: int, nanos: int) -> str:
-    """RFC 3339 UTC text of a protobuf Timestamp (``seconds``, ``nanos``), with 0, 3, 6
-    or 9 fraction digits — exactly ``schemas.format_timestamp_ns(seconds * 1e9 + nanos)``
-    (the protobuf JSON mapping), several times faster: the date part is cached per day
-    (a batch spans few days) and the clock is built from a table of two-digit strings."""
-    if not 0 <= nanos < _NS:
-        seconds, nanos = divmod(seconds * _NS + nanos, _NS)
-    day, clock = divmod(seconds, 86400)
-    date = _DAYS.get(day)
-    if date is None:
-        date = (_EPOCH + _dt.timedelta(days=day)).strftime("%Y-%m-%d")
-        if len(_DAYS) < _MAX_CACHED_DAYS:
-            _DAYS[day] = date
-    hours, rest = divmod(clock, 3600)
-    minutes, secs = divmod(rest, 60)
-    base = f"{date}T{_2D[hours]}:{_2D[minutes]}:{_2D[secs]}"
-    if nanos == 0:
-        return base + "Z"
-    if nanos % 1_000_000 == 0:
-        return f"{base}.{nanos // 1_000_000:03d}Z"
-    if nanos % 1000 == 0:
-        return f"{base}.{nanos // 1000:06d}Z"
-    return f"{base}.{nanos:09d}Z"
 
 
 def _ts(value) -> str:

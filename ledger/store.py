@@ -24,19 +24,17 @@ import sqlite_utils
 
 from ledger import blobs as blobstore
 from ledger.errors import (
-    AmbiguousProject,
     DuplicateEventId,
     EventNotFound,
     EventTooLarge,
     InvalidEvent,
     MissingContent,
-    ProjectNotFound,
     StoreError,
 )
 from ledger.migrations import migrate
 from ledger.projects import pick_project
 from ledger.records import Appended, ChangeRow, PathState, ProjectSummary, StoredEvent
-from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent, TargetType
+from schemas import MAX_EVENT_BYTES, Operation, SwarmEvent, TargetType
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0

@@ -152,11 +152,29 @@ def parse_timestamp_ns(value: Any) -> int:
     raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
 
 
-def format_timestamp_ns(ns: int) -> str:
-    """Format int nanoseconds as RFC 3339 UTC text, with 0, 3, 6 or 9 fraction digits
-    (the protobuf JSON mapping of google.protobuf.Timestamp)."""
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    base = (_EPOCH + _dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+_NS = 1_000_000_000
+_DAYS: dict[int, str] = {}
+_MAX_CACHED_DAYS = 100_000
+_2D = tuple(f"{i:02d}" for i in range(60))
+
+
+def format_timestamp_parts(seconds: int, nanos: int) -> str:
+    """RFC 3339 UTC text of a protobuf Timestamp (``seconds``, ``nanos``) with 0, 3, 6 or 9
+    fraction digits (the protobuf JSON mapping of google.protobuf.Timestamp).
+
+    On the ingest hot path: the date part is cached per day and the clock is built from a
+    table of two-digit strings (several times faster than ``strftime``)."""
+    if not 0 <= nanos < _NS:
+        seconds, nanos = divmod(seconds * _NS + nanos, _NS)
+    day, clock = divmod(seconds, 86400)
+    date = _DAYS.get(day)
+    if date is None:
+        date = (_EPOCH + _dt.timedelta(days=day)).strftime("%Y-%m-%d")
+        if len(_DAYS) < _MAX_CACHED_DAYS:
+            _DAYS[day] = date
+    hours, rest = divmod(clock, 3600)
+    minutes, secs = divmod(rest, 60)
+    base = f"{date}T{_2D[hours]}:{_2D[minutes]}:{_2D[secs]}"
     if nanos == 0:
         return base + "Z"
     if nanos % 1_000_000 == 0:
@@ -164,6 +182,12 @@ def format_timestamp_ns(ns: int) -> str:
     if nanos % 1000 == 0:
         return f"{base}.{nanos // 1000:06d}Z"
     return f"{base}.{nanos:09d}Z"
+
+
+def format_timestamp_ns(ns: int) -> str:
+    """Format int nanoseconds since the epoch as RFC 3339 UTC text (see
+    ``format_timestamp_parts``)."""
+    return format_timestamp_parts(*divmod(ns, _NS))
 
 
 TimestampNs = Annotated[

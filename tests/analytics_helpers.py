@@ -78,3 +78,31 @@ def make_git_repo(path: Path, commits: int, files: int = 40) -> None:
     stream = "\n".join(lines) + "\n"
     subprocess.run(["git", "fast-import", "--quiet"], cwd=path, input=stream.encode(), check=True)
     subprocess.run(["git", "checkout", "-q", "main"], cwd=path, check=True)
+
+
+def kill_rounds(start, url: str, n: int, rng, max_delay_s: float) -> int:
+    """Start an ingestor with ``start(batch_size) -> Popen``, SIGKILL it after a random
+    delay, restart; up to 7 rounds or until all ``n`` events are in ClickHouse. Asserts no
+    duplicates after each round; returns how many kills landed mid-ingest (some but not
+    all events in ClickHouse)."""
+    import signal
+    import time
+
+    partial_kills = 0
+    for round_ in range(7):
+        # batch sizes change between runs too: the restart must not rely on identical batches
+        proc = start(rng.choice([40, 75, 120]))
+        time.sleep(rng.uniform(0.1, max_delay_s))
+        killed = proc.poll() is None
+        if killed:
+            proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        if not killed:
+            assert proc.returncode == 0, err.decode()
+        count, uniq = ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events")[0]
+        assert count == uniq, f"duplicates after round {round_}"
+        if killed and 0 < count < n:
+            partial_kills += 1
+        if count == n:
+            break
+    return partial_kills

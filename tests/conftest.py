@@ -11,6 +11,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: Hub fixtures (cluster_file, shared_cluster_file, tenant, other_tenant, hub) for every test.
+pytest_plugins = ["tests.hub_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path, monkeypatch):

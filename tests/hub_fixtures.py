@@ -7,8 +7,8 @@ own random tenant and removes that tenant's directory afterwards. Tests that nee
 injection or the double's raw dump are marked ``requires_double`` and skipped on a real
 cluster (a real cluster cannot be told to fail on cue).
 
-Import the fixtures you use from this module in a test file:
-``from tests.hub_fixtures import cluster_file, shared_cluster_file, tenant, hub  # noqa: F401``
+The fixtures are registered for every test by ``pytest_plugins`` in ``tests/conftest.py``;
+import only the plain helpers (``FakeClock``, ``make_hub``, ``requires_double``, ``USE_REAL``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ import random
 import shutil
 import signal
 import subprocess
-import time
 from collections import Counter
 
 import fdb
@@ -34,11 +33,9 @@ from syncer.errors import HubUnavailable
 from syncer.hub import ROOT
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows
+from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows, kill_rounds
 from tests.fdb_double import Fault
-from tests.hub_fixtures import (  # noqa: F401
-    USE_REAL, cluster_file, make_hub, other_tenant, requires_double, shared_cluster_file, tenant,
-)
+from tests.hub_fixtures import USE_REAL, make_hub, requires_double
 
 MONTH = 31 * 86400 * SEC
 
@@ -329,28 +326,6 @@ def ingest_process(python, tmp_path, tenant_id, cluster, batch):
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _kill_rounds(python, tmp_path, tenant_id, cluster, url, n, rng, max_delay_s):
-    """Start the hub ingestor, SIGKILL it after a random delay, restart; up to 7 rounds.
-    Returns how many kills landed mid-ingest (some but not all events in ClickHouse)."""
-    partial_kills = 0
-    for round_ in range(7):
-        proc = ingest_process(python, tmp_path, tenant_id, cluster, rng.choice([40, 75, 120]))
-        time.sleep(rng.uniform(0.1, max_delay_s))
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
-        if not killed:
-            assert proc.returncode == 0, err.decode()
-        count, uniq = ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events")[0]
-        assert count == uniq, f"duplicates after round {round_}"
-        if killed and 0 < count < n:
-            partial_kills += 1
-        if count == n:
-            break
-    return partial_kills
-
-
 def test_hub_ingestor_killed_at_random_points_then_restarted_gives_exactly_once(
         tmp_path, isolated_state, shared_cluster_file, tenant, python):
     ids = build_hub(tmp_path, tenant, shared_cluster_file)
@@ -366,7 +341,9 @@ def test_hub_ingestor_killed_at_random_points_then_restarted_gives_exactly_once(
     # database with shorter delays
     max_delay_s, partial_kills = 3.0, 0
     for _attempt in range(6):
-        partial_kills = _kill_rounds(python, tmp_path, tenant, shared_cluster_file, url, n, rng, max_delay_s)
+        partial_kills = kill_rounds(
+            lambda batch: ingest_process(python, tmp_path, tenant, shared_cluster_file, batch),
+            url, n, rng, max_delay_s)
         if partial_kills:
             break
         shutil.rmtree(isolated_state / "analytics", ignore_errors=True)

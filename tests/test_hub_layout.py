@@ -11,7 +11,7 @@ from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
 from syncer.errors import HubBlobMissing, HubError
 from syncer.hub import CHUNK_BYTES, ROOT, VALUE_SIZE_LIMIT, open_database
-from tests.hub_fixtures import FakeClock, cluster_file, hub, tenant  # noqa: F401
+from tests.hub_fixtures import FakeClock
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from syncer.errors import HubError, HubUnavailable
 from syncer.hub_replay import HubHistory, hub_source, log_rows, parse_version
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.hub_fixtures import FakeClock, USE_REAL, cluster_file, make_hub, tenant  # noqa: F401
+from tests.hub_fixtures import FakeClock, USE_REAL, make_hub
 
 T0 = 1_763_700_000_000_000_000
 SECOND = 1_000_000_000

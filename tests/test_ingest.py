@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from ledger.cli import cli
 from ledger.gitimport import import_git
 from nervous_system import Recorder
 from schemas import (
-    AgentMessage, SpanEventRecord, SpanLinkRecord, SpanRecord, SwarmEvent, SystemSignal, new_event_id,
+    SpanEventRecord, SpanLinkRecord, SpanRecord, SwarmEvent, new_event_id,
 )
 from tests.analytics_helpers import T0, Clock, analytics_url, ch_rows, make_git_repo
 

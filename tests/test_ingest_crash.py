@@ -9,11 +9,10 @@ import random
 import shutil
 import signal
 import subprocess
-import time
 
 from ledger import Ledger, sha256_hex
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
-from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows
+from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows, kill_rounds
 
 MONTH = 31 * 86400 * SEC
 
@@ -48,30 +47,6 @@ def ingest_cmd(python, ledger_path, batch):
             "ingest", "--batch-size", str(batch), "--json"]
 
 
-def _kill_rounds(python, ledger_path, url, n, rng, max_delay_s):
-    """Start the ingestor, SIGKILL it after a random delay, restart; up to 7 rounds.
-    Returns how many kills landed mid-ingest (some but not all events ingested)."""
-    partial_kills = 0
-    for round_ in range(7):
-        # batch sizes change between runs too: the restart must not rely on identical batches
-        proc = subprocess.Popen(ingest_cmd(python, ledger_path, rng.choice([40, 75, 120])),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(0.1, max_delay_s))
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
-        if not killed:
-            assert proc.returncode == 0, err.decode()
-        count, uniq = ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events")[0]
-        assert count == uniq, f"duplicates after round {round_}"
-        if killed and 0 < count < n:
-            partial_kills += 1
-        if count == n:
-            break
-    return partial_kills
-
-
 def test_kill_9_at_random_points_then_restart_gives_exactly_once(ledger_path, isolated_state, python):
     n = 3000
     build_ledger(ledger_path, n)
@@ -82,7 +57,10 @@ def test_kill_9_at_random_points_then_restart_gives_exactly_once(ledger_path, is
     # kill, start again from an empty analytics database with shorter delays.
     max_delay_s, partial_kills = 2.5, 0
     for _attempt in range(6):
-        partial_kills = _kill_rounds(python, ledger_path, url, n, rng, max_delay_s)
+        partial_kills = kill_rounds(
+            lambda batch: subprocess.Popen(ingest_cmd(python, ledger_path, batch),
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+            url, n, rng, max_delay_s)
         if partial_kills:
             break
         shutil.rmtree(isolated_state / "analytics", ignore_errors=True)

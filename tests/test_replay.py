@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ledger import ChangeRow, Ledger, sha256_hex
 from ledger.cli import cli
@@ -17,7 +17,7 @@ from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
 from tests.git_fixtures import GitRepo, assert_same_tree, build_rich_history, git_archive_tree, snapshot
 
 
-def run(args: list[str], db) -> "click.testing.Result":
+def run(args: list[str], db) -> Result:
     result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     return result
 

@@ -17,7 +17,7 @@ from syncer.hub import MAX_HUB_EVENT_BYTES
 from syncer.status import sync_status
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.hub_fixtures import FakeClock, cluster_file, hub, requires_double, tenant  # noqa: F401
+from tests.hub_fixtures import FakeClock, requires_double
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from ledger.cli import cli
 from nervous_system.recorder import Recorder
 from syncer import daemon
 from syncer.errors import SyncerAlreadyRunning, SyncerNotRunning
-from tests.hub_fixtures import FakeClock, make_hub, shared_cluster_file, tenant  # noqa: F401
+from tests.hub_fixtures import FakeClock, make_hub
 
 
 @pytest.fixture

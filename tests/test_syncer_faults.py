@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -20,9 +19,7 @@ from syncer.status import sync_status
 from syncer.syncer import Backoff, Syncer
 from tests import fdb_double
 from tests.fdb_double import Fault
-from tests.hub_fixtures import (  # noqa: F401
-    FakeClock, cluster_file, hub, make_hub, requires_double, shared_cluster_file, tenant,
-)
+from tests.hub_fixtures import FakeClock, make_hub, requires_double
 
 pytestmark = requires_double
 

@@ -10,9 +10,7 @@ from nervous_system.recorder import Recorder
 from syncer.errors import HubBlobMissing, TenantMismatch
 from syncer.hub import ROOT, open_database
 from syncer.syncer import Syncer
-from tests.hub_fixtures import (  # noqa: F401
-    FakeClock, cluster_file, make_hub, other_tenant, tenant,
-)
+from tests.hub_fixtures import FakeClock, make_hub
 
 
 def _record(lg, tenant_id, project="web", content=b"secret of "):
