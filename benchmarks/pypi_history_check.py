@@ -9,10 +9,9 @@ unpacked tree as one commit (strictly increasing committer times), imports the h
 with ``ledger import git`` and checks, for EVERY commit, that ``replay --at <commit>``
 and ``replay --at <that commit's time>`` equal ``git archive <commit> | tar -x`` byte
 for byte and mode for mode. Prints the numbers; exit status 1 on any mismatch.
-Not a test: it needs the network on the first run. The repository disables git's
-export attributes (``export-subst``, ``export-ignore``, eol conversion) through
-``.git/info/attributes``, so ``git archive`` shows the committed bytes, which is what
-replay restores.
+Not a test: it needs the network on the first run. ``git archive`` is used as is: the
+sdists' own ``.gitattributes`` apply (e.g. ``.git_archival.txt export-subst``, which
+setuptools-scm projects ship), and the import records what archive exports.
 """
 
 from __future__ import annotations
@@ -111,13 +110,6 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pypi-history-"))
     try:
         repo = GitRepo(work / "repo", start=1_500_000_000, step=86_400)
-        # Compare with the COMMITTED bytes: sdists may ship a .gitattributes asking
-        # git archive to rewrite files (export-subst fills $Format:%H$ placeholders in
-        # .git_archival.txt, export-ignore drops files, text/eol/ident/filter convert).
-        # $GIT_DIR/info/attributes takes precedence over in-tree attributes.
-        (repo.path / ".git" / "info").mkdir(exist_ok=True)
-        (repo.path / ".git" / "info" / "attributes").write_text(
-            "* -export-subst -export-ignore -text -ident -filter -eol -working-tree-encoding\n")
         commits: list[tuple[str, str]] = []
         t0 = time.perf_counter()
         for version in versions:
@@ -138,6 +130,10 @@ def main() -> int:
             print(f"import: {summary.commits} commits, {summary.events_added:,} events, "
                   f"{summary.new_content_bytes:,} bytes in {summary.seconds:.2f} s "
                   f"({summary.events_added / summary.seconds:,.0f} events/s)")
+            print(f"attributes: {summary.attributes}"
+                  + (f" ({'; '.join(summary.attribute_sources)}): {summary.paths_from_archive:,} path "
+                     f"states read through {summary.git_archive_runs:,} git archive runs"
+                     if summary.attribute_sources else ""))
             again = import_git(lg, repo.path, project_id=args.package)
             print(f"re-import: {again.events_added} events added")
             bad = 0

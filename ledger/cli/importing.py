@@ -22,22 +22,33 @@ def import_group() -> None:
 @click.option("--skip-invalid-paths", is_flag=True,
               help="Import without paths that are not valid UTF-8 (listed in the summary) "
                    "instead of refusing the whole import.")
+@click.option("--raw-blobs", is_flag=True,
+              help="Record the committed blob bytes, ignoring gitattributes (by default the "
+                   "tree is recorded as `git archive` exports it).")
 @click.option("--batch-commits", type=click.IntRange(1, 100_000), default=200, show_default=True,
               help="Commits per SQLite transaction (a commit is never split).")
 @json_option
 @pass_app
 def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_paths: bool,
-                   batch_commits: int, as_json: bool) -> None:
+                   raw_blobs: bool, batch_commits: int, as_json: bool) -> None:
     """Turn the first-parent history of the git repository REPO into events.
 
     Per commit: one decision (message as rationale, author as agent, committer time)
     and one file state change per changed path, linked to it by caused_by. Re-importing
     the same history adds nothing; importing a longer history adds only the new commits.
 
+    What is recorded is the tree as `git archive` exports it, with the repository's
+    attributes applied: export-ignore paths are left out, export-subst placeholders
+    ($Format:%H$) are expanded for each commit, text/eol/ident/filter conversions and
+    core.autocrlf are applied. So `ledger replay --at COMMIT` equals
+    `git archive COMMIT | tar -x`. --raw-blobs records the committed blob bytes
+    instead, ignoring attributes (what `git cat-file blob` shows).
+
     \b
     Examples:
       ledger import git ~/src/app
       ledger import git . --rev v2.0 --project app
+      ledger import git ~/src/app --raw-blobs
       ledger --db /tmp/l.db import git ~/src/app --json
     """
     from ledger.gitimport import import_git
@@ -46,7 +57,7 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
         summary = import_git(
             app.ledger, repo, tenant_id=app.tenant,
             project_id=project or app.settings.project,
-            rev=rev, batch_commits=batch_commits,
+            rev=rev, batch_commits=batch_commits, raw_blobs=raw_blobs,
             skip_invalid_paths=skip_invalid_paths, progress=update,
         )
     if as_json:
@@ -61,6 +72,13 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
         f"{summary.new_content_bytes:,} bytes of new content in {summary.new_blobs:,} blobs, "
         f"{summary.seconds:.1f} s ({rate:,.0f} events/s)."
     )
+    if summary.attributes == "applied":
+        click.echo(
+            f"git attributes applied ({'; '.join(summary.attribute_sources)}): "
+            f"{summary.paths_from_archive:,} path states read through {summary.git_archive_runs:,} "
+            "git archive runs. Pass --raw-blobs to record the committed bytes instead.")
+    elif raw_blobs:
+        click.echo("Recorded the committed blob bytes (--raw-blobs): gitattributes were not applied.")
     if summary.skipped_submodule_changes:
         click.echo(f"Skipped {summary.skipped_submodule_changes:,} submodule changes (like git archive).")
     for skipped in summary.skipped_paths:
