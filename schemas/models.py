@@ -217,8 +217,10 @@ def check_relative_path(path: str) -> str:
     """
     if not path:
         raise ValueError("path is empty")
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in path):
-        raise ValueError(f"path {path!r} is not valid UTF-8")
+    try:
+        path.encode("utf-8")  # surrogates (undecodable bytes) cannot be encoded
+    except UnicodeEncodeError:
+        raise ValueError(f"path {path!r} is not valid UTF-8") from None
     if "\x00" in path:
         raise ValueError(f"path {path!r} contains a NUL byte")
     if path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path):
