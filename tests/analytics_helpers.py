@@ -106,3 +106,23 @@ def kill_rounds(start, url: str, n: int, rng, max_delay_s: float) -> int:
         if count == n:
             break
     return partial_kills
+
+
+#: Python source for ``python -c``: the process SIGKILLs itself right after its third data
+#: INSERT returned and before that batch's checkpoint row is written (the window where a
+#: naive ingestor would duplicate), then runs the ledger CLI with ``sys.argv[1:]``.
+DIE_BEFORE_THIRD_CHECKPOINT = (
+    "import os, signal, sys\n"
+    "from ingest.client import Analytics\n"
+    "real = Analytics.insert\n"
+    "state = {'data': 0}\n"
+    "def insert(self, table, rows, column_names, settings=None, what='insert'):\n"
+    "    if table == 'ingest_checkpoints' and state['data'] == 3:\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "    real(self, table, rows, column_names, settings, what)\n"
+    "    if table == 'swarm_events':\n"
+    "        state['data'] += 1\n"
+    "Analytics.insert = insert\n"
+    "from ledger.cli import cli\n"
+    "cli(sys.argv[1:])\n"
+)

@@ -33,7 +33,7 @@ from syncer.errors import HubUnavailable
 from syncer.hub import ROOT
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows, kill_rounds
+from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
 from tests.fdb_double import Fault
 from tests.hub_fixtures import USE_REAL, make_hub, requires_double
 
@@ -370,22 +370,8 @@ def test_hub_ingestor_killed_between_insert_and_checkpoint_is_repaired(
     ids = build_hub(tmp_path, tenant, shared_cluster_file, per_laptop=200)
     n = sum(len(v) for v in ids.values())
     url = analytics_url(isolated_state)
-    script = (
-        "import os, signal, sys\n"
-        + ("" if USE_REAL else "from tests.fdb_double import install; install()\n")
-        + "from ingest.client import Analytics\n"
-        "real = Analytics.insert\n"
-        "state = {'data': 0}\n"
-        "def insert(self, table, rows, column_names, settings=None, what='insert'):\n"
-        "    if table == 'ingest_checkpoints' and state['data'] == 3:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    real(self, table, rows, column_names, settings, what)\n"
-        "    if table == 'swarm_events':\n"
-        "        state['data'] += 1\n"
-        "Analytics.insert = insert\n"
-        "from ledger.cli import cli\n"
-        "cli(sys.argv[1:])\n"
-    )
+    script = ("" if USE_REAL else "from tests.fdb_double import install; install()\n") \
+        + DIE_BEFORE_THIRD_CHECKPOINT
     args = ["--db", str(tmp_path / "no-ledger-here.db"), "--tenant", tenant, "ingest", "--source", "hub",
             "--cluster-file", shared_cluster_file, "--batch-size", "60"]
     proc = subprocess.run([python, "-c", script, *args], capture_output=True, timeout=120)

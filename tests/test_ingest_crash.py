@@ -12,7 +12,7 @@ import subprocess
 
 from ledger import Ledger, sha256_hex
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
-from tests.analytics_helpers import SEC, T0, analytics_url, ch_rows, kill_rounds
+from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
 
 MONTH = 31 * 86400 * SEC
 
@@ -83,23 +83,8 @@ def test_kill_9_between_insert_and_checkpoint_is_repaired(ledger_path, isolated_
     its checkpoint was written (the window where a naive ingestor would duplicate)."""
     build_ledger(ledger_path, 500)
     url = analytics_url(isolated_state)
-    script = (
-        "import os, signal\n"
-        "from ingest import ingestor\n"
-        "from ingest.client import Analytics\n"
-        "real = Analytics.insert\n"
-        "state = {'data': 0}\n"
-        "def insert(self, table, rows, column_names, settings=None, what='insert'):\n"
-        "    if table == 'ingest_checkpoints' and state['data'] == 3:\n"
-        "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    real(self, table, rows, column_names, settings, what)\n"
-        "    if table == 'swarm_events':\n"
-        "        state['data'] += 1\n"
-        "Analytics.insert = insert\n"
-        "from ledger.cli import cli\n"
-        f"cli(['--db', {str(ledger_path)!r}, 'ingest', '--batch-size', '60'])\n"
-    )
-    proc = subprocess.run([python, "-c", script], capture_output=True, timeout=120)
+    proc = subprocess.run([python, "-c", DIE_BEFORE_THIRD_CHECKPOINT, "--db", str(ledger_path), "ingest",
+                           "--batch-size", "60"], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     # 3 batches are in ClickHouse, only 2 checkpointed
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events") == [(180,)]
