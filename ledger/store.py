@@ -542,9 +542,11 @@ class Ledger:
             )
             return {r[0]: PathState(path=r[0], hash=r[1], mode=r[2]) for r in rows}
 
-    def get(self, event_id: str) -> StoredEvent:
+    def get(self, event_id: str, *, tenant_id: str | None = None) -> StoredEvent:
         """The event with that id, or a unique id prefix (8+ characters).
 
+        With ``tenant_id``, an event of another tenant is treated as absent (tenant
+        isolation: callers acting for a tenant never read another's events).
         Raises ``EventNotFound`` (also when a prefix matches several events).
         """
         conn = self._conn()
@@ -560,7 +562,7 @@ class Ledger:
                 if len(rows) > 1:
                     raise EventNotFound(f"event id prefix {event_id!r} is ambiguous: give more characters")
                 row = rows[0] if rows else None
-        if row is None:
+        if row is None or (tenant_id is not None and row[4] != tenant_id):
             raise EventNotFound(f"no event {event_id!r} in {self.path} (see `ledger log`)")
         return _row_to_stored(row)
 

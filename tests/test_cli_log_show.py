@@ -119,3 +119,17 @@ def test_projects(ledger_db, tmp_path):
                      "first": data[0]["first"], "last": "2030-03-17T17:46:40Z"}]
     empty = run(["projects"], tmp_path / "empty.db")
     assert empty.exit_code == 0 and "No events yet" in empty.output
+
+
+def test_show_does_not_read_another_tenants_event(tmp_path):
+    """Tenant isolation: `ledger --tenant B show ID` of tenant A's event is 'no event'."""
+    from ledger import Ledger
+    from nervous_system import Recorder
+
+    db = tmp_path / "l.db"
+    with Ledger(db) as lg:
+        event_id = Recorder(lg, project_id="web", agent_id="a", tenant_id="acme").decision("secret plan")
+    ok = CliRunner().invoke(cli, ["--db", str(db), "--tenant", "acme", "show", event_id])
+    assert ok.exit_code == 0 and "secret plan" in ok.output
+    other = CliRunner().invoke(cli, ["--db", str(db), "--tenant", "globex", "show", event_id])
+    assert other.exit_code == 1 and "no event" in other.output and "secret plan" not in other.output

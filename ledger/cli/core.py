@@ -186,7 +186,7 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
       ledger show 0190a3b4-c5d6-7abc --patch
       ledger show 0190a3b4-c5d6-7abc --json
     """
-    stored = app.ledger.get(event_id.strip().lower())
+    stored = app.ledger.get(event_id.strip().lower(), tenant_id=app.tenant)
     ev = stored.event
     if as_json:
         emit_json(event_dict(stored))
