@@ -11,8 +11,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: Hub fixtures (cluster_file, shared_cluster_file, tenant, other_tenant, hub) for every test.
-pytest_plugins = ["tests.hub_fixtures"]
+#: Fixtures for every test: the hub (cluster_file, shared_cluster_file, tenant, other_tenant,
+#: hub) and `spawned` (the processes a test started).
+pytest_plugins = ["tests.hub_fixtures", "tests.git_fixtures"]
 
 
 @pytest.fixture(autouse=True)

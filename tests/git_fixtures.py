@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from replay import verify
 
 BASE_TIME = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -182,3 +184,18 @@ def assert_same_tree(replayed: Path, expected: Path) -> None:
     problems = verify.compare_trees(replayed, expected)
     if problems:
         raise AssertionError("trees differ: " + "; ".join(problems))
+
+
+@pytest.fixture
+def spawned(monkeypatch) -> list[list]:
+    """The argv of every ``subprocess.Popen`` started while the test runs (processes
+    still start for real): how tests check that import batches its git calls."""
+    started: list[list] = []
+    real_popen = subprocess.Popen
+
+    def spy(cmd, *args, **kwargs):
+        started.append(list(cmd))
+        return real_popen(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    return started

@@ -493,3 +493,13 @@ def test_sigkill_mid_run_leaves_store_consistent(sqlite_cluster):
     db = fdb.open(sqlite_cluster)
     db[b"after"] = b"ok"
     assert db[b"after"] == b"ok"
+
+
+def test_unemulated_c_functions_fail_loudly():
+    """A C function the double does not emulate raises instead of pretending to work."""
+    import fdb.impl
+
+    from tests.fdb_double.capi import NotEmulated
+
+    with pytest.raises(NotEmulated, match="fdb_database_open_tenant is not emulated"):
+        fdb.impl._capi.fdb_database_open_tenant(None, b"t", 1, None)

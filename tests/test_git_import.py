@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -171,19 +170,12 @@ def test_cli_import_json_and_errors(small, ledger_path, tmp_path):
     assert rev.exit_code == 1 and "no-such-branch" in rev.output
 
 
-def test_import_is_one_git_log_and_one_cat_file(small, ledger_path, monkeypatch):
+def test_import_is_one_git_log_and_one_cat_file(small, ledger_path, spawned):
     """Speed by design: one history stream, one long-lived blob reader."""
-    started = []
-    real_popen = subprocess.Popen
-
-    def spy(cmd, *a, **kw):
-        started.append(cmd)
-        return real_popen(cmd, *a, **kw)
-
-    monkeypatch.setattr(subprocess, "Popen", spy)
+    before = len(spawned)
     with Ledger(ledger_path) as lg:
         import_git(lg, small.path, project_id="p")
-    long_lived = [c for c in started if "log" in c or "cat-file" in c]
+    long_lived = [c for c in spawned[before:] if "log" in c or "cat-file" in c]
     assert sum("log" in c for c in long_lived) == 1
     assert sum("cat-file" in c for c in long_lived) == 1
 

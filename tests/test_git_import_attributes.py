@@ -448,7 +448,7 @@ def test_info_attributes_and_autocrlf_alone_take_the_slow_path(tmp_path, ledger_
 
 
 # ------------------------------------------------------------------- fast path
-def test_no_attributes_takes_the_fast_path(tmp_path, ledger_path, monkeypatch):
+def test_no_attributes_takes_the_fast_path(tmp_path, ledger_path, spawned):
     """Without any attribute source no attribute or archive process runs at all."""
     repo = GitRepo(tmp_path / "repo")
     repo.write("a.txt", "a\r\nwindows\r\n")
@@ -456,17 +456,10 @@ def test_no_attributes_takes_the_fast_path(tmp_path, ledger_path, monkeypatch):
     repo.commit("one")
     repo.git("mv", "a.txt", "b.txt")
     repo.commit("two")
-    started: list[list[str]] = []
-    real_popen = subprocess.Popen
-
-    def spy(cmd, *a, **kw):
-        started.append(list(cmd))
-        return real_popen(cmd, *a, **kw)
-
-    monkeypatch.setattr(subprocess, "Popen", spy)
+    before = len(spawned)  # building the repository started git processes too
     with Ledger(ledger_path) as lg:
         summary = import_git(lg, repo.path, project_id="p")
-    monkeypatch.setattr(subprocess, "Popen", real_popen)
+    started = spawned[before:]
     assert summary.attributes == "none found" and summary.attribute_sources == []
     git_commands = [next(a for a in c[1:] if a in ("rev-parse", "config", "log", "cat-file", "read-tree",
                                                    "check-attr", "archive")) for c in started]
@@ -475,7 +468,7 @@ def test_no_attributes_takes_the_fast_path(tmp_path, ledger_path, monkeypatch):
         assert_every_commit_matches_archive(lg, "p", repo, tmp_path)
 
 
-def test_slow_path_process_count(tmp_path, ledger_path, monkeypatch):
+def test_slow_path_process_count(tmp_path, ledger_path, spawned):
     """Attribute lookups are batched: one read-tree + check-attr per .gitattributes
     change, at most one git archive per commit."""
     repo = GitRepo(tmp_path / "repo")
@@ -488,17 +481,10 @@ def test_slow_path_process_count(tmp_path, ledger_path, monkeypatch):
     repo.commit("more attributes")
     repo.write("g0.py", "changed\n")
     repo.commit("last")
-    started: list[list[str]] = []
-    real_popen = subprocess.Popen
-
-    def spy(cmd, *a, **kw):
-        started.append(list(cmd))
-        return real_popen(cmd, *a, **kw)
-
-    monkeypatch.setattr(subprocess, "Popen", spy)
+    before = len(spawned)  # building the repository started git processes too
     with Ledger(ledger_path) as lg:
         summary = import_git(lg, repo.path, project_id="p")
-    monkeypatch.setattr(subprocess, "Popen", real_popen)
+    started = spawned[before:]
     count = {name: sum(name in c for c in started) for name in ("read-tree", "check-attr", "archive")}
     # 8 commits, each with a converted path to read; 2 attribute epochs
     assert count == {"read-tree": 2, "check-attr": 2, "archive": 8}

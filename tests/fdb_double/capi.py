@@ -27,6 +27,10 @@ from .futures import DFuture, TICK_SECONDS, poll_all, ready, run_op
 MAX_API_VERSION = 800  # what libfdb_c 8.0 reports (fdb_get_max_api_version)
 
 
+
+class NotEmulated(RuntimeError):
+    """A libfdb_c function the double deliberately does not emulate was called."""
+
 class _FDBKeyValue(ctypes.Structure):
     """``FDBKeyValue`` from fdb_c.h (``#pragma pack(4)``)."""
     _pack_ = 4
@@ -104,7 +108,10 @@ class FakeCAPI:
     def __getattr__(self, name: str):
         if name.startswith("fdb_"):  # functions the double does not emulate (tenants, CDC...)
             def missing(*_args):
-                raise NotImplementedError(f"fdb double: {name} is not emulated")
+                raise NotEmulated(
+                    f"fdb double: the C function {name} is not emulated (tenants, change "
+                    "feeds); run this test against a real cluster "
+                    "(FDB_CLUSTER_FILE) or extend tests/fdb_double/capi.py")
             fn = CFunction(name, missing)
             setattr(self, name, fn)
             return fn

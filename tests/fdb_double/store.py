@@ -21,6 +21,7 @@ versionstamps carry, ~1e6 per second) is kept beside it and only ever grows.
 
 from __future__ import annotations
 
+import abc
 import bisect
 import contextlib
 import os
@@ -43,62 +44,69 @@ def _intersects(ranges: Sequence[Range], b: bytes, e: bytes) -> bool:
     return any(rb < e and b < re for rb, re in ranges)
 
 
-class Snapshot:
+class Snapshot(abc.ABC):
     """A consistent read view. ``seq``: last commit visible; ``version``: its FDB version."""
 
     seq: int
     version: int
 
+    @abc.abstractmethod
     def get(self, key: bytes) -> Optional[bytes]:
-        raise NotImplementedError
+        """The value of ``key`` in this view, or None."""
 
+    @abc.abstractmethod
     def range(self, begin: bytes, end: bytes, reverse: bool = False) -> Iterator[KV]:
         """Yield (key, value) with begin <= key < end, ascending (or descending)."""
-        raise NotImplementedError
 
     def close(self) -> None:
         pass
 
 
-class Writer:
+class Writer(abc.ABC):
     """Mutation access inside one exclusive commit (sees its own earlier writes)."""
 
     seq: int
     version: int
 
+    @abc.abstractmethod
     def get(self, key: bytes) -> Optional[bytes]:
-        raise NotImplementedError
+        """The current value of ``key`` including this commit's writes, or None."""
 
+    @abc.abstractmethod
     def set(self, key: bytes, value: bytes) -> None:
-        raise NotImplementedError
+        """Write ``key`` = ``value``."""
 
+    @abc.abstractmethod
     def clear_range(self, begin: bytes, end: bytes) -> None:
-        raise NotImplementedError
+        """Remove every key with begin <= key < end."""
 
+    @abc.abstractmethod
     def conflicts_after(self, seq: int, ranges: Sequence[Range]) -> bool:
         """True if a commit with sequence > ``seq`` wrote a range intersecting ``ranges``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def log(self, seq: int, version: int, ranges: Sequence[Range]) -> None:
-        raise NotImplementedError
+        """Record this commit's write conflict ranges for later conflict checks."""
 
 
-class Store:
+class Store(abc.ABC):
     """Backend interface + the shared commit protocol."""
 
+    @abc.abstractmethod
     def snapshot(self) -> Snapshot:
-        raise NotImplementedError
+        """A read view at the latest committed version."""
 
+    @abc.abstractmethod
     def _exclusive(self) -> contextlib.AbstractContextManager:
         """Context manager yielding a Writer; commits on clean exit, discards on error."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _plan_update(self, fn: Callable[[FaultPlan], tuple]) -> object:
         """Run ``fn(plan) -> (result, changed)`` atomically; persist the plan if changed."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def get_plan(self) -> FaultPlan:
-        raise NotImplementedError
+        """The fault plan in force."""
 
     def set_plan(self, plan: FaultPlan) -> None:
         self._plan_update(lambda _old: (None, plan))
