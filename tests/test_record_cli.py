@@ -107,3 +107,21 @@ def test_any_language_through_a_real_pipe(ledger_path, python):
     assert "recorded 1 event" in out.stderr
     (stored,) = Ledger(ledger_path).events()
     assert stored.event.agent_id == "sh-agent"
+
+
+def test_unknown_schema_version_and_oversize_lines_are_refused(ledger_path, monkeypatch):
+    """SPEC: unknown schema versions and oversize payloads get a clear error naming the
+    line, and nothing from the batch is written."""
+    import ledger.store as store
+
+    good = {"decision": {"rationale": "fine"}}
+    res = run(ledger_path, [good, {"schema_version": 9, "decision": {}}, good])
+    assert res.exit_code == 1
+    assert "line 2" in res.output and "unknown schema_version 9" in res.output
+    assert "upgrade context-ledger" in res.output and "nothing was written" in res.output
+    monkeypatch.setattr(store, "MAX_EVENT_BYTES", 2000)
+    res = run(ledger_path, [good, {"message": {"content": "x" * 5000}}, good])
+    assert res.exit_code == 1
+    assert "line 2: event" in res.output and "exceeds the 2,000-byte limit" in res.output
+    assert "nothing was written" in res.output
+    assert Ledger(ledger_path).count() == 0
