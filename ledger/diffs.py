@@ -22,13 +22,24 @@ def _text(data: bytes | None) -> list[str] | None:
         return None
 
 
-def describe_change(path: str, old: bytes | None, new: bytes | None, *, previous_path: str | None = None) -> tuple[str, int, int]:
+def describe_change(
+    path: str,
+    old: bytes | None,
+    new: bytes | None,
+    *,
+    previous_path: str | None = None,
+    old_mode: str = "",
+    new_mode: str = "",
+) -> tuple[str, int, int]:
     """Return ``(diff_patch, lines_added, lines_removed)`` for ``old`` -> ``new``.
 
     ``None`` means the file does not exist on that side. Binary content (a NUL byte or
-    invalid UTF-8) and content over ``MAX_DIFF_INPUT_BYTES`` give ``("", 0, 0)``.
-    The patch uses git's ``a/``/``b/`` labels.
+    invalid UTF-8), content over ``MAX_DIFF_INPUT_BYTES``, and a symlink on either side
+    (``old_mode``/``new_mode`` "symlink": its content is a link target, not text) give
+    ``("", 0, 0)``. The patch uses git's ``a/``/``b/`` labels.
     """
+    if "symlink" in (old_mode, new_mode):
+        return "", 0, 0
     if (old is not None and len(old) > MAX_DIFF_INPUT_BYTES) or (
         new is not None and len(new) > MAX_DIFF_INPUT_BYTES
     ):

@@ -506,11 +506,12 @@ def _change_event(
     ``deterministic_event_id(committer_ms, tenant, project, commit, "change", path)``."""
     old_mode, old_hash, old_bytes = old if old is not None else (None, "", None)
     new_mode, new_hash, new_bytes = new if new is not None else (None, "", None)
-    is_link = FileMode.SYMLINK in (old_mode, new_mode)
-    if is_link or (old is not None and old_bytes is None):
+    if old is not None and old_bytes is None:  # old content not available: no diff
         patch, added, removed = "", 0, 0
     else:
-        patch, added, removed = describe_change(path, old_bytes, new_bytes, previous_path=prev_path or None)
+        patch, added, removed = describe_change(
+            path, old_bytes, new_bytes, previous_path=prev_path or None,
+            old_mode=old_mode.value if old_mode else "", new_mode=new_mode.value if new_mode else "")
     change = StateChange(
         target_type=TargetType.FILE,
         target_resource=path,

@@ -192,10 +192,11 @@ class _Batch:
         if op in ("modify", "rename", "delete") and source is not None:
             sc.setdefault("previous_state_hash", source.hash)
             sc.setdefault("previous_file_mode", source.mode)
-        if content is not None and "diff_patch" not in sc and sc.get("file_mode") != "symlink":
+        if content is not None and "diff_patch" not in sc:
             old = self.content_of(source.hash) if source is not None else None
             patch, added, removed = describe_change(
-                path, old, content, previous_path=sc.get("previous_resource") or None)
+                path, old, content, previous_path=sc.get("previous_resource") or None,
+                old_mode=source.mode if source is not None else "", new_mode=sc.get("file_mode", ""))
             sc["diff_patch"] = patch
             sc.setdefault("lines_added", added)
             sc.setdefault("lines_removed", removed)

@@ -323,10 +323,10 @@ class Recorder:
             source = states.get(previous_path) if previous_path else states[path]
             if previous_path and source is None:
                 raise InvalidRecord(f"cannot rename {previous_path!r}: the ledger has no content for it")
+            old = self.ledger.get_blob(source.hash) if source is not None else None
             content = None if new_bytes is None else bytes(new_bytes)
             if previous_path and content is None:
-                content = self.ledger.get_blob(source.hash)
-            old = self.ledger.get_blob(source.hash) if source is not None else None
+                content = old  # a pure rename: the content moves unchanged
             if content is None:
                 if source is None:
                     raise InvalidRecord(f"cannot delete {path!r}: the ledger has no content for it")
@@ -337,10 +337,8 @@ class Recorder:
                 new_hash = sha256_hex(content)
                 new_mode = FileMode(mode or (source.mode if source is not None else "regular"))
             patch, added, removed = describe_change(
-                path, None if new_mode == FileMode.SYMLINK else old,
-                None if new_mode == FileMode.SYMLINK else content,
-                previous_path=previous_path,
-            ) if content is not None or old is not None else ("", 0, 0)
+                path, old, content, previous_path=previous_path,
+                old_mode=source.mode if source is not None else "", new_mode=new_mode.value)
             change = StateChange(
                 target_type=TargetType.FILE,
                 target_resource=path,

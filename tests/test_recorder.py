@@ -137,3 +137,15 @@ def test_kill_9_right_after_a_record_call_loses_nothing(ledger_path, python, kil
     stored = {s.event_id for s in lg.events()}
     assert returned and set(returned) <= stored
     assert len(stored) <= len(returned) + 1  # at most the one in flight when killed
+
+
+def test_symlink_changes_carry_no_line_diff(rec):
+    """A symlink's content is its target: replacing or deleting one is not a text diff."""
+    rec.file_change("link", b"target-a", mode="symlink")
+    rec.file_change("link", b"plain text\n", mode="regular")  # symlink -> file
+    rec.file_change("link2", b"target-b", mode="symlink")
+    rec.file_change("link2", None)
+    changes = [e.state_change for e in events(rec)]
+    assert [c.diff_patch for c in changes] == ["", "", "", ""]
+    assert changes[1].previous_file_mode.value == "symlink" and changes[1].file_mode.value == "regular"
+    assert changes[3].operation.value == "delete" and changes[3].lines_removed == 0
