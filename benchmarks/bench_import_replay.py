@@ -8,7 +8,7 @@ One command::
 
 It builds a deterministic history with ``git fast-import`` (creates, modifications,
 deletes, renames, executable-bit flips, symlinks), imports it with
-``ledger.gitimport.import_git``, replays HEAD with ``replay.replay_local`` and with the
+``nervous_system.gitimport.import_git``, replays HEAD with ``replay.replay_local`` and with the
 ``ledger replay`` CLI, checks the replay equals ``git archive HEAD | tar -x`` byte for
 byte and mode for mode, and prints, from the same run: import events/s, replay time,
 and the ratio of replay time to ``git archive HEAD | tar -x`` of the same tree
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger import Ledger  # noqa: E402
-from ledger.gitimport import import_git  # noqa: E402
-from ledger.moments import resolve_moment  # noqa: E402
+from nervous_system.gitimport import import_git  # noqa: E402
+from replay.moments import resolve_moment  # noqa: E402
 from replay import replay_local  # noqa: E402
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
@@ -186,7 +186,7 @@ def main() -> int:
                 git_times.append(git_archive_extract(repo, work / f"archive-{i}"))
             exact = same_tree(work / "replay-0", work / "archive-0")
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from ledger.cli import cli; cli()", "--db", str(db),
+        subprocess.run([sys.executable, "-c", "from cli import cli; cli()", "--db", str(db),
                         "replay", "--at", moment.commit, "--out", str(work / "cli-out")],
                        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         cli_time = time.perf_counter() - start

@@ -33,7 +33,7 @@ import fdb  # noqa: E402
 
 from ledger import Ledger  # noqa: E402
 from nervous_system.recorder import Recorder  # noqa: E402
-from syncer.hub import ROOT, Hub, open_database  # noqa: E402
+from hub.hub import ROOT, Hub, open_database  # noqa: E402
 from syncer.syncer import Syncer  # noqa: E402
 
 

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger import Ledger  # noqa: E402
-from ledger.gitimport import import_git  # noqa: E402
-from ledger.moments import resolve_moment  # noqa: E402
+from nervous_system.gitimport import import_git  # noqa: E402
+from replay.moments import resolve_moment  # noqa: E402
 from replay import replay_local  # noqa: E402
 from tests.git_fixtures import GitRepo, git_archive_tree, snapshot  # noqa: E402
 

@@ -8,7 +8,7 @@ positions; the ingestor checkpoints the last position per stream.
 * ``HubSource(hub)``: one stream per project of the hub's tenant,
   ``hub:<tenant>/<project>``; positions are hub positions (FoundationDB versionstamp +
   index in the commit, 12 bytes, as 24 hex digits) — all laptops of the tenant.
-  ``hub`` is anything with the ``HubReader`` protocol (``syncer.hub.Hub`` has it).
+  ``hub`` is anything with the ``HubReader`` protocol (``hub.hub.Hub`` has it).
 """
 
 from __future__ import annotations
@@ -80,13 +80,13 @@ class LocalSource:
 @runtime_checkable
 class HubRecordLike(Protocol):
     """A hub log record: ``versionstamp`` (10 bytes) and ``event`` (``SwarmEvent``);
-    ``syncer.hub.HubRecord`` also has ``position`` (12 bytes) and ``body`` (protobuf)."""
+    ``hub.hub.HubRecord`` also has ``position`` (12 bytes) and ``body`` (protobuf)."""
 
     versionstamp: bytes
 
 
 class HubReader(Protocol):
-    """The part of ``syncer.hub.Hub`` the ingestor uses."""
+    """The part of ``hub.hub.Hub`` the ingestor uses."""
 
     tenant_id: str
 

@@ -4,7 +4,7 @@ diff two moments.
 Library entry points::
 
     from ledger import open_ledger
-    from ledger.moments import resolve_moment
+    from replay.moments import resolve_moment
     from replay import replay_local, diff_moments
 
     lg = open_ledger()
@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from ledger.moments import Moment
+from replay.moments import Moment
 from ledger.records import ChangeRow
 from ledger.store import Ledger
 from replay.diffing import PathDiff, TreeDiff, diff_trees
@@ -74,7 +74,7 @@ class ReplaySource:
 
 def local_source(ledger: Ledger, tenant: str, project: str) -> ReplaySource:
     """A ``ReplaySource`` over the local SQLite ledger."""
-    from ledger.moments import resolve_moment
+    from replay.moments import resolve_moment
 
     return ReplaySource(
         name="local",

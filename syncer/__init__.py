@@ -8,7 +8,7 @@ Public API::
     for rec in hub.read_log("webshop", after_versionstamp=None, limit=1000):
         print(rec.versionstamp.hex(), rec.event.kind)
 
-Importing this package does not load the FoundationDB client library; ``syncer.hub``
+Importing this package does not load the FoundationDB client library; ``hub.hub``
 does (through the official ``fdb`` bindings).
 """
 
@@ -18,7 +18,7 @@ from syncer.errors import __all__ as _errors
 
 def __getattr__(name):  # lazy: keep `import syncer` free of the fdb import
     if name in ("Hub", "HubRecord", "WriteOutcome", "connect", "open_database"):
-        from syncer import hub
+        from hub import hub
 
         return getattr(hub, name)
     if name in ("Syncer", "SyncReport"):

@@ -156,7 +156,7 @@ def run(
     Takes the ledger's instance lock first: raises ``SyncerAlreadyRunning`` if another
     syncer holds it. Backs off with jitter while the hub is unreachable.
     """
-    from syncer.hub import Hub, open_database
+    from hub.hub import Hub, open_database
     from syncer.syncer import Backoff, Syncer
 
     paths = DaemonPaths.for_ledger(ledger_path)

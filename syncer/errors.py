@@ -2,7 +2,7 @@
 
 All derive from ``ledger.errors.LedgerError`` so the CLI prints them as one clean line.
 FoundationDB driver errors (``fdb.FDBError``) are converted at the boundary
-(``syncer.hub``) with the cause chained.
+(``hub.hub``) with the cause chained.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from ledger.errors import LedgerError
 from schemas.errors import SchemaError
 from syncer import status as status_mod
 from syncer.errors import HubError, HubUnavailable, TenantMismatch
-from syncer.hub import (
+from hub.hub import (
     KEY_SIZE_LIMIT,
     MAX_HUB_EVENT_BYTES,
     Hub,

@@ -123,6 +123,6 @@ DIE_BEFORE_THIRD_CHECKPOINT = (
     "    if table == 'swarm_events':\n"
     "        state['data'] += 1\n"
     "Analytics.insert = insert\n"
-    "from ledger.cli import cli\n"
+    "from cli import cli\n"
     "cli(sys.argv[1:])\n"
 )

@@ -11,7 +11,7 @@ from ingest.audits import AUDITS, run_audit
 from ingest.ingestor import Ingestor
 from ingest.sources import LocalSource
 from ledger import Ledger
-from ledger.cli import cli
+from cli import cli
 from nervous_system import Recorder
 from schemas import format_timestamp_ns
 from tests.analytics_helpers import SEC, T0, Clock, analytics_url

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger
-from ledger.cli import cli
-from ledger.gitimport import import_git
+from cli import cli
+from nervous_system.gitimport import import_git
 from nervous_system import Recorder
 from tests.git_fixtures import GitRepo
 

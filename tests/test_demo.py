@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from ledger.cli import cli
-from replay.demo import run_demo
+from cli import cli
+from cli.demo_job import run_demo
 from tests.git_fixtures import GitRepo, build_rich_history
 
 
@@ -38,7 +38,7 @@ def test_demo_reports_a_mismatch_with_exit_1(tmp_path, monkeypatch):
     repo = GitRepo(tmp_path / "repo")
     repo.write("a.txt", "one\n")
     repo.commit("one")
-    import replay.demo as demo
+    import cli.demo_job as demo
 
     real = demo.git_archive_to
 

@@ -6,7 +6,7 @@ reaches the hub once and ClickHouse once, across offline periods, FoundationDB f
 with SIGKILL at random points; and tenant isolation holds through the whole chain.
 
 Everything runs the production code: the Recorder SDK into real SQLite ledgers,
-``syncer.syncer.Syncer`` into ``syncer.hub.Hub`` on the FoundationDB double (or a real
+``syncer.syncer.Syncer`` into ``hub.hub.Hub`` on the FoundationDB double (or a real
 cluster when FDB_CLUSTER_FILE names one), and the `ledger ingest` CLI into the embedded
 ClickHouse (chdb) of the test's data directory.
 """
@@ -26,11 +26,11 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger, sha256_hex
-from ledger.cli import cli
+from cli import cli
 from nervous_system.recorder import Recorder
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
 from syncer.errors import HubUnavailable
-from syncer.hub import ROOT
+from hub.hub import ROOT
 from syncer.syncer import Syncer
 from tests import fdb_double
 from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
@@ -319,8 +319,8 @@ def build_hub(tmp_path, tenant_id, cluster, laptops=3, per_laptop=1000):
 
 def ingest_process(python, tmp_path, tenant_id, cluster, batch):
     """`ledger ingest --source hub` as a real process, with the double installed in it."""
-    runner = ["-c", "from ledger.cli import cli; cli()"] if USE_REAL else \
-        ["-m", "tests.fdb_double.run", "ledger.cli:cli"]
+    runner = ["-c", "from cli import cli; cli()"] if USE_REAL else \
+        ["-m", "tests.fdb_double.run", "cli:cli"]
     return subprocess.Popen([python, *runner, "--db", str(tmp_path / "no-ledger-here.db"), "--tenant", tenant_id,
                              "ingest", "--source", "hub", "--cluster-file", cluster, "--batch-size", str(batch),
                              "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

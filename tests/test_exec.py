@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ledger import Ledger
-from ledger.cli import cli
+from cli import cli
 from replay import materialize
 
 SCRIPT = r"""

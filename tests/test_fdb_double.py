@@ -465,7 +465,7 @@ def test_subprocess_commits_are_visible_and_faults_reach_it(sqlite_cluster):
     assert fdb_double.fault_stats(sqlite_cluster)[0].fired == 1  # fired inside the child
     db = fdb.open(sqlite_cluster)
     assert fdb.tuple.unpack(db[space.pack(("last",))]) == (2,)
-    # the runner's MODULE:FUNC form (how `ledger.cli:cli` is run)
+    # the runner's MODULE:FUNC form (how `cli:cli` is run)
     entry = subprocess.run([sys.executable, "-m", "tests.fdb_double.run", "tests.fdb_double.selftest_writer:main",
                             sqlite_cluster, "1", "1"], capture_output=True, text=True, timeout=30, env=_env())
     assert entry.returncode == 0, entry.stderr

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger, sha256_hex
-from ledger.cli import cli
-from ledger.gitimport import GitImportError, InvalidGitPath, import_git
-from ledger.moments import resolve_moment
+from cli import cli
+from nervous_system.gitimport import GitImportError, InvalidGitPath, import_git
+from replay.moments import resolve_moment
 from replay import replay_local
 from tests.git_fixtures import GitRepo, assert_same_tree, build_rich_history, git_archive_tree, snapshot
 
@@ -188,7 +188,7 @@ def test_not_a_repository(tmp_path, ledger_path):
 def test_huge_commits_stream_contents_in_chunks(tmp_path, ledger_path, monkeypatch):
     """Contents of a commit are read a chunk of entries at a time and stored ahead of
     the events when they pile up; the result is the same history."""
-    import ledger.gitimport as gi
+    import nervous_system.gitimport as gi
 
     monkeypatch.setattr(gi, "ENTRIES_PER_FETCH", 3)
     monkeypatch.setattr(gi, "SPILL_BLOB_BYTES", 100)

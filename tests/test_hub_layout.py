@@ -10,7 +10,7 @@ import pytest
 from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
 from syncer.errors import HubBlobMissing, HubError
-from syncer.hub import CHUNK_BYTES, ROOT, VALUE_SIZE_LIMIT, open_database
+from hub.hub import CHUNK_BYTES, ROOT, VALUE_SIZE_LIMIT, open_database
 from tests.hub_fixtures import FakeClock
 
 
@@ -166,7 +166,7 @@ def test_blobs_chunked_written_once_and_verified(hub, cluster_file, tenant):
 
 
 def test_names_are_validated(cluster_file):
-    from syncer.hub import Hub
+    from hub.hub import Hub
 
     db = open_database(cluster_file)
     for bad in ("", "a/b", "x\x00", "y" * 129):

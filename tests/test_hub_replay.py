@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger
-from ledger.moments import Moment
+from replay.moments import Moment
 from nervous_system.recorder import Recorder
 from replay import build_tree, replay_from, replay_local
 from schemas import format_timestamp_ns
 from syncer.errors import HubError, HubUnavailable
-from syncer.hub_replay import HubHistory, hub_source, log_rows, parse_version
+from replay.hub import HubHistory, hub_source, log_rows, parse_version
 from syncer.syncer import Syncer
 from tests import fdb_double
 from tests.hub_fixtures import FakeClock, USE_REAL, make_hub
@@ -184,7 +184,7 @@ def test_event_and_commit_moments_and_log(tmp_path, cluster_file, tenant):
 def test_cli_replay_source_hub(tmp_path, cluster_file, tenant, monkeypatch):
     from click.testing import CliRunner
 
-    from ledger.cli import cli
+    from cli import cli
 
     db = tmp_path / "l.db"
     with Ledger(db) as lg:
@@ -216,7 +216,7 @@ def test_cli_log_source_hub(tmp_path, cluster_file, tenant, monkeypatch):
 
     from click.testing import CliRunner
 
-    from ledger.cli import cli
+    from cli import cli
 
     ids = {}
     for laptop in ("one", "two"):

@@ -18,8 +18,8 @@ from ingest.rows import COLUMNS, row_from_body
 from ingest.schema import migrate, migrations
 from ingest.sources import HubSource, LocalSource
 from ledger import Ledger
-from ledger.cli import cli
-from ledger.gitimport import import_git
+from cli import cli
+from nervous_system.gitimport import import_git
 from nervous_system import Recorder
 from schemas import (
     SpanEventRecord, SpanLinkRecord, SpanRecord, SwarmEvent, new_event_id,
@@ -213,7 +213,7 @@ class FakeRecord:
 
 
 class FakeHub:
-    """A hub reader with the syncer.hub.Hub read interface (projects, read_log)."""
+    """A hub reader with the hub.hub.Hub read interface (projects, read_log)."""
 
     def __init__(self, tenant_id, logs):
         self.tenant_id = tenant_id

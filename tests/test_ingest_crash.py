@@ -43,7 +43,7 @@ def build_ledger(path, n: int) -> None:
 
 
 def ingest_cmd(python, ledger_path, batch):
-    return [python, "-c", "from ledger.cli import cli; cli()", "--db", str(ledger_path),
+    return [python, "-c", "from cli import cli; cli()", "--db", str(ledger_path),
             "ingest", "--batch-size", str(batch), "--json"]
 
 

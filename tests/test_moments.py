@@ -8,8 +8,8 @@ import time
 import pytest
 
 from ledger import Ledger, MomentNotFound
-from ledger.gitimport import import_git
-from ledger.moments import _commit_moment, resolve_moment
+from nervous_system.gitimport import import_git
+from replay.moments import _commit_moment, resolve_moment
 from tests.git_fixtures import GitRepo
 
 

@@ -9,7 +9,7 @@ import subprocess
 from click.testing import CliRunner
 
 from ledger import Ledger, sha256_hex
-from ledger.cli import cli
+from cli import cli
 from schemas import new_event_id
 
 
@@ -100,7 +100,7 @@ def test_any_language_through_a_real_pipe(ledger_path, python):
     """A non-Python producer: a shell pipeline writes JSON Lines into `ledger record`."""
     script = (
         "printf '%s\\n' '{\"agent_id\":\"sh-agent\",\"decision\":{\"rationale\":\"from sh\"}}' "
-        f"| {python} -c 'from ledger.cli import cli; cli()' --db {ledger_path} --project web record"
+        f"| {python} -c 'from cli import cli; cli()' --db {ledger_path} --project web record"
     )
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import ChangeRow, Ledger, sha256_hex
-from ledger.cli import cli
+from cli import cli
 from replay import UnsafePath, materialize
 from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
 

@@ -16,7 +16,7 @@ from ingest.ingestor import Ingestor
 from ingest.readonly import execute_readonly
 from ingest.sources import LocalSource
 from ledger import Ledger
-from ledger.cli import cli
+from cli import cli
 from nervous_system import Recorder
 from tests.analytics_helpers import analytics_url, ch_rows
 

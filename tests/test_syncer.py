@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger, sha256_hex
-from ledger.cli import cli
+from cli import cli
 from nervous_system.recorder import Recorder
-from syncer.hub import MAX_HUB_EVENT_BYTES
+from hub.hub import MAX_HUB_EVENT_BYTES
 from syncer.status import sync_status
 from syncer.syncer import Syncer
 from tests import fdb_double

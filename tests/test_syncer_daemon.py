@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger
-from ledger.cli import cli
+from cli import cli
 from nervous_system.recorder import Recorder
 from syncer import daemon
 from syncer.errors import SyncerAlreadyRunning, SyncerNotRunning

@@ -8,7 +8,7 @@ import pytest
 from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
 from syncer.errors import HubBlobMissing, TenantMismatch
-from syncer.hub import ROOT, open_database
+from hub.hub import ROOT, open_database
 from syncer.syncer import Syncer
 from tests.hub_fixtures import FakeClock, make_hub
 
@@ -87,7 +87,7 @@ def test_no_hub_method_takes_a_tenant_argument():
     """Every tenant-scoped path is built from Hub.tenant_id: no public method accepts a tenant."""
     import inspect
 
-    from syncer.hub import Hub
+    from hub.hub import Hub
 
     for name, fn in inspect.getmembers(Hub, inspect.isfunction):
         if name.startswith("_"):

@@ -32,7 +32,7 @@ Public surface
     The double's monotonic clock; ``clock.advance(5.1)`` ages every open transaction past
     the 5-second limit (1007) or its timeout (1031) without sleeping.
 ``python -m tests.fdb_double.run MODULE|PKG.MOD:FUNC [ARGS...]``
-    Run a program (e.g. ``ledger.cli:cli``) in a subprocess with the double installed.
+    Run a program (e.g. ``cli:cli``) in a subprocess with the double installed.
 
 Example
 -------
@@ -56,7 +56,7 @@ Example
     assert len(fdb_double.dump(cluster, prefix=log.key())) == 2   # the classic duplicate
 
     # in a subprocess (the store is shared through the cluster file):
-    #   python -m tests.fdb_double.run ledger.cli:cli sync --cluster-file CLUSTER
+    #   python -m tests.fdb_double.run cli:cli sync --cluster-file CLUSTER
 
 What is faithful (see each module's docstring for the upstream source of each rule):
 ordered byte keys; get / get_key / get_range with key selectors, limits, reverse and the

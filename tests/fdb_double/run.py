@@ -3,7 +3,7 @@
 Usage::
 
     python -m tests.fdb_double.run MODULE [ARGS...]          # runpy, as ``python -m MODULE``
-    python -m tests.fdb_double.run PACKAGE.MODULE:FUNC [ARGS...]  # call a console entry, e.g. ledger.cli:cli
+    python -m tests.fdb_double.run PACKAGE.MODULE:FUNC [ARGS...]  # call a console entry, e.g. cli:cli
 
 ``sys.argv`` becomes ``[MODULE or FUNC, *ARGS]``.  The program finds the store through the
 cluster file it is given (argument or ``$FDB_CLUSTER_FILE``); fault plans are read from the

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli.common import emit_json, json_option, pass_app
-from ledger.cli.progress import progress_bar
+from cli.common import emit_json, json_option, pass_app
+from cli.progress import progress_bar
 
 
 @click.group("import")
@@ -51,7 +51,7 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
       ledger import git ~/src/app --raw-blobs
       ledger --db /tmp/l.db import git ~/src/app --json
     """
-    from ledger.gitimport import import_git
+    from nervous_system.gitimport import import_git
 
     with progress_bar("importing commits", unit="commits", enabled=not as_json) as update:
         summary = import_git(

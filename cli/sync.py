@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli.common import emit_json, format_local_time, json_option, pass_app
+from cli.common import emit_json, format_local_time, json_option, pass_app
 
 cluster_file_option = click.option(
     "--cluster-file", type=click.Path(dir_okay=False), default=None,
@@ -13,7 +13,7 @@ cluster_file_option = click.option(
 
 
 def _cluster_file(app, explicit):
-    from syncer.hub import resolve_cluster_file
+    from hub.hub import resolve_cluster_file
 
     return resolve_cluster_file(explicit, app.settings)
 
@@ -50,14 +50,14 @@ def sync_group(ctx: click.Context, cluster_file: str | None, batch_bytes: int | 
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.obj
-    from syncer.hub import connect
+    from hub.hub import connect
     from syncer.syncer import DEFAULT_BATCH_BYTES, Syncer
 
     path = _cluster_file(app, cluster_file)
     hub = connect(path, app.tenant)
     syncer = Syncer(app.ledger, hub, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
     pending = app.ledger.outbox_status()["pending"]
-    from ledger.cli.progress import progress_bar
+    from cli.progress import progress_bar
 
     with progress_bar("syncing", unit="events", enabled=not as_json) as update:
         report = syncer.sync_once(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.common import emit_json, json_option
-from ledger.cli.progress import progress_bar
+from cli.common import emit_json, json_option
+from cli.progress import progress_bar
 
 
 @click.command("demo")
@@ -32,7 +32,7 @@ def demo_cmd(repo: str | None, use_sdk: bool, keep: str | None, as_json: bool) -
       ledger demo --repo ~/src/app      # another repository
       ledger demo --sdk --keep /tmp/d   # scripted agent session, keep the files
     """
-    from replay.demo import find_repository, run_demo
+    from cli.demo_job import find_repository, run_demo
 
     source = None if use_sdk else (Path(repo) if repo else find_repository(Path.cwd()))
     if keep:

@@ -11,7 +11,7 @@ SHA-256; symlinks are stored like git stores them: the content is the link targe
 What is recorded is the tree as ``git archive <commit>`` exports it, with the
 repository's attributes applied (``export-ignore``, ``export-subst``, ``text``/``eol``/
 ``crlf``/``core.autocrlf``, ``ident``, ``filter``, ``working-tree-encoding``; see
-``ledger.gitattributes``). ``raw_blobs=True`` records the committed blob bytes
+``nervous_system.gitattributes``). ``raw_blobs=True`` records the committed blob bytes
 instead, ignoring attributes. When no attribute source exists (no ``.gitattributes``
 in any commit of the history, no ``$GIT_DIR/info/attributes``, global or system
 attributes file, ``core.autocrlf`` not true) the committed bytes ARE the archive's and
@@ -62,7 +62,7 @@ from ledger import blobs as blobstore
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.errors import EventNotFound, LedgerError
-from ledger.gitattributes import (
+from nervous_system.gitattributes import (
     IGNORED,
     RAW,
     SUBST,
@@ -621,7 +621,7 @@ class _ArchiveView:
       up to date from the ``git log --raw`` entries of every commit.
     * ``recorded`` is what the ledger holds (seeded from ``Ledger.current_tree`` when
       the first commit to import comes, again after an already-stored commit).
-    * Attribute classes (``ledger.gitattributes``) only change in commits that change a
+    * Attribute classes (``nervous_system.gitattributes``) only change in commits that change a
       ``.gitattributes`` file: such a commit starts an "epoch". One ``read-tree`` +
       ``check-attr`` per epoch classifies every path present in it (the epoch's first
       tree plus every path added later in the epoch), so no commit needs its own

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli.common import emit_json, format_local_time, json_option, pass_app
-from ledger.cli.replaying import source_option
+from cli.common import emit_json, format_local_time, json_option, pass_app
+from cli.replaying import source_option
 from schemas import PAYLOAD_KINDS, format_timestamp_ns
 
 #: Shortest event id prefix shown by `ledger log` (UUIDv7: 48-bit ms time + 12 bits).
@@ -97,7 +97,7 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
       ledger log --agent alice@example.com --json
       ledger log --source hub --limit 20          # every laptop's events, from the hub
     """
-    from ledger.moments import resolve_moment
+    from replay.moments import resolve_moment
 
     if path is not None:
         path = path.removeprefix("./") or path
@@ -141,7 +141,7 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
 
 
 def _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json) -> None:
-    from syncer.hub_replay import entry_dict, open_hub_history
+    from replay.hub import entry_dict, open_hub_history
 
     history = open_hub_history(app, click.get_current_context().meta.get("hub_as_of"))
     entries = history.select(path=path, agent_id=agent, kind=kind,

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from ledger.cli.common import AppContext, emit_json, pass_app
+from cli.common import AppContext, emit_json, pass_app
 from ledger.errors import LedgerError
 
 _FORMATS = click.Choice(["table", "csv", "json"])
@@ -99,7 +99,7 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
     from ingest.sources import HubSource, LocalSource
 
     if source == "hub":
-        from syncer.hub import Hub, open_database, resolve_cluster_file
+        from hub.hub import Hub, open_database, resolve_cluster_file
 
         src = HubSource(Hub(open_database(resolve_cluster_file(cluster_file, app.settings)), app.tenant))
     else:

@@ -12,24 +12,24 @@ import importlib.util
 
 import click
 
-from ledger.cli.common import AppContext, cli_errors
+from cli.common import AppContext, cli_errors
 
 #: command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
-    "log": "ledger.cli.core:log_cmd",
-    "show": "ledger.cli.core:show_cmd",
-    "projects": "ledger.cli.core:projects_cmd",
-    "import": "ledger.cli.importing:import_group",
-    "replay": "ledger.cli.replaying:replay_cmd",
-    "diff": "ledger.cli.replaying:diff_cmd",
-    "demo": "ledger.cli.demo:demo_cmd",
-    "record": "ledger.cli.capture:record_cmd",
-    "exec": "ledger.cli.capture:exec_cmd",
-    "sync": "ledger.cli.sync:sync_group",
-    "syncer": "ledger.cli.sync:syncer_group",
-    "ingest": "ledger.cli.analytics:ingest_cmd",
-    "sql": "ledger.cli.analytics:sql_cmd",
-    "audit": "ledger.cli.analytics:audit_group",
+    "log": "cli.core:log_cmd",
+    "show": "cli.core:show_cmd",
+    "projects": "cli.core:projects_cmd",
+    "import": "cli.importing:import_group",
+    "replay": "cli.replaying:replay_cmd",
+    "diff": "cli.replaying:diff_cmd",
+    "demo": "cli.demo:demo_cmd",
+    "record": "cli.capture:record_cmd",
+    "exec": "cli.capture:exec_cmd",
+    "sync": "cli.sync:sync_group",
+    "syncer": "cli.sync:syncer_group",
+    "ingest": "cli.analytics:ingest_cmd",
+    "sql": "cli.analytics:sql_cmd",
+    "audit": "cli.analytics:audit_group",
 }
 
 

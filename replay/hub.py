@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ledger.errors import MomentNotFound
-from ledger.moments import Moment
+from replay.moments import Moment
 from ledger.records import ChangeRow
 from schemas import SwarmEvent, format_timestamp_ns
 from syncer.errors import HubError
-from syncer.hub import Hub, HubRecord
+from hub.hub import Hub, HubRecord
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
@@ -141,7 +141,7 @@ class HubHistory:
 
     # -- moments (the forms of `ledger replay --at`) -------------------------------------
     def resolve(self, when: str, now: dt.datetime | None = None) -> Moment:
-        """Resolve WHEN like ``ledger.moments.resolve_moment`` does for the local ledger:
+        """Resolve WHEN like ``replay.moments.resolve_moment`` does for the local ledger:
         full event id, commit hash prefix, event id prefix, then an ISO-8601 or relative
         time. Event and commit moments carry the event id / commit; ``changes`` maps
         them to hub positions. Raises ``MomentNotFound``."""
@@ -321,7 +321,7 @@ def log_rows(history: HubHistory, *, limit: int | None = 50) -> Iterator[dict]:
 
 def open_hub_history(app, as_of: str | None = None) -> HubHistory:
     """The ``HubHistory`` of the CLI ``AppContext``'s tenant and project (see ``open_hub_source``)."""
-    from syncer.hub import connect
+    from hub.hub import connect
 
     hub = connect(None, app.tenant, settings=app.settings)
     return HubHistory(hub, resolve_hub_project(hub, app.settings.project), as_of=as_of)
@@ -341,7 +341,7 @@ def open_hub_source(app, as_of: str | None = None):
     """The hub ``ReplaySource`` for a CLI ``AppContext``: cluster file from settings
     (ledger.toml ``fdb_cluster_file`` or FDB_CLUSTER_FILE), the app's tenant, its
     ``--project`` or the tenant's only project on the hub."""
-    from syncer.hub import connect
+    from hub.hub import connect
 
     hub = connect(None, app.tenant, settings=app.settings)
     return hub_source(hub, resolve_hub_project(hub, app.settings.project), as_of=as_of)

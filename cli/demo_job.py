@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ledger import Ledger
-from ledger.moments import resolve_moment
+from replay.moments import resolve_moment
 from replay import replay_local
 from replay.verify import compare_snapshots, compare_trees, git_archive_to, snapshot
 
@@ -110,7 +110,7 @@ def run_demo(
 
 
 def _git_demo(ledger: Ledger, workdir: Path, repo: Path, progress, import_progress) -> DemoReport:
-    from ledger.gitimport import import_git
+    from nervous_system.gitimport import import_git
 
     progress(f"importing the git history of {repo}")
     summary = import_git(ledger, repo, tenant_id=TENANT, progress=import_progress)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ledger.cli.common import emit_json, json_option, pass_app
-from ledger.cli.progress import progress_bar
+from cli.common import emit_json, json_option, pass_app
+from cli.progress import progress_bar
 
 #: Where replay can read history from. Adding a source = one value here and one
 #: branch in ``open_source``.
@@ -38,7 +38,7 @@ def open_source(app, source: str):
     if source == "local":
         return local_source(app.ledger, app.tenant, app.project())
     if source == "hub":
-        from syncer.hub_replay import open_hub_source
+        from replay.hub import open_hub_source
 
         return open_hub_source(app, click.get_current_context().meta.get("hub_as_of"))
     raise click.BadParameter(f"unknown source {source!r}", param_hint="--source")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ledger.cli.common import AppContext, emit_json, json_option, pass_app
+from cli.common import AppContext, emit_json, json_option, pass_app
 
 
 @click.command("record")
