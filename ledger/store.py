@@ -31,10 +31,11 @@ from ledger.errors import (
     MissingContent,
     StoreError,
 )
+from ledger.changes import content_hash, is_file_change, projected_change
 from ledger.migrations import migrate
 from ledger.projects import pick_project
 from ledger.records import Appended, ChangeRow, PathState, ProjectSummary, StoredEvent
-from schemas import MAX_EVENT_BYTES, Operation, SwarmEvent, TargetType
+from schemas import MAX_EVENT_BYTES, SwarmEvent
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0
@@ -157,12 +158,6 @@ class _ThreadState(threading.local):
 
 def _not_stored(event_id: str) -> None:
     return None
-
-
-def _touches_files(event: SwarmEvent) -> bool:
-    """True for a file state change (needs its content stored and moves ``path_state``)."""
-    sc = event.state_change
-    return sc is not None and sc.target_type == TargetType.FILE
 
 
 class Ledger:
@@ -355,7 +350,7 @@ class Ledger:
                 raise InvalidEvent(f"content given for {digest} hashes to {blobstore.sha256_hex(data)}")
         group = self._group
         if (
-            group is not None and len(prepared) == 1 and not _touches_files(prepared[0][0])
+            group is not None and len(prepared) == 1 and not is_file_change(prepared[0][0])
             and getattr(self._local, "group_conn", None) is None
         ):  # one INSERT is atomic by itself: join the group without a savepoint
             event, body = prepared[0]
@@ -386,9 +381,8 @@ class Ledger:
         like a commit failure (nothing is overwritten).
         """
         group = self._group
-        sc = event.state_change
         if (
-            group is None or blobs or (sc is not None and sc.target_type == TargetType.FILE)
+            group is None or blobs or is_file_change(event)
             or getattr(self._local, "group_conn", None) is not None
         ):
             return self.append(event, blobs).inserted
@@ -429,21 +423,15 @@ class Ledger:
     def _insert(
         self, conn: sqlite3.Connection, event: SwarmEvent, body: bytes, blobs: Mapping[str, bytes]
     ) -> Appended:
-        sc = event.state_change
-        needs_blob = (
-            sc is not None
-            and sc.target_type == TargetType.FILE
-            and sc.operation != Operation.DELETE
-            and sc.new_state_hash
-        )
-        if needs_blob:
-            data = blobs.get(sc.new_state_hash)
+        digest = content_hash(event)
+        if digest is not None:
+            data = blobs.get(digest)
             if data is not None:
-                blobstore.put(conn, data, sc.new_state_hash)
-            elif not blobstore.exists(conn, sc.new_state_hash):
+                blobstore.put(conn, data, digest)
+            elif not blobstore.exists(conn, digest):
                 raise MissingContent(
-                    f"event {event.event_id}: content {sc.new_state_hash} of "
-                    f"{sc.target_resource!r} is not in the blob store; pass its bytes"
+                    f"event {event.event_id}: content {digest} of "
+                    f"{event.state_change.target_resource!r} is not in the blob store; pass its bytes"
                 )
         cur = conn.execute(_INSERT_SQL, event_row(event, body, time.time_ns()))
         if cur.rowcount == 0:
@@ -457,7 +445,7 @@ class Ledger:
                 )
             return Appended(seq=row[0], event_id=event.event_id, inserted=False)
         seq = cur.lastrowid
-        if sc is not None and sc.target_type == TargetType.FILE:
+        if is_file_change(event):
             self._project_path_state(conn, event, seq)
         if self._group is not None:  # lets group-mode submit() see this uncommitted id
             self._group.note(event.event_id, body)
@@ -465,24 +453,16 @@ class Ledger:
 
     @staticmethod
     def _project_path_state(conn: sqlite3.Connection, event: SwarmEvent, seq: int) -> None:
-        sc = event.state_change
+        """Move the ``path_state`` projection by one file change (``ledger.changes.projected``)."""
         key = (event.tenant_id, event.project_id)
-        if sc.operation == Operation.RENAME:
-            conn.execute(
-                "DELETE FROM path_state WHERE tenant_id=? AND project_id=? AND path=?",
-                (*key, sc.previous_resource),
-            )
-        if sc.operation == Operation.DELETE:
-            conn.execute(
-                "DELETE FROM path_state WHERE tenant_id=? AND project_id=? AND path=?",
-                (*key, sc.target_resource),
-            )
-        else:
-            conn.execute(
-                "INSERT OR REPLACE INTO path_state (tenant_id, project_id, path, hash, mode, seq) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, sc.target_resource, sc.new_state_hash, sc.file_mode.value, seq),
-            )
+        for path, state in projected_change(event.state_change):
+            if state is None:
+                conn.execute(
+                    "DELETE FROM path_state WHERE tenant_id=? AND project_id=? AND path=?", (*key, path))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO path_state (tenant_id, project_id, path, hash, mode, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (*key, path, state[0], state[1], seq))
 
     def record_with_state(
         self,
@@ -509,6 +489,23 @@ class Ledger:
         """Store content (once per SHA-256); returns its SHA-256 hex."""
         with self.write_transaction() as conn:
             return blobstore.put(conn, data)
+
+    def put_blobs(self, blobs: Mapping[str, bytes]) -> int:
+        """Store contents ahead of the events that name them, in one transaction
+        (``{sha256_hex: bytes}``; each is checked against its key). An orphan blob is
+        harmless; this lets a producer bound the memory of a huge batch. Returns the
+        number of blobs that were new. Raises ``InvalidEvent`` when a content does not
+        hash to its key, ``StoreError`` on SQLite failure."""
+        for digest, data in blobs.items():
+            if blobstore.sha256_hex(data) != digest:
+                raise InvalidEvent(f"content given for {digest} hashes to {blobstore.sha256_hex(data)}")
+        new = 0
+        with self.write_transaction() as conn:
+            for digest, data in blobs.items():
+                if not blobstore.exists(conn, digest):
+                    blobstore.put(conn, data, digest)
+                    new += 1
+        return new
 
     # ------------------------------------------------------------------ reads
     def get_blob(self, digest: str) -> bytes:
