@@ -11,9 +11,8 @@ from typing import Any, Iterator
 import click
 
 from ledger.config import Settings, load_settings
-from ledger.errors import LedgerError
 from ledger.store import Ledger, open_ledger
-from schemas.errors import SchemaError
+from schemas.errors import ContextLedgerError
 
 
 class AppContext:
@@ -59,7 +58,7 @@ def cli_errors() -> Iterator[None]:
     """Turn library errors into one clear line on stderr and exit status 1."""
     try:
         yield
-    except (LedgerError, SchemaError) as exc:
+    except ContextLedgerError as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -4,7 +4,7 @@
 ``StoreError`` at the boundary with the cause chained.
 """
 
-from schemas.errors import EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
+from schemas.errors import ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
 
 __all__ = [
     "LedgerError",
@@ -24,8 +24,8 @@ __all__ = [
 ]
 
 
-class LedgerError(Exception):
-    """Base class of every ledger error."""
+class LedgerError(ContextLedgerError):
+    """Base class of every error of the local ledger library."""
 
 
 class ConfigError(LedgerError):

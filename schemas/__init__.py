@@ -5,7 +5,7 @@ This package does no I/O. Import models from here::
     from schemas import SwarmEvent, parse_event, event_from_bytes
 """
 
-from schemas.errors import EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
+from schemas.errors import ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
 from schemas.ids import deterministic_event_id, is_span_id, is_trace_id, is_uuid7, new_event_id
 from schemas.models import (
     MAX_EVENT_BYTES,

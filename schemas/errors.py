@@ -1,7 +1,18 @@
-"""Errors raised while validating events. All derive from ``SchemaError`` (a ValueError)."""
+"""The project's root exception, and the errors raised while validating events.
+
+``ContextLedgerError`` is the root of every error the project raises on purpose: each
+package's ``errors.py`` derives from it (``ledger.errors.LedgerError``, the hub's,
+the syncer's, the ingestor's, replay's), so a caller (the CLI, a script) can catch the
+whole family in one clause. Validation errors derive from ``SchemaError`` (also a
+``ValueError``).
+"""
 
 
-class SchemaError(ValueError):
+class ContextLedgerError(Exception):
+    """Root of every Context Ledger error; the message says what went wrong and what to do."""
+
+
+class SchemaError(ContextLedgerError, ValueError):
     """Base class for event validation errors."""
 
 
