@@ -188,10 +188,10 @@ def test_not_a_repository(tmp_path, ledger_path):
 def test_huge_commits_stream_contents_in_chunks(tmp_path, ledger_path, monkeypatch):
     """Contents of a commit are read a chunk of entries at a time and stored ahead of
     the events when they pile up; the result is the same history."""
-    import nervous_system.gitimport as gi
+    from nervous_system.gitimport import plumbing, writer
 
-    monkeypatch.setattr(gi, "ENTRIES_PER_FETCH", 3)
-    monkeypatch.setattr(gi, "SPILL_BLOB_BYTES", 100)
+    monkeypatch.setattr(plumbing, "ENTRIES_PER_FETCH", 3)
+    monkeypatch.setattr(writer, "SPILL_BLOB_BYTES", 100)
     repo = build_rich_history(tmp_path / "repo")
     with Ledger(ledger_path) as lg:
         summary = import_git(lg, repo.path, project_id="p")

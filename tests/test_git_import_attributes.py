@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from ledger import Ledger
 from cli import cli
-from nervous_system.gitattributes import CONVERT, IGNORED, RAW, SUBST, ConvertConfig, classify
+from nervous_system.gitimport.gitattributes import CONVERT, IGNORED, RAW, SUBST, ConvertConfig, classify
 from nervous_system.gitimport import import_git
 from replay.moments import resolve_moment
 from replay import replay_local
