@@ -212,24 +212,19 @@ def parse_duration_s(text: str) -> int:
     return seconds
 
 
-def parse_when_ns(text: str) -> int:
-    """RFC 3339 time, '2 hours ago', 'yesterday 17:00', or int nanoseconds -> ns (UTC)."""
-    from schemas import parse_timestamp_ns
+def when_ns(app: AppContext, text: str) -> int:
+    """WHEN (``replay.moments``: a time, an event id or prefix, a commit, a git revision)
+    as event time in ns; events and commits are looked up in the local ledger's project
+    when one can be chosen, else only times are understood."""
+    from ledger.errors import AmbiguousProject, ProjectNotFound
+    from replay import LocalHistory
+    from replay.moments import time_of
 
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
-        return parse_timestamp_ns(text)
-    except ValueError:
-        pass
-    import dateparser
-
-    when = dateparser.parse(text, settings={"RETURN_AS_TIMEZONE_AWARE": True})
-    if when is None:
-        raise click.BadParameter(f"{text!r} is not a time: use RFC 3339 (2026-01-31T17:00:00Z), "
-                                 "'2 hours ago' or 'yesterday 17:00'")
-    return parse_timestamp_ns(when)
+        history = LocalHistory(app.ledger, app.tenant, app.project())
+    except (ProjectNotFound, AmbiguousProject):  # no single local project: times only
+        history = None
+    return time_of(text, history)
 
 
 def _audit_output(fn):
@@ -287,7 +282,7 @@ def decisions_cmd(app, before, limit, clickhouse_url, fmt, as_json):
     import time
 
     _run(app, "decisions", clickhouse_url, fmt, as_json,
-         before=parse_when_ns(before) if before else time.time_ns(), limit=limit)
+         before=when_ns(app, before) if before else time.time_ns(), limit=limit)
 
 
 @audit_group.command("reverted")
@@ -308,7 +303,7 @@ def reverted_cmd(app, max_confidence, clickhouse_url, fmt, as_json):
 def agents_cmd(app, since, until, clickhouse_url, fmt, as_json):
     """Activity per agent and role: events, decisions, changes, lines, files, sessions."""
     _run(app, "agents", clickhouse_url, fmt, as_json,
-         since=parse_when_ns(since) if since else None, until=parse_when_ns(until) if until else None)
+         since=when_ns(app, since) if since else None, until=when_ns(app, until) if until else None)
 
 
 @audit_group.command("why")

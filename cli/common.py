@@ -22,6 +22,7 @@ class AppContext:
         self._overrides = {"db_path": db_path, "tenant": tenant, "project": project}
         self._settings: Settings | None = None
         self._ledger: Ledger | None = None
+        self._hub = None
 
     @property
     def settings(self) -> Settings:
@@ -39,6 +40,15 @@ class AppContext:
     @property
     def tenant(self) -> str:
         return self.settings.tenant
+
+    def hub(self):
+        """The team hub of this tenant (``hub.hub.connect`` with the configured cluster
+        file), connected on first use. Raises ``HubNotConfigured``/``HubUnavailable``."""
+        if self._hub is None:
+            from hub.hub import connect
+
+            self._hub = connect(None, self.tenant, settings=self.settings)
+        return self._hub
 
     def project(self) -> str:
         """The project to act on (the configured one, else the only one in the ledger)."""

@@ -1,6 +1,8 @@
 """Span-linked events: the ledger and the trace point at each other.
 
-Two ``Recorder`` hooks, registered process-wide when ``nervous_system`` is imported:
+Two ``Recorder`` hooks, added to every ``Recorder`` made with ``link_spans=True`` (the
+default; ``install()`` registers them process-wide instead, for recorders made with
+``link_spans=False``):
 
 * ``link_to_current_span`` (before append): an event without a ``trace_id`` gets the
   trace id and span id of the active OpenTelemetry span (32 and 16 lowercase hex, W3C
@@ -41,7 +43,6 @@ from typing import Any
 
 from opentelemetry import trace
 
-from nervous_system.recorder import register_hooks
 from schemas import SwarmEvent
 
 #: Longest text attribute put on a span event (characters); the ledger keeps it all.
@@ -160,9 +161,12 @@ _unregister = None
 
 
 def install() -> None:
-    """Register both hooks process-wide (idempotent). Done on ``import nervous_system``."""
+    """Register both hooks process-wide, for every ``Recorder`` (idempotent). Not needed
+    for recorders made with ``link_spans=True`` (the default), which add them themselves."""
     global _unregister
     if _unregister is None:
+        from nervous_system.recorder import register_hooks
+
         _unregister = register_hooks(before=link_to_current_span, after=mirror_as_span_event)
 
 

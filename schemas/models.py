@@ -35,8 +35,19 @@ from pydantic import (
 )
 
 from schemas import events_pb2
+from schemas import fastproto as _fast
+from schemas.enums import (
+    PROTO_ENUMS,
+    AgentRole,
+    FileMode,
+    Operation,
+    SpanKind,
+    SpanStatusCode,
+    TargetType,
+    proto_numbers,
+)
 from schemas.errors import InvalidEvent, UnknownSchemaVersion
-from schemas.ids import is_span_id, is_trace_id
+from schemas.ids import COMMIT_HEX_RE, UUID7_RE, is_span_id, is_trace_id
 
 #: The schema version this code writes. Events with a version outside
 #: SUPPORTED_SCHEMA_VERSIONS are refused (an older reader must not guess).
@@ -49,72 +60,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT_HEX = re.compile(r"^[0-9a-f]{4,64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
-#: Canonical lowercase UUID text with version 7 and the RFC 9562 variant: exactly the
-#: strings ``schemas.ids.is_uuid7`` accepts, checked without building a ``uuid.UUID``
-#: (the validators run on every recorded event).
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-
-
-# --------------------------------------------------------------------------- enums
-class AgentRole(str, Enum):
-    UNSPECIFIED = "unspecified"
-    ARCHITECT = "architect"
-    CODER = "coder"
-    REVIEWER = "reviewer"
-    OPERATOR = "operator"
-    OTHER = "other"
-
-
-class TargetType(str, Enum):
-    UNSPECIFIED = "unspecified"
-    FILE = "file"
-    ENV_VAR = "env_var"
-    DB_SCHEMA = "db_schema"
-    CONFIG = "config"
-    OTHER = "other"
-
-
-class Operation(str, Enum):
-    UNSPECIFIED = "unspecified"
-    CREATE = "create"
-    MODIFY = "modify"
-    DELETE = "delete"
-    RENAME = "rename"
-
-
-class FileMode(str, Enum):
-    UNSPECIFIED = "unspecified"
-    REGULAR = "regular"
-    EXECUTABLE = "executable"
-    SYMLINK = "symlink"
-
-
-class SpanKind(str, Enum):
-    UNSPECIFIED = "unspecified"
-    INTERNAL = "internal"
-    SERVER = "server"
-    CLIENT = "client"
-    PRODUCER = "producer"
-    CONSUMER = "consumer"
-
-
-class SpanStatusCode(str, Enum):
-    UNSET = "unset"
-    OK = "ok"
-    ERROR = "error"
-
-
-# Proto enum type name -> (python enum, proto value prefix)
-_ENUMS: dict[str, tuple[type[Enum], str]] = {
-    "AgentRole": (AgentRole, "AGENT_ROLE_"),
-    "TargetType": (TargetType, "TARGET_TYPE_"),
-    "Operation": (Operation, "OPERATION_"),
-    "FileMode": (FileMode, "FILE_MODE_"),
-    "SpanKind": (SpanKind, "SPAN_KIND_"),
-    "SpanStatusCode": (SpanStatusCode, "SPAN_STATUS_CODE_"),
-}
 
 
 # ---------------------------------------------------------------------- timestamps
@@ -395,14 +341,14 @@ class SwarmEvent(_Model):
     @field_validator("event_id")
     @classmethod
     def _event_id(cls, v: str) -> str:
-        if not _UUID7.fullmatch(v):
+        if not UUID7_RE.fullmatch(v):
             raise ValueError("event_id must be a lowercase UUIDv7 (RFC 9562)")
         return v
 
     @field_validator("caused_by")
     @classmethod
     def _caused_by(cls, v: str) -> str:
-        if v and not _UUID7.fullmatch(v):
+        if v and not UUID7_RE.fullmatch(v):
             raise ValueError("caused_by must be the event_id (UUIDv7) of a decision, or empty")
         return v
 
@@ -442,7 +388,7 @@ class SwarmEvent(_Model):
     @field_validator("related_commit_hash")
     @classmethod
     def _commit(cls, v: str) -> str:
-        if v and not _COMMIT_HEX.match(v):
+        if v and not COMMIT_HEX_RE.match(v):
             raise ValueError("related_commit_hash must be lowercase hex (a git commit id) or empty")
         return v
 
@@ -496,35 +442,15 @@ class SwarmEvent(_Model):
 
 # ------------------------------------------------------------- proto conversion
 def _enum_to_proto(enum_name: str, value: Enum) -> int:
-    _, prefix = _ENUMS[enum_name]
-    return events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_name[
-        prefix + value.value.upper()
-    ].number
+    return proto_numbers(enum_name)[value]
 
 
 def _enum_from_proto(enum_name: str, number: int) -> Enum:
-    py_enum, prefix = _ENUMS[enum_name]
+    py_enum, prefix = PROTO_ENUMS[enum_name]
     desc = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_number.get(number)
     if desc is None:
         raise InvalidEvent(f"unknown {enum_name} value {number}")
     return py_enum(desc.name[len(prefix):].lower())
-
-
-def _attr_to_proto(value: Any, out: events_pb2.AttributeValue) -> None:
-    if isinstance(value, bool):
-        out.bool_value = value
-    elif isinstance(value, int):
-        out.int_value = value
-    elif isinstance(value, float):
-        out.double_value = value
-    elif isinstance(value, str):
-        out.string_value = value
-    elif isinstance(value, (list, tuple)):
-        out.array_value.SetInParent()
-        for item in value:
-            _attr_to_proto(item, out.array_value.values.add())
-    else:
-        raise InvalidEvent(f"unsupported attribute value type {type(value).__name__}")
 
 
 def _attr_from_proto(value: events_pb2.AttributeValue) -> Any:
@@ -550,7 +476,7 @@ def _fill(msg, model: BaseModel) -> None:
             elif field.message_type.GetOptions().map_entry:
                 target = getattr(msg, name)
                 for k, v in value.items():
-                    _attr_to_proto(v, target[k])
+                    _fast.attribute_to_proto(v, target[k])
             elif field.is_repeated:
                 target = getattr(msg, name)
                 for item in value:
@@ -657,5 +583,3 @@ def _validated(build, where: str) -> SwarmEvent:
         cls = UnknownSchemaVersion if unknown_version else InvalidEvent
         raise cls(f"{where}: " + "; ".join(problems)) from exc
 
-
-from schemas import fastproto as _fast  # noqa: E402  (needs the models above)

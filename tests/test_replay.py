@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from ledger import ChangeRow, Ledger, sha256_hex
 from cli import cli
 from nervous_system.gitimport import import_git
-from replay.moments import resolve_moment
+from replay import resolve_moment
 from replay import build_tree, diff_moments, materialize, replay_local
 from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
 from tests.git_fixtures import GitRepo, assert_same_tree, build_rich_history, git_archive_tree, snapshot
