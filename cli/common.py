@@ -41,13 +41,13 @@ class AppContext:
     def tenant(self) -> str:
         return self.settings.tenant
 
-    def hub(self):
-        """The team hub of this tenant (``hub.hub.connect`` with the configured cluster
-        file), connected on first use. Raises ``HubNotConfigured``/``HubUnavailable``."""
+    def hub(self, cluster_file: str | None = None):
+        """The team hub of this tenant (``hub.hub.connect``: ``cluster_file``, else the
+        configured one), connected on first use. Raises ``HubNotConfigured``/``HubUnavailable``."""
         if self._hub is None:
             from hub.hub import connect
 
-            self._hub = connect(None, self.tenant, settings=self.settings)
+            self._hub = connect(cluster_file, self.tenant, settings=self.settings)
         return self._hub
 
     def project(self) -> str:

@@ -23,7 +23,8 @@ import orjson
 
 from schemas import events_pb2
 from schemas.enums import proto_names
-from schemas.models import SwarmEvent, format_timestamp_parts as format_ts
+from schemas.models import SwarmEvent
+from schemas.timestamps import format_timestamp_parts as format_ts
 
 #: Column order of the rows built here (the INSERT column list).
 COLUMNS: tuple[str, ...] = (

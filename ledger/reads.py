@@ -220,8 +220,8 @@ class LedgerReads:
                 for r in rows:
                     yield ChangeRow(
                         event_id=r[0], time_ns=r[1], order=r[2], operation=r[3], path=r[4],
-                        previous_path=r[5] or "", prev_hash=r[6] or "", new_hash=r[7] or "",
-                        mode=r[8] or "", prev_mode=r[9] or "", commit_hash=r[10] or "",
+                        previous_path=r[5] or "", previous_hash=r[6] or "", new_hash=r[7] or "",
+                        mode=r[8] or "", previous_mode=r[9] or "", commit_hash=r[10] or "",
                     )
 
     def projects(self) -> list[ProjectSummary]:

@@ -43,7 +43,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from schemas import SwarmEvent
+from schemas import FileMode, SwarmEvent, TargetType
 
 #: Longest text attribute put on a span event (characters); the ledger keeps it all.
 MAX_TEXT_ATTRIBUTE_CHARS = 1024
@@ -109,7 +109,7 @@ def span_event_attributes(event: SwarmEvent) -> dict[str, Any]:
         attrs["ledger.state_change.target_type"] = sc.target_type.value
         attrs["ledger.state_change.operation"] = sc.operation.value
         attrs["ledger.state_change.path"] = sc.target_resource
-        if sc.target_type.value == "file":
+        if sc.target_type == TargetType.FILE:
             attrs["code.file.path"] = sc.target_resource
         if sc.previous_resource:
             attrs["ledger.state_change.previous_path"] = sc.previous_resource
@@ -117,7 +117,7 @@ def span_event_attributes(event: SwarmEvent) -> dict[str, Any]:
             attrs["ledger.state_change.new_hash"] = sc.new_state_hash
         if sc.previous_state_hash:
             attrs["ledger.state_change.previous_hash"] = sc.previous_state_hash
-        if sc.file_mode.value != "unspecified":
+        if sc.file_mode != FileMode.UNSPECIFIED:
             attrs["ledger.state_change.file_mode"] = sc.file_mode.value
         attrs["ledger.state_change.size_bytes"] = sc.size_bytes
         attrs["ledger.state_change.lines_added"] = sc.lines_added

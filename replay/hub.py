@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from hub.hub import Hub, HubRecord
+from ledger.changes import is_file_change
 from ledger.errors import MomentNotFound
 from ledger.records import ChangeRow
 from replay.history import LogEntry, LogQuery
@@ -65,15 +66,15 @@ class HubEntry:
 def change_row(event: SwarmEvent, position: bytes) -> ChangeRow | None:
     """The ``ChangeRow`` of a file state change (``order`` = 12-byte hub position), else None.
     Field values match ``Ledger.changes`` for the same event."""
-    sc = event.state_change
-    if sc is None or sc.target_type.value != "file":
+    if not is_file_change(event):
         return None
+    sc = event.state_change
     return ChangeRow(
         event_id=event.event_id, time_ns=event.timestamp, order=position,
         operation=sc.operation.value, path=sc.target_resource,
-        previous_path=sc.previous_resource or "", prev_hash=sc.previous_state_hash or "",
+        previous_path=sc.previous_resource or "", previous_hash=sc.previous_state_hash or "",
         new_hash=sc.new_state_hash or "", mode=sc.file_mode.value,
-        prev_mode=sc.previous_file_mode.value, commit_hash=event.related_commit_hash or "",
+        previous_mode=sc.previous_file_mode.value, commit_hash=event.related_commit_hash or "",
     )
 
 

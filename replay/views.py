@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from replay.history import LogEntry, local_entry
-from schemas import Operation, SwarmEvent, format_timestamp_ns
+from schemas import FileMode, Operation, SwarmEvent, format_timestamp_ns
 
 __all__ = ["entry_dict", "event_dict", "summary_line", "first_line"]
 
@@ -66,7 +66,7 @@ def summary_line(event: SwarmEvent) -> str:
         sc = event.state_change
         if sc.operation == Operation.RENAME:
             return printable(f"rename {sc.previous_resource} -> {sc.target_resource}")
-        mode = f" ({sc.file_mode.value})" if sc.file_mode.value in ("executable", "symlink") else ""
+        mode = f" ({sc.file_mode.value})" if sc.file_mode in (FileMode.EXECUTABLE, FileMode.SYMLINK) else ""
         return printable(f"{sc.operation.value} {sc.target_resource}{mode}")
     if kind == "decision":
         text = event.decision.rationale

@@ -184,7 +184,7 @@ def test_garbage_bytes_and_json_are_refused():
 
 
 # ------------------------------------------------- fast serialization == generic one
-from schemas.models import generic_event_to_proto  # noqa: E402
+from schemas.convert import generic_event_to_proto  # noqa: E402
 
 FAST_PATH_EXTRAS = [
     # edge values where proto3 presence rules matter: zero times, -0.0, empty maps
