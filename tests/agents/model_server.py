@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 HELLO_PY = 'print("hello from the scripted model")\n'
-SHELL_COMMAND = "printf 'x\\n' >> notes.txt && mv old.txt renamed.txt && chmod +x run.sh && ln -s hello.py link.py"
+SHELL_COMMAND = ("printf 'x\\n' >> notes.txt && mv old.txt renamed.txt && chmod +x run.sh && ln -s hello.py link.py"
+                 # what the shell tool's environment holds (TRACEPARENT? tool-use id?), kept outside the workspace
+                 ' && env | sort > "$HOME/shell_tool_env.txt"')
 FINAL_TEXT = "Done: created hello.py and updated files."
 PROMPT = "Create hello.py, then update notes.txt, rename old.txt, make run.sh executable and link link.py."
 

@@ -125,3 +125,54 @@ if __name__ == "__main__":  # python otlp_sink.py LOG -> decoded JSON on stdout
     import sys
 
     print(json.dumps(decode_file(Path(sys.argv[1])), indent=1))
+
+
+def attributes(obj: dict) -> dict[str, Any]:
+    """OTLP/JSON attribute list -> {key: plain value}."""
+    out = {}
+    for a in obj.get("attributes", []) or []:
+        v = a.get("value", {})
+        out[a["key"]] = next(iter(v.values()), None) if v else None
+    return out
+
+
+def iter_items(decoded: list[dict]):
+    """Yield (signal, scope name, item name, item) for every log record, span and metric.
+
+    The name of a log record is its `event.name` attribute, else its eventName, else
+    the start of its string body."""
+    for rec in decoded:
+        b = rec["body"]
+        for rl in b.get("resourceLogs", []):
+            for sl in rl.get("scopeLogs", []):
+                for lr in sl.get("logRecords", []):
+                    a = attributes(lr)
+                    name = a.get("event.name") or lr.get("eventName") or str((lr.get("body") or {}).get("stringValue", ""))[:80]
+                    yield "logs", sl.get("scope", {}).get("name"), name, lr
+        for rs in b.get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                for sp in ss.get("spans", []):
+                    yield "traces", ss.get("scope", {}).get("name"), sp.get("name"), sp
+        for rm in b.get("resourceMetrics", []):
+            for sm in rm.get("scopeMetrics", []):
+                for m in sm.get("metrics", []):
+                    yield "metrics", sm.get("scope", {}).get("name"), m.get("name"), m
+
+
+def summarize(decoded: list[dict]) -> dict[str, dict[str, dict]]:
+    """{signal: {name: {"count", "scope", "attribute_keys" (union, sorted), "unit" (metrics)}}}."""
+    out: dict[str, dict[str, dict]] = {}
+    for signal, scope, name, item in iter_items(decoded):
+        e = out.setdefault(signal, {}).setdefault(name, {"count": 0, "scope": scope, "attribute_keys": set()})
+        e["count"] += 1
+        if signal == "metrics":
+            e["unit"] = item.get("unit", "")
+            for kind in ("sum", "gauge", "histogram", "exponentialHistogram"):
+                for dp in (item.get(kind) or {}).get("dataPoints", []):
+                    e["attribute_keys"].update(attributes(dp))
+        else:
+            e["attribute_keys"].update(attributes(item))
+    for sig in out.values():
+        for e in sig.values():
+            e["attribute_keys"] = sorted(e["attribute_keys"])
+    return out
