@@ -10,6 +10,7 @@ sink received telemetry. Slow (npm install on a fresh machine, ~5-10 s per agent
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -84,3 +85,22 @@ def test_agent_runs_scenario_offline(agent, agent_clis, tmp_path):
     otlp = run.otlp_records()
     paths = {r["path"] for r in otlp}
     assert otlp and any(p.endswith("/v1/logs") for p in paths), paths
+
+
+def test_codex_runs_project_hooks_only_once_trusted(agent_clis, tmp_path):
+    """Codex skips untrusted hooks silently; trust persisted through `codex app-server` makes them run."""
+    untrusted = run_agent("codex", make_workspace(tmp_path / "ws0"), run_dir=tmp_path / "run0", timeout_s=120,
+                          otlp=False, codex_hook_trust="none")
+    assert untrusted.exit_code == 0, untrusted.stderr_tail[-2000:]
+    assert (untrusted.workspace / "hello.py").exists()
+    assert untrusted.hooks() == []
+
+    ws = make_workspace(tmp_path / "ws")
+    run = run_agent("codex", ws, run_dir=tmp_path / "run", timeout_s=120, otlp=False, codex_hook_trust="app-server")
+    assert run.exit_code == 0, run.stderr_tail[-2000:]
+    assert "--dangerously-bypass-hook-trust" not in json.loads((run.run_dir / "spec.json").read_text())["argv"]
+    config = (run.home / ".codex" / "config.toml").read_text()
+    assert f'[hooks.state."{ws}/.codex/hooks.json:pre_tool_use:0:0"]' in config
+    events = [h["hook_event"] for h in run.hooks()]
+    for ev in ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Stop", "SessionEnd"):
+        assert ev in events, events

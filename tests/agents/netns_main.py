@@ -6,12 +6,14 @@ Usage: `python3 netns_main.py SPEC.json`, where SPEC is written by `runner.py`:
      "model_log": "...jsonl", "otlp_log": "...jsonl", "result_path": "...json",
      "stdout_path": "...", "stderr_path": "...",
      "template_files": ["config files in which to replace the port placeholders"],
+     "pre_argv": [[...], ...],   # optional: commands run first, same env and cwd
      "grace_s": 3}
 
 Steps: refuse to go on unless `lo` is the only network interface; bring `lo` up;
 start the scripted model server and the OTLP sink on 127.0.0.1 (port 0); replace
 `@MODEL_PORT@` / `@OTLP_PORT@` in argv, env values and the template files; run the
-agent CLI (stdin from /dev/null, own process group); wait up to `timeout_s`
+`pre_argv` commands (output appended to `stderr_path`; a failure ends the run with
+exit_code None and `pre_failed`); run the agent CLI (stdin from /dev/null, own process group); wait up to `timeout_s`
 seconds; give late hooks and telemetry flushes `grace_s` seconds; kill whatever is
 left of the process group; write the result JSON:
 
@@ -82,8 +84,20 @@ def main(spec_path: str) -> int:
     argv = [sub(a) for a in spec["argv"]]
     env = {k: sub(v) for k, v in spec["env"].items()}
     out_p, err_p = Path(spec["stdout_path"]), Path(spec["stderr_path"])
+    with open(err_p, "wb") as err:
+        for pre in spec.get("pre_argv", []):
+            p = subprocess.run([sub(a) for a in pre], env=env, cwd=spec["cwd"], stdin=subprocess.DEVNULL,
+                               stdout=err, stderr=err, timeout=120)
+            if p.returncode != 0:
+                model.stop()
+                otlp.stop()
+                Path(spec["result_path"]).write_text(json.dumps(
+                    {"exit_code": None, "timed_out": False, "duration_s": 0.0, "pre_failed": pre,
+                     "model_port": int(ports[MODEL_PORT]), "otlp_port": int(ports[OTLP_PORT]),
+                     "stdout_tail": "", "stderr_tail": _tail(err_p)}, indent=1))
+                return 0
     t0 = time.monotonic()
-    with open(out_p, "wb") as out, open(err_p, "wb") as err:
+    with open(out_p, "wb") as out, open(err_p, "ab") as err:
         proc = subprocess.Popen(argv, env=env, cwd=spec["cwd"], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=err, start_new_session=True)
         timed_out = False

@@ -293,7 +293,8 @@ def check_unshare() -> None:
 
 def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter | None = None,
               extra_env: dict[str, str] | None = None, otlp: bool = True, timeout_s: float = 180,
-              run_dir: Path | None = None, prompt: str | None = None) -> AgentRun:
+              run_dir: Path | None = None, prompt: str | None = None,
+              codex_hook_trust: str = "bypass") -> AgentRun:
     """Run `agent` ("claude" | "codex" | "gemini") once on `workspace` with the scripted model.
 
     Args:
@@ -305,6 +306,10 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
         timeout_s: seconds before the agent's process group is killed.
         run_dir: where logs and the temp HOME go (default: a new temp directory).
         prompt: the user prompt (default: model_server.PROMPT; the scenario ignores it).
+        codex_hook_trust: "bypass" runs `codex exec --dangerously-bypass-hook-trust`;
+            "app-server" instead persists trust for the workspace's hooks first, with
+            codex_trust.py inside the namespace (what a real install has to do);
+            "none" does neither (Codex then skips the hooks without a word).
     Returns:
         AgentRun with exit code, output tails and the three logs' paths.
     """
@@ -321,6 +326,13 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
     argv, env_agent, templates = _SETUP[agent](workspace, home, otlp)
     if prompt is not None:
         argv = [prompt if a == PROMPT else a for a in argv]
+    pre_argv: list[list[str]] = []
+    if codex_hook_trust not in ("bypass", "app-server", "none"):
+        raise ValueError(f"codex_hook_trust must be 'bypass', 'app-server' or 'none', not {codex_hook_trust!r}")
+    if agent == "codex" and codex_hook_trust != "bypass":
+        argv = [a for a in argv if a != "--dangerously-bypass-hook-trust"]
+        if codex_hook_trust == "app-server":
+            pre_argv.append([sys.executable, str(HERE / "codex_trust.py"), str(workspace)])
     writer = hooks_config_writer or default_hooks_writer
     templates = templates + list(writer(agent, workspace, home, logs["hooks"]) or [])
     env = {**_base_env(home), **env_agent, "AGENT_HOOK_LOG": str(logs["hooks"]), **(extra_env or {})}
@@ -328,6 +340,7 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
             "model_log": str(logs["model"]), "otlp_log": str(logs["otlp"]),
             "result_path": str(run_dir / "result.json"), "stdout_path": str(run_dir / "stdout.txt"),
             "stderr_path": str(run_dir / "stderr.txt"), "template_files": [str(t) for t in templates],
+            "pre_argv": pre_argv,
             "grace_s": 3}
     spec_path = run_dir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
@@ -337,6 +350,8 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
     if proc.returncode != 0 or not result_path.exists():
         raise RuntimeError(f"netns_main failed (exit {proc.returncode}): {proc.stderr[-4000:]}")
     res = json.loads(result_path.read_text())
+    if res.get("pre_failed"):
+        raise RuntimeError(f"pre-run command {res['pre_failed']} failed: {res['stderr_tail'][-4000:]}")
     return AgentRun(agent=agent, workspace=workspace, run_dir=run_dir, exit_code=res["exit_code"],
                     timed_out=res["timed_out"], duration_s=res["duration_s"], stdout_tail=res["stdout_tail"],
                     stderr_tail=res["stderr_tail"], model_log=logs["model"], hooks_log=logs["hooks"],
