@@ -6,7 +6,8 @@ Appends one JSON line to LOG (default: the file named by $AGENT_HOOK_LOG; the pa
 is passed in argv because an agent may not hand its whole environment to hooks):
   {"agent", "argv", "hook_event" (argv[2]), "payload" (stdin parsed as JSON, else
    {"raw": text}), "env" (CLAUDE_*, CODEX_*, GEMINI_*, CURSOR_*, TRACEPARENT,
-   TRACESTATE, OTEL_*), "cwd", "pid", "ppid", "time_ns"}
+   TRACESTATE, OTEL_*), "env_names" (every variable's name), "cwd", "pid", "ppid",
+   "time_ns"}
 and exits 0 with no output: for all three agents, exit 0 with empty stdout means
 "no decision, carry on". It never fails the agent: any error goes to stderr only.
 """
@@ -32,6 +33,7 @@ def main() -> None:
         "hook_event": sys.argv[2] if len(sys.argv) > 2 else None,
         "payload": payload,
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(PREFIXES)},
+        "env_names": sorted(os.environ),  # names only: shows how the agent filters a hook's environment
         "cwd": os.getcwd(),
         "pid": os.getpid(),
         "ppid": os.getppid(),

@@ -178,6 +178,8 @@ def _setup_claude(workspace: Path, home: Path, otlp: bool) -> tuple[list[str], d
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:@MODEL_PORT@",
         "ANTHROPIC_API_KEY": FAKE_KEYS["claude"],
         "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",  # vendor telemetry only: OTel export still works (verified)
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",  # drops the HEAD /api/hello probe too
         "DISABLE_ERROR_REPORTING": "1",
         "DISABLE_BUG_COMMAND": "1",
         "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
@@ -245,7 +247,7 @@ metrics_exporter = { otlp-http = { endpoint = "http://127.0.0.1:@OTLP_PORT@/v1/m
     cfg = codex_home / "config.toml"
     cfg.write_text(toml)
     env = {"CODEX_HOME": str(codex_home), "SCRIPTED_API_KEY": FAKE_KEYS["codex"]}
-    argv = ["node", str(NODE_MODULES / "@openai" / "codex" / "bin" / "codex.js"), "exec",
+    argv = ["node", str(NODE_MODULES / "@openai" / "codex" / "bin" / "codex.js"), "exec", "--strict-config",
             "--dangerously-bypass-approvals-and-sandbox", "--dangerously-bypass-hook-trust",
             "--skip-git-repo-check", "--color", "never", "--json", PROMPT]
     return argv, env, [cfg]
