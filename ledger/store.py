@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-import sqlite_utils
 
 from ledger import blobs as blobstore
 from ledger.errors import (
@@ -101,7 +100,7 @@ class Ledger(LedgerReads, LedgerOutbox):
         except OSError as exc:
             raise StoreError(f"cannot create the ledger directory {self.path.parent}: {exc}") from exc
         with self._converted("migrate"):
-            migrate(sqlite_utils.Database(self._conn()))
+            migrate(self._conn())
         if durability == "group":
             from ledger.groupcommit import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW_S, GroupCommitter
 

@@ -31,6 +31,7 @@ from pydantic import (
 
 from schemas import fastproto as _fast
 from schemas.enums import (
+    PAYLOAD_KINDS,
     AgentRole,
     FileMode,
     Operation,
@@ -227,7 +228,6 @@ class SpanRecord(_Model):
         return v
 
 
-PAYLOAD_KINDS = ("decision", "state_change", "message", "signal", "span")
 
 
 class SwarmEvent(_Model):
