@@ -507,6 +507,7 @@ def test_unemulated_c_functions_fail_loudly():
 
 # -- simulated link: the 5-second limit under a slow network ---------------------------------------
 from tests.fdb_double import Link, TransactionSizeCapExceeded  # noqa: E402
+from tests.hub_fixtures import requires_double  # noqa: E402
 
 MB_PER_S = Link.bandwidth(1_000_000)  # 1e-6 s per byte both ways
 
@@ -861,3 +862,23 @@ def test_observer_and_cap_reach_subprocesses(sqlite_cluster):
     assert "exceeds the test's size cap of 200 bytes" in child.stderr
     assert fdb_double.transaction_stats(sqlite_cluster).over_cap == 1
 
+
+@requires_double
+def test_hub_fixture_knobs(fdb_knobs, cluster_file):
+    db = fdb.open(cluster_file)
+    fdb_knobs.reset_stats()
+    db[b"a"] = b"b"
+    fdb_knobs.assert_max_transaction_bytes(100)
+    with pytest.raises(AssertionError, match="was attempted"):
+        fdb_knobs.assert_max_transaction_bytes(50)
+    fdb_knobs.set_link(bytes_per_second=1_000)  # 1 KB/s
+    tr = db.create_transaction()
+    tr[b"x"] = b"y" * 6_000  # six seconds of upload
+    with pytest.raises(fdb.FDBError) as e:
+        tr.commit().wait()
+    assert code_of(e) == 1007
+    fdb_knobs.clear_link()
+    fdb_knobs.set_size_cap(1_000)
+    with pytest.raises(TransactionSizeCapExceeded):
+        db[b"x"] = b"y" * 6_000
+    assert fdb_knobs.stats().over_cap == 1
