@@ -122,7 +122,13 @@ def make_otlp_exporter(protocol: str | None = None, env: Mapping[str, str] | Non
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     elif protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            raise ConfigError(
+                "OTLP over gRPC needs the grpc extra: pip install 'context-ledger[grpc]' "
+                "(or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, in the base install)"
+            ) from exc
     else:
         raise ConfigError(
             f"unsupported OTLP protocol {protocol!r}: use one of {', '.join(_OTLP_PROTOCOLS)} "
@@ -227,7 +233,6 @@ def configure(
         if p is not None:
             provider.add_span_processor(p)
 
-    otel.install()
     attached = False
     if join_parent_trace and not trace.get_current_span().get_span_context().is_valid:
         attached = attach_from_env() is not None
