@@ -151,9 +151,12 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
         for more in value_lines[1:]:
             click.echo(f"{'':<{width}}  {more}")
     if patch and ev.kind == "state_change":
+        from ledger.changes import change_patch
+
         click.echo()
-        if ev.state_change.diff_patch:
-            click.echo(ev.state_change.diff_patch, nl=False)
+        text = change_patch(ev.state_change, app.ledger.get_blob)
+        if text:
+            click.echo(text, nl=False)
         else:
             click.echo("(no text diff: binary, symlink, too large, or unchanged content)")
 

@@ -21,13 +21,15 @@ Rules (SPEC, "The event" / ``StateChange``):
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.records import PathState
 from schemas import FileMode, Operation, StateChange, SwarmEvent, TargetType
-from schemas.errors import InvalidEvent
+from schemas.errors import ContextLedgerError, InvalidEvent
 
-__all__ = ["UNKNOWN", "file_state_change", "projected", "projected_change", "apply_change", "content_hash", "is_file_change"]
+__all__ = ["UNKNOWN", "file_state_change", "change_patch", "projected", "projected_change", "apply_change", "content_hash", "is_file_change"]
 
 
 class _Unknown:
@@ -55,6 +57,7 @@ def file_state_change(
     new_hash: str | None = None,
     is_reversible: bool = True,
     diff: bool = True,
+    lines: tuple[int, int] | None = None,
 ) -> StateChange:
     """The ``StateChange`` of the file at ``path`` becoming ``new_bytes``.
 
@@ -65,7 +68,8 @@ def file_state_change(
     ``new_mode``: "regular", "executable" or "symlink" (default: ``before``'s mode, else
     regular). ``operation`` overrides the derived one (git import knows it from git);
     ``new_hash`` may pass a SHA-256 hex already computed. ``diff=False`` skips the line
-    diff (and its counts).
+    diff (and its counts). ``lines=(added, removed)``: line counts known without a diff
+    (git import takes them from git's ``--numstat``); no patch is made then.
 
     Raises ``InvalidEvent`` for a derived delete or rename of a path with no previous
     state (an explicit ``operation`` is the caller's word: replay reports a conflict if
@@ -91,7 +95,9 @@ def file_state_change(
     else:
         digest = new_hash or sha256_hex(new_bytes)
         mode = _MODES[new_mode or old_mode or "regular"]
-    if diff and not isinstance(old_bytes, _Unknown):
+    if lines is not None:
+        patch, (added, removed) = "", lines
+    elif diff and not isinstance(old_bytes, _Unknown):
         patch, added, removed = describe_change(
             path, old_bytes if before is not None else None, new_bytes,
             previous_path=previous_path or None, old_mode=old_mode, new_mode=mode.value)
@@ -115,6 +121,26 @@ def file_state_change(
         )
     except ValueError as exc:
         raise InvalidEvent(f"invalid file change of {path!r}: {exc}") from exc
+
+
+def change_patch(sc: StateChange, read_blob: Callable[[str], bytes]) -> str:
+    """The unified diff of a file change for people: its ``diff_patch`` when recorded,
+    else made now from the stored contents (producers may omit it, e.g. git import).
+    ``read_blob(sha256_hex)`` returns content or raises ``LookupError``/``LedgerError``
+    (then no diff). Empty for binary, symlink, huge or unchanged content
+    (``ledger.diffs.describe_change``)."""
+    if sc.diff_patch or sc.target_type != TargetType.FILE:
+        return sc.diff_patch
+    try:
+        old = read_blob(sc.previous_state_hash) if sc.previous_state_hash else None
+        new = read_blob(sc.new_state_hash) if sc.operation != Operation.DELETE and sc.new_state_hash else None
+    except (LookupError, ContextLedgerError):
+        return ""
+    patch, _, _ = describe_change(
+        sc.target_resource, old, new, previous_path=sc.previous_resource or None,
+        old_mode=sc.previous_file_mode.value if old is not None else "",
+        new_mode=sc.file_mode.value if new is not None else "")
+    return patch
 
 
 def projected(operation: str, path: str, previous_path: str, new_hash: str,

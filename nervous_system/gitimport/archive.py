@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ledger.blobs import sha256_hex
 from ledger.store import Ledger
 from nervous_system.gitimport.errors import GitImportError
-from nervous_system.gitimport.events import CommitEvents, Side, side
+from nervous_system.gitimport.events import ARCHIVE, CommitEvents, Side, side, text_lines
 from nervous_system.gitimport.gitattributes import (
     IGNORED,
     RAW,
@@ -41,13 +41,15 @@ from nervous_system.gitimport.gitattributes import (
     is_attributes_file,
 )
 from nervous_system.gitimport.paths import order_changes
-from nervous_system.gitimport.plumbing import Commit, Git, GitBlobs
+from nervous_system.gitimport.plumbing import Commit, Entry, Git, GitBlobs
 from nervous_system.gitimport.writer import BatchWriter
 from schemas import FileMode, Operation, SwarmEvent
 
 __all__ = ["ArchiveView", "touches_attributes"]
 
 _OPS = {"D": Operation.DELETE, "R": Operation.RENAME, "A": Operation.CREATE, "M": Operation.MODIFY}
+#: git's raw status letters as the archive view's change kinds (T: a type change).
+_GIT_STATUS = {"A": "A", "D": "D", "M": "M", "T": "M", "R": "R"}
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,7 @@ class ArchiveView:
     def commit_events(self, index: int, commit: Commit, writer: BatchWriter) -> list[SwarmEvent]:
         """The events of commit number ``index`` (in ``commits``); the new contents they
         name go to ``writer`` (which also serves contents handed over earlier)."""
-        built = CommitEvents(commit, self.tenant, self.project)
+        built = CommitEvents(commit, self.tenant, self.project, ARCHIVE)
         seeding = self.recorded is None
         if self.recorded is None:
             self.recorded = self._seed()
@@ -262,19 +264,24 @@ class ArchiveView:
         dirty, classes = self._dirty(index, commit, recorded, seeding, before)
         desired = self._desired(commit, dirty, classes, recorded, writer)
         items = self._items(commit, dirty, desired, recorded)
+        entries = {e.path.decode("utf-8"): e for e in commit.entries}
 
-        def git_shas(item: _Item) -> list[str]:
-            return [r.git_sha for r in (item.was, item.want) if r is not None and r.git_sha is not None]
+        def new_git_sha(item: _Item) -> list[str]:
+            return [item.want.git_sha] if item.want is not None and item.want.git_sha is not None else []
 
-        for item, contents in self.blobs.chunked(items, git_shas):
-            old = self._side(item.was, contents, writer)
-            new = self._side(item.want, contents, writer)
-            if new is not None:
-                if new.data is None:
+        for item, contents in self.blobs.chunked(items, new_git_sha):
+            new = None
+            if item.want is not None:
+                want = item.want
+                data = contents[want.git_sha] if want.git_sha is not None else writer.content(want.sha256)
+                if data is None:
                     raise GitImportError(f"commit {commit.sha}: the exported content of {item.path} went missing")
-                if item.want is not None and item.want.git_sha is not None:
-                    writer.keep(new.sha256, new.data)
-            built.change(_OPS[item.status], item.path, prev_path=item.src or "", old=old, new=new)
+                if want.git_sha is not None:
+                    writer.keep(want.sha256, data)
+                new = Side(want.mode, want.sha256, data)
+            old = Side(item.was.mode, item.was.sha256, None) if item.was is not None else None
+            built.change(_OPS[item.status], item.path, prev_path=item.src or "", old=old, new=new,
+                         lines=self._lines(item, entries.get(item.path), new, writer))
             if item.src is not None:
                 recorded.pop(item.src, None)
             if item.want is None:
@@ -284,8 +291,17 @@ class ArchiveView:
         return built.events
 
     @staticmethod
-    def _side(rec: _Recorded | None, contents: dict[str, bytes], writer: BatchWriter) -> Side | None:
-        if rec is None:
-            return None
-        data = contents[rec.git_sha] if rec.git_sha is not None else writer.content(rec.sha256)
-        return Side(rec.mode, rec.sha256, data)
+    def _lines(item: _Item, entry: Entry | None, new: Side | None, writer: BatchWriter) -> tuple[int, int]:
+        """Line counts of a change: git's (``--numstat`` of the committed blobs) when
+        git made the same change to the same path in this commit (conversions such as
+        eol or ident keep the count of changed lines); else, for a create or delete,
+        the lines of the content; else (a rewrite only attributes cause) 0."""
+        if entry is not None and _GIT_STATUS.get(entry.status) == item.status and (
+                item.src is None or (entry.src is not None and entry.src.decode("utf-8") == item.src)):
+            return entry.added or 0, entry.removed or 0
+        if item.status == "A" and new is not None and new.data is not None:
+            return text_lines(new.data), 0
+        if item.status == "D" and item.was is not None:
+            old = writer.content(item.was.sha256)
+            return 0, text_lines(old) if old is not None else 0
+        return 0, 0

@@ -1,15 +1,18 @@
 """``import_git``: the first-parent history of a git repository into the ledger.
 
 How it runs (fast enough for 10,000+ commits): ONE ``git log`` stream for the whole
-history and ONE long-lived ``git cat-file --batch`` for contents
+history, ONE ``git diff-tree --stdin --numstat`` for git's line counts of the commits
+to import and ONE long-lived ``git cat-file --batch`` for contents
 (``nervous_system.gitimport.plumbing``); events per commit from
 ``nervous_system.gitimport.events`` (fast path: the committed bytes) or
 ``nervous_system.gitimport.archive`` (slow path, when attributes can apply); a
 ``BatchWriter`` appends about ``batch_commits`` whole commits per transaction.
 
-Idempotency: event ids are ``schemas.deterministic_event_id(committer_ms, tenant,
-project, commit, ...)``; re-importing the same history adds nothing (commits whose
-decision is already stored are skipped without reading their contents).
+Idempotency: a commit whose decision is already stored (a decision event of that
+commit whose session is the commit, whatever id scheme or import mode wrote it) is
+skipped without reading its contents, so re-importing the same history adds nothing;
+event ids are deterministic (``events``: they include what each event describes), so
+a retried batch is a no-op too.
 """
 
 from __future__ import annotations
@@ -20,20 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ledger.errors import EventNotFound
 from ledger.store import Ledger
 from nervous_system.gitimport.archive import ArchiveView, touches_attributes
 from nervous_system.gitimport.errors import GitImportError
-from nervous_system.gitimport.events import commit_events, decision_id, side
+from nervous_system.gitimport.events import commit_events, side
 from nervous_system.gitimport.gitattributes import ConvertConfig, attribute_sources, read_config
 from nervous_system.gitimport.paths import SkippedPath, check_paths, default_project_name
-from nervous_system.gitimport.plumbing import CatFile, Commit, Git, GitBlobs, log_commits
+from nervous_system.gitimport.plumbing import CatFile, Commit, Git, GitBlobs, LineCounts, log_commits
 from nervous_system.gitimport.writer import BatchWriter
 
 __all__ = ["ImportSummary", "import_git", "DEFAULT_BATCH_COMMITS"]
 
 #: Commits appended per SQLite transaction (each commit is always whole in one).
-DEFAULT_BATCH_COMMITS = 200
+DEFAULT_BATCH_COMMITS = 1000
 
 
 @dataclass
@@ -71,12 +73,13 @@ class ImportSummary:
         return d
 
 
-def _is_stored(ledger: Ledger, event_id: str) -> bool:
-    try:
-        ledger.get(event_id)
-    except EventNotFound:
-        return False
-    return True
+def _is_imported(ledger: Ledger, tenant: str, project: str, commit: str) -> bool:
+    """Whether ``commit`` is already imported into the project: a decision of that
+    commit whose session is the commit (what ``events.CommitEvents`` writes, in every
+    id scheme and mode; an agent's decision that merely names the commit has its own
+    session). Looked up by session (an indexed, selective column)."""
+    return any(s.tenant_id == tenant and s.project_id == project
+               for s in ledger.events(session_id=commit, commit=commit, kind="decision", order="seq"))
 
 
 def _submodule_only(commit: Commit) -> int:
@@ -144,13 +147,19 @@ def import_git(
     config = _config(git, commits, str(repo_path / top[1]), summary, raw_blobs)
     summary.skipped_paths = check_paths(commits, skip_invalid_paths)
 
+    named = {row[0] for row in ledger.commits(tenant_id, project, "")}  # commits any event names
+    present = {c.sha for c in commits if c.sha in named and _is_imported(ledger, tenant_id, project, c.sha)}
     cat = CatFile(git)
     blobs = GitBlobs(cat)
+    counts = LineCounts(git, [c for c in commits if c.sha not in present]) if len(present) < len(commits) else None
     view = ArchiveView(ledger, git, config, commits, blobs, tenant_id, project) if config else None
     writer = BatchWriter(ledger, batch_commits=batch_commits)
+    read_until = 0
     try:
         for done, commit in enumerate(commits, 1):
-            if _is_stored(ledger, decision_id(commit, tenant_id, project)):
+            if view is None and done > read_until:
+                read_until = blobs.read_ahead(commits, done - 1, present)
+            if commit.sha in present:
                 # a commit's events are appended in one transaction: all are there
                 summary.commits_present += 1
                 if view is not None:
@@ -160,11 +169,15 @@ def import_git(
                 else:
                     summary.events_present += 1 + len(commit.entries) - _submodule_only(commit)
             elif view is not None:
+                assert counts is not None
+                counts.take(commit)
                 if view.needs_seed:
                     writer.flush()  # the ledger's tree must include every event before this commit
                 writer.add_commit(view.commit_events(done - 1, commit, writer))
                 summary.commits_imported += 1
             else:
+                assert counts is not None
+                counts.take(commit)
                 events, skipped = commit_events(commit, tenant_id, project, blobs, writer)
                 summary.skipped_submodule_changes += skipped
                 writer.add_commit(events)
@@ -174,6 +187,8 @@ def import_git(
         writer.flush()
     finally:
         cat.close()
+        if counts is not None:
+            counts.close()
         if view is not None:
             view.close()
             summary.git_archive_runs = view.git_archive_runs

@@ -86,9 +86,9 @@ def check_paths(commits: list[Commit], skip: bool) -> list[SkippedPath]:
                 skipped.append(SkippedPath(commit.sha, repr(raw)[2:-1], reason))
             if e.status == "R":
                 if "path" not in problems:  # invalid source: the new path appears
-                    kept.append(Entry("A", ABSENT, e.new_mode, NULL_SHA, e.new_sha, e.path))
+                    kept.append(Entry("A", ABSENT, e.new_mode, NULL_SHA, e.new_sha, e.path, rewritten=True))
                 elif "src" not in problems:  # invalid target: the old path goes away
-                    kept.append(Entry("D", e.old_mode, ABSENT, e.old_sha, NULL_SHA, e.src))
+                    kept.append(Entry("D", e.old_mode, ABSENT, e.old_sha, NULL_SHA, e.src, rewritten=True))
         commit.entries = kept
     return skipped
 

@@ -7,6 +7,9 @@
   stream parsed into ``Commit``s with their ``Entry``s (old/new modes and blob ids);
   merges are diffed against their first parent, so replaying the events reproduces the
   first-parent line exactly.
+* ``LineCounts``: ONE ``git diff-tree --stdin --numstat`` process giving git's line
+  counts of exactly the commits to import, computed by git on another core while the
+  import works (the import never diffs contents itself);
 * ``CatFile``: ONE long-lived ``git cat-file --batch`` process; ``GitBlobs`` puts a
   bounded content cache and the SHA-256 of every blob read in front of it.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +28,7 @@ from typing import IO, Callable, Iterable, Iterator, TypeVar
 from ledger.blobs import sha256_hex
 from nervous_system.gitimport.errors import GitImportError
 
-__all__ = ["Git", "Entry", "Commit", "log_commits", "CatFile", "GitBlobs", "ABSENT", "GITLINK",
+__all__ = ["Git", "Entry", "Commit", "log_commits", "LineCounts", "CatFile", "GitBlobs", "ABSENT", "GITLINK",
            "NULL_SHA"]
 
 #: Bytes of recently read blob contents kept in memory (old sides of modifications).
@@ -101,6 +106,13 @@ class Entry:
     new_sha: str
     path: bytes
     src: bytes | None = None  # rename source
+    #: Lines added/removed as git counts them (``LineCounts``); None when git shows
+    #: none (binary content) or the entry is ``rewritten``.
+    added: int | None = None
+    removed: int | None = None
+    #: Made by the import from a rename with an invalid side (``paths.check_paths``):
+    #: git's counts describe the rename, not this entry.
+    rewritten: bool = False
 
 
 @dataclass
@@ -131,7 +143,9 @@ def _tokens(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _parse_log(tokens: Iterator[bytes]) -> Iterator[Commit]:
-    """Parse ``git log --raw -z`` output made with ``_LOG_FORMAT`` into commits."""
+    """Parse ``git log --raw -z`` output made with ``_LOG_FORMAT`` into commits: per
+    commit the raw entries (``:modes ids status`` then one path, two for a rename or
+    copy)."""
     current: Commit | None = None
     it = iter(tokens)
     for tok in it:
@@ -195,6 +209,78 @@ def log_commits(git: Git, head: str) -> list[Commit]:
     if proc.returncode != 0:
         raise GitImportError(f"git log failed in {git.repo}: {err.decode('utf-8', 'replace').strip()}")
     return commits
+
+
+# ------------------------------------------------------------------ line counts
+def _count(text: bytes) -> int | None:
+    return None if text == b"-" else int(text)
+
+
+class LineCounts:
+    """git's line counts (``--numstat``) of the given commits, each against its first
+    parent (the root against the empty tree), with the same rename detection as
+    ``log_commits`` and Myers diff whatever ``diff.algorithm`` says (every machine
+    counts alike).
+
+    ONE ``git diff-tree --stdin -z --numstat`` process; a thread feeds it the commits
+    while ``take`` reads the counts, in the same order. Per commit git writes the
+    commit id, then one record per changed path: ``added<TAB>removed<TAB>path``; for
+    a rename the path is empty and the source and destination follow as two more
+    tokens; ``-`` counts for binary content (None here)."""
+
+    def __init__(self, git: Git, commits: list[Commit]) -> None:
+        self._err = tempfile.TemporaryFile()
+        self.proc = git.popen(["diff-tree", "--stdin", "-z", "-r", "--root", "--always", "-M", "--numstat",
+                               "--diff-algorithm=myers", "--no-ext-diff", "--no-textconv"],
+                              stdin=subprocess.PIPE, stderr=self._err)
+        lines = b"".join(f"{c.sha} {c.parents[0] if c.parents else ''}".rstrip().encode("ascii") + b"\n"
+                         for c in commits)
+        self._feeder = threading.Thread(target=self._feed, args=(lines,), daemon=True)
+        self._feeder.start()
+        assert self.proc.stdout is not None
+        self._tokens = _tokens(self.proc.stdout)
+        self._next: bytes | None = next(self._tokens, None)
+
+    def _feed(self, lines: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(lines)
+            self.proc.stdin.close()
+        except OSError:  # git went away: take() reports it
+            pass
+
+    def take(self, commit: Commit) -> None:
+        """Set ``added``/``removed`` of ``commit``'s entries (the next commit fed);
+        ``--numstat`` keys a rename by its destination, like the entry's ``path``."""
+        header = self._next
+        if header is None or header.lstrip(b"\n").decode("ascii", "replace") != commit.sha:
+            self._err.seek(0)
+            problem = self._err.read().decode("utf-8", "replace").strip() or f"got {header!r}"
+            raise GitImportError(f"git diff-tree --numstat failed at commit {commit.sha}: {problem}")
+        stats: dict[bytes, tuple[int | None, int | None]] = {}
+        for tok in self._tokens:
+            if b"\t" not in tok:
+                self._next = tok
+                break
+            added, removed, path = tok.split(b"\t", 2)
+            if not path:  # a rename: source and destination follow
+                next(self._tokens)
+                path = next(self._tokens)
+            stats[path] = (_count(added), _count(removed))
+        else:
+            self._next = None
+        for e in commit.entries:
+            if not e.rewritten:
+                e.added, e.removed = stats.get(e.path, (None, None))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._feeder.join(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._err.close()
 
 
 # ------------------------------------------------------------------ blob contents
@@ -274,6 +360,22 @@ class GitBlobs:
             contents = self.fetch(wanted) if wanted else {}
             for item in chunk:
                 yield item, contents
+
+    def read_ahead(self, commits: list[Commit], start: int, skip: set[str]) -> int:
+        """Read the new contents of ``commits[start:]`` (but those in ``skip``) into the
+        cache in ONE round trip, up to ``ENTRIES_PER_FETCH`` entries (at least one
+        commit); returns the index of the first commit not read. One ``cat-file``
+        request per commit would wait for git once per commit."""
+        wanted: set[str] = set()
+        end = start
+        while end < len(commits) and (end == start or len(wanted) < ENTRIES_PER_FETCH):
+            if commits[end].sha not in skip:
+                wanted.update(e.new_sha for e in commits[end].entries
+                              if e.new_mode not in (ABSENT, GITLINK) and e.new_sha not in self.cache)
+            end += 1
+        if wanted:
+            self.fetch(wanted)
+        return end
 
     def _remember(self, sha: str, data: bytes) -> None:
         if len(data) > BLOB_CACHE_BYTES // 8:
