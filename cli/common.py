@@ -64,9 +64,11 @@ class AppContext:
                 self._overrides[key] = value
                 self._settings = None
 
-    def project(self) -> str:
-        """The project to act on (the configured one, else the only one in the ledger)."""
-        return self.ledger.resolve_project(self.tenant, self.settings.project)
+    def project(self, *, recording: bool = False) -> str:
+        """The project to act on (``Ledger.choose_project``: the configured one, else the
+        one whose work tree holds the current directory, else the tenant's only one).
+        ``recording``: a command that records may start the tenant's first project."""
+        return self.ledger.choose_project(self.tenant, self.settings.project, first_may_be_new=recording)
 
     def close(self) -> None:
         if self._ledger is not None:
