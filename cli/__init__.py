@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "import": "cli.importing:import_group",
     "replay": "cli.replaying:replay_cmd",
     "diff": "cli.replaying:diff_cmd",
+    "restore": "cli.replaying:restore_cmd",
     "demo": "cli.demo:demo_cmd",
     "record": "cli.capture:record_cmd",
     "exec": "cli.capture:exec_cmd",

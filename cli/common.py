@@ -56,6 +56,12 @@ class AppContext:
             self._hub = connect(cluster_file, self.tenant, settings=self.settings)
         return self._hub
 
+    def history(self, project: str | None = None):
+        """The local ledger's ``History`` of ``project`` (default: ``project()``)."""
+        from replay import LocalHistory
+
+        return LocalHistory(self.ledger, self.tenant, project or self.project())
+
     def set_scope(self, **values: str | None) -> None:
         """Override ``tenant``/``project``/``db_path`` (options given after the
         subcommand: ``ledger log --project web``); settings are reloaded on next use."""
