@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from ledger import blobs as blobstore
-from ledger.errors import EventNotFound
+from ledger import owners
+from ledger.errors import BlobNotFound, EventNotFound
 from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
 from ledger.rows import EVENT_COLUMNS, row_to_stored
 
@@ -21,15 +22,25 @@ MIN_PREFIX = 4
 class LedgerReads:
     """Queries of the local ledger (see ``ledger.store.Ledger``)."""
 
-    def get_blob(self, digest: str) -> bytes:
-        """Content by SHA-256 hex. Raises ``BlobNotFound``; ``StoreError`` if corrupt."""
+    def get_blob(self, digest: str, *, tenant_id: str | None = None) -> bytes:
+        """Content by SHA-256 hex; with ``tenant_id``, only content that tenant stored
+        (``ledger.owners``: another tenant's content is absent). Raises ``BlobNotFound``;
+        ``StoreError`` if corrupt."""
         with self._converted("read blob"):
-            return blobstore.get(self._conn(), digest)
+            conn = self._conn()
+            if tenant_id is not None and not owners.owns(conn, tenant_id, digest):
+                raise BlobNotFound(
+                    f"content {digest} is not in this ledger's blob store "
+                    "(was it recorded on another machine? replay with --source hub)")
+            return blobstore.get(conn, digest)
 
-    def has_blob(self, digest: str) -> bool:
-        """True if content with that SHA-256 hex is stored."""
+    def has_blob(self, digest: str, *, tenant_id: str | None = None) -> bool:
+        """True if content with that SHA-256 hex is stored (with ``tenant_id``: by that tenant)."""
         with self._converted("read blob"):
-            return blobstore.exists(self._conn(), digest)
+            conn = self._conn()
+            if tenant_id is not None:
+                return owners.owns(conn, tenant_id, digest) and blobstore.exists(conn, digest)
+            return blobstore.exists(conn, digest)
 
     def _path_state(self, conn, tenant_id: str, project_id: str, path: str) -> PathState | None:
         row = conn.execute(

@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ledger import blobs as blobstore
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.errors import EventNotFound, LedgerError
@@ -968,7 +967,7 @@ def import_git(
 
         def count_new(contents: dict[str, bytes]) -> None:
             for digest, data in contents.items():
-                if not ledger.has_blob(digest):
+                if not ledger.has_blob(digest, tenant_id=tenant_id):
                     summary.new_blobs += 1
                     summary.new_content_bytes += len(data)
 
@@ -976,9 +975,7 @@ def import_git(
             contents = {**batch_blobs, **contents}
             batch_blobs.clear()
             count_new(contents)
-            with ledger.write_transaction() as conn:
-                for digest, data in contents.items():
-                    blobstore.put(conn, data, digest)
+            ledger.put_blobs(contents, tenant_id=tenant_id)
 
         def flush() -> None:
             if not batch_events:
@@ -995,7 +992,7 @@ def import_git(
             if digest in batch_blobs:
                 return batch_blobs[digest]
             try:
-                return ledger.get_blob(digest)
+                return ledger.get_blob(digest, tenant_id=tenant_id)
             except LedgerError:
                 return None
 

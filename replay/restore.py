@@ -342,10 +342,10 @@ def apply_restore(ledger: Ledger, plan: RestorePlan, *, force: bool = False) -> 
         for path, (digest, mode) in sorted(plan.writes.items()):
             if mode == "symlink":
                 continue
-            contents[path] = ledger.get_blob(digest)
+            contents[path] = ledger.get_blob(digest, tenant_id=plan.tenant)
             _write(disk, path, contents[path], mode, umask)
         for path in sorted(links):  # last: no later write can go through them
-            contents[path] = ledger.get_blob(plan.writes[path][0])
+            contents[path] = ledger.get_blob(plan.writes[path][0], tenant_id=plan.tenant)
             _write(disk, path, contents[path], "symlink", umask)
     finally:
         disk.close()
