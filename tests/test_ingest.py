@@ -259,13 +259,13 @@ def test_hub_source_refuses_events_of_another_tenant(ledger_path, isolated_state
     """A hub record of another tenant is refused (reported, not loaded, its tenant not
     named) and the run goes on with the next record."""
     with Ledger(ledger_path) as lg:
-        Recorder(lg, project_id="web", agent_id="a", tenant_id="other").decision("x")
+        Recorder(lg, project_id="web", agent_id="a", tenant_id="zeta").decision("x")
         Recorder(lg, project_id="web", agent_id="a", tenant_id="acme").decision("y")
         theirs, ours = [s.event for s in lg.events(order="seq")]
     hub = FakeHub("acme", {"web": [FakeRecord(b"\x00" * 9 + b"\x01", theirs), FakeRecord(b"\x00" * 9 + b"\x02", ours)]})
     stats = Ingestor(analytics_url(isolated_state), HubSource(hub)).run()
     assert (stats.inserted, stats.refused) == (1, 1)
-    assert "another tenant" in stats.refused_rows[0].reason and "other" not in stats.refused_rows[0].reason
+    assert "another tenant" in stats.refused_rows[0].reason and "zeta" not in stats.refused_rows[0].reason
     assert ch_rows(analytics_url(isolated_state), "SELECT tenant_id, event_id FROM analytics.swarm_events") == [
         ("acme", ours.event_id)]
 
