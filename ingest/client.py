@@ -285,7 +285,14 @@ class Analytics:
 
 
 def _open_client(url: str, engine: str, settings: dict[str, Any], config_file: Path | None = None):
-    import clickhouse_connect
+    try:
+        import clickhouse_connect
+        if engine == "chdb":
+            import chdb  # noqa: F401 - clickhouse-connect's chdb: DSN needs it
+    except ImportError as exc:
+        raise AnalyticsUnavailable(
+            f"analytics needs the analytics extra (missing Python module {exc.name!r}): "
+            "pip install 'context-ledger[analytics]' (or 'context-ledger[all]')") from exc
 
     if engine == "chdb":
         path = chdb_path(url)
@@ -345,6 +352,8 @@ def _open(url: str, engine: str, config_file: Path | None = None) -> Analytics:
     """A handle without the directory lock (``connect`` holds it)."""
     try:
         client = _open_client(url, engine, {}, config_file)
+    except AnalyticsUnavailable:
+        raise
     except Exception as exc:  # noqa: BLE001 - driver boundary
         raise AnalyticsUnavailable(
             f"cannot open the analytics database {url}: {_short(exc)}"
