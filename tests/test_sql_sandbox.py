@@ -298,3 +298,15 @@ def test_a_large_result_stops_at_the_row_limit_never_silently(world, limit):
                      limits=Limits(max_result_rows=limit))
     assert len(run_readonly(world["url"], f"SELECT number FROM numbers({limit})", tenant="alpha",
                             limits=Limits(max_result_rows=limit)).rows) == limit
+
+
+def test_server_reader_ddl_parses_and_quotes_the_tenant(world):
+    from ingest.access import tenant_reader_ddl
+
+    for tenant in ("acme", "ac'me`x\\y"):
+        for statement in tenant_reader_ddl(tenant, "pw"):
+            normalized = ch_rows(world["url"], "SELECT formatQuerySingleLine({q:String})", {"q": statement})[0][0]
+            assert "pw" not in normalized
+        policy = tenant_reader_ddl(tenant, "pw")[-1]
+        assert policy.endswith(f"USING tenant_id = {__import__('ingest.sandbox').sandbox.sql_string(tenant)} "
+                               f"TO {__import__('ingest.access').access.quote_identifier('ledger_reader_' + tenant)}")
