@@ -279,15 +279,22 @@ class LedgerReads:
         with self._converted("query"):
             return self._conn().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
-    def event_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes, bytes | None, int]]:
+    def event_rows(self, after_seq: int = 0, limit: int = 10_000, *,
+                   tenant_id: str | None = None) -> list[tuple[int, bytes, bytes | None, int, str]]:
         """The lean read path for bulk consumers (the analytics ingestor): up to ``limit``
-        events with ``seq > after_seq`` in recording order, as plain tuples
-        ``(seq, body, hub_versionstamp or None, recorded_ns)`` — ``body`` the stored
-        protobuf bytes, ``recorded_ns`` int nanoseconds. No ``StoredEvent`` objects are
-        built (several times cheaper per event than ``events()``). Raises ``StoreError``.
+        events with ``seq > after_seq`` in recording order (only ``tenant_id``'s when
+        given), as plain tuples ``(seq, body, hub_versionstamp or None, recorded_ns,
+        event_id)`` — ``body`` the stored protobuf bytes, ``recorded_ns`` int nanoseconds,
+        ``event_id`` the row's id column (a consumer can check it against the body's). No
+        ``StoredEvent`` objects are built (several times cheaper per event than
+        ``events()``). Raises ``StoreError``.
         """
+        tenant_clause, args = ("AND tenant_id = ? ", (tenant_id,)) if tenant_id is not None else ("", ())
         with self._converted("query"):
             return self._conn().execute(
-                "SELECT seq, body, hub_versionstamp, recorded_ns FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, int(limit)),
+                # NOT INDEXED: walk seq (the primary key) and filter; the tenant index would
+                # sort every later row of the tenant for each batch
+                "SELECT seq, body, hub_versionstamp, recorded_ns, event_id FROM events NOT INDEXED "
+                f"WHERE seq > ? {tenant_clause}ORDER BY seq LIMIT ?",
+                (after_seq, *args, int(limit)),
             ).fetchall()
