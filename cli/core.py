@@ -159,29 +159,3 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
             click.echo(text, nl=False)
         else:
             click.echo("(no text diff: binary, symlink, too large, or unchanged content)")
-
-
-@click.command("projects")
-@json_option
-@pass_app
-def projects_cmd(app, as_json: bool) -> None:
-    """List the tenants/projects in the local ledger with event counts and time ranges.
-
-    \b
-    Examples:
-      ledger projects
-      ledger projects --json
-    """
-    projects = app.ledger.projects()
-    if as_json:
-        emit_json([{
-            "tenant_id": p.tenant_id, "project_id": p.project_id, "events": p.events,
-            "first": format_timestamp_ns(p.first_ns), "last": format_timestamp_ns(p.last_ns),
-        } for p in projects])
-        return
-    if not projects:
-        click.echo("No events yet: `ledger import git REPO` or record with the SDK.", err=True)
-        return
-    for p in projects:
-        click.echo(f"{p.tenant_id}/{p.project_id}  {p.events:,} events  "
-                   f"{format_local_time(p.first_ns)} .. {format_local_time(p.last_ns)}")

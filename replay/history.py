@@ -146,7 +146,7 @@ class LocalHistory:
         return self.ledger.changes(self.tenant, self.project, until_seq=moment.until, order="seq")
 
     def read_blob(self, digest: str) -> bytes:
-        return self.ledger.get_blob(digest)
+        return self.ledger.get_blob(digest, tenant_id=self.tenant)
 
     def select(self, query: LogQuery) -> list[LogEntry]:
         """Events matching ``query``, by event time (ties by seq)."""

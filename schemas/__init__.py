@@ -18,13 +18,15 @@ _EXPORTS = {
     "PAYLOAD_KINDS": "schemas.enums",
     **dict.fromkeys(["MAX_EVENT_BYTES", "SCHEMA_VERSION", "SUPPORTED_SCHEMA_VERSIONS",
                      "AgentDecision", "AgentMessage", "StateChange", "SwarmEvent", "SystemSignal",
-                     "SpanRecord", "SpanEventRecord", "SpanLinkRecord", "check_relative_path"],
+                     "SpanRecord", "SpanEventRecord", "SpanLinkRecord"],
                     "schemas.models"),
     **dict.fromkeys(["AgentRole", "FileMode", "Operation", "SpanKind", "SpanStatusCode", "TargetType"],
                     "schemas.enums"),
     **dict.fromkeys(["event_from_bytes", "event_from_proto", "event_to_proto", "parse_event",
                      "parse_event_json"], "schemas.convert"),
     **dict.fromkeys(["format_timestamp_ns", "parse_timestamp_ns"], "schemas.timestamps"),
+    **dict.fromkeys(["check_relative_path", "check_symlink", "MAX_PATH_BYTES", "MAX_COMPONENT_BYTES",
+                     "MAX_SYMLINK_TARGET_BYTES"], "schemas.paths"),
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -115,10 +115,10 @@ def test_projects(ledger_db, tmp_path):
     db, _ = ledger_db
     assert "default/p  9 events" in run(["projects"], db).output
     data = json.loads(run(["projects", "--json"], db).output)
-    assert data == [{"tenant_id": "default", "project_id": "p", "events": 9,
+    assert data == [{"tenant_id": "default", "project_id": "p", "events": 9, "root": None, "identity": None,
                      "first": data[0]["first"], "last": "2030-03-17T17:46:40Z"}]
     empty = run(["projects"], tmp_path / "empty.db")
-    assert empty.exit_code == 0 and "No events yet" in empty.output
+    assert empty.exit_code == 0 and "No projects yet" in empty.output
 
 
 def test_show_does_not_read_another_tenants_event(tmp_path):

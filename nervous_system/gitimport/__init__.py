@@ -26,7 +26,7 @@ Modules, in the order data flows:
 """
 
 from nervous_system.gitimport.errors import GitAttributesError, GitImportError, InvalidGitPath
-from nervous_system.gitimport.importer import ImportSummary, import_git
+from nervous_system.gitimport.importer import ImportSummary, import_git, project_for_repository
 from nervous_system.gitimport.paths import SkippedPath, default_project_name
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "SkippedPath",
     "import_git",
     "default_project_name",
+    "project_for_repository",
 ]

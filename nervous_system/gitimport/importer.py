@@ -32,7 +32,7 @@ from nervous_system.gitimport.paths import SkippedPath, check_paths, default_pro
 from nervous_system.gitimport.plumbing import CatFile, Commit, Git, GitBlobs, LineCounts, log_commits
 from nervous_system.gitimport.writer import BatchWriter
 
-__all__ = ["ImportSummary", "import_git", "DEFAULT_BATCH_COMMITS"]
+__all__ = ["ImportSummary", "import_git", "project_for_repository", "DEFAULT_BATCH_COMMITS"]
 
 #: Commits appended per SQLite transaction (each commit is always whole in one).
 DEFAULT_BATCH_COMMITS = 1000
@@ -71,6 +71,22 @@ class ImportSummary:
         d["skipped_paths"] = [p.__dict__ for p in self.skipped_paths]
         d["events_per_second"] = round(self.events_added / self.seconds, 1) if self.seconds else None
         return d
+
+
+def project_for_repository(ledger: Ledger, tenant_id: str, repo: str | os.PathLike,
+                           requested: str | None = None) -> str:
+    """The project a repository's history is recorded in, registered with the
+    repository's root and identity (``ledger.registry``): ``requested``, else the project
+    already registered for that root, else the root directory's name. Raises
+    ``StoreError`` when the root belongs to another project."""
+    from nervous_system.repo import repository_identity, repository_root
+
+    root = repository_root(repo) or Path(os.path.realpath(repo))
+    if requested is None:
+        known = ledger.project_for_path(tenant_id, root)
+        requested = known.project_id if known is not None and known.root == str(root) else default_project_name(root)
+    ledger.register_project(tenant_id, requested, root=root, identity=repository_identity(root))
+    return requested
 
 
 def _is_imported(ledger: Ledger, tenant: str, project: str, commit: str) -> bool:
@@ -153,7 +169,7 @@ def import_git(
     blobs = GitBlobs(cat)
     counts = LineCounts(git, [c for c in commits if c.sha not in present]) if len(present) < len(commits) else None
     view = ArchiveView(ledger, git, config, commits, blobs, tenant_id, project) if config else None
-    writer = BatchWriter(ledger, batch_commits=batch_commits)
+    writer = BatchWriter(ledger, tenant_id=tenant_id, batch_commits=batch_commits)
     read_until = 0
     try:
         for done, commit in enumerate(commits, 1):

@@ -28,13 +28,14 @@ MAX_BATCH_EVENTS = 20_000
 
 
 class BatchWriter:
-    """Pending events and contents of an import, and what was stored.
+    """Pending events and contents of an import into ``tenant_id``, and what was stored.
 
     Counters: ``events_added``/``events_present`` (appends that were new / already
     stored), ``new_blobs``/``new_content_bytes`` (contents that were not stored yet)."""
 
-    def __init__(self, ledger: Ledger, *, batch_commits: int) -> None:
+    def __init__(self, ledger: Ledger, *, tenant_id: str, batch_commits: int) -> None:
         self.ledger = ledger
+        self.tenant_id = tenant_id
         self.batch_commits = batch_commits
         self.events: list[SwarmEvent] = []
         self.blobs: dict[str, bytes] = {}
@@ -53,7 +54,7 @@ class BatchWriter:
         self.blob_bytes += len(data)
         if self.blob_bytes > SPILL_BLOB_BYTES:
             self._count_new()
-            self.ledger.put_blobs(self.blobs)
+            self.ledger.put_blobs(self.blobs, tenant_id=self.tenant_id)
             self.blobs = {}
             self.blob_bytes = 0
 
@@ -62,7 +63,7 @@ class BatchWriter:
         if digest in self.blobs:
             return self.blobs[digest]
         try:
-            return self.ledger.get_blob(digest)
+            return self.ledger.get_blob(digest, tenant_id=self.tenant_id)
         except LedgerError:
             return None
 
@@ -89,6 +90,6 @@ class BatchWriter:
 
     def _count_new(self) -> None:
         for digest, data in self.blobs.items():
-            if not self.ledger.has_blob(digest):
+            if not self.ledger.has_blob(digest, tenant_id=self.tenant_id):
                 self.new_blobs += 1
                 self.new_content_bytes += len(data)
