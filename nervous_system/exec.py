@@ -4,11 +4,19 @@ Works for agents in any language and for changes made by shell commands (``sed -
 ``mv``, ``chmod``, generated files) that SDK instrumentation misses: the work tree is
 snapshotted before and after the command and the difference is recorded.
 
-Snapshots, exclusions and the diff between two snapshots are
-``nervous_system.worktree`` (shared with the agent hooks). Changes are recorded in the
-diff's order (so replay in time order never needs a path that is still taken, e.g. a
-file replaced by a directory): deletes, renames, modifications, creates. Every change is caused by one decision describing the command; a system
-signal ``exit <code>`` records the exit status, duration and working directory. All of
+The work tree is the repository root (git's top level) of the directory the command
+runs in, or ``--root``; the command runs where the user is and paths are relative to
+the root. Snapshots, exclusions and the diff between two snapshots are
+``nervous_system.worktree`` (shared with the agent hooks): git's view of the tree
+(``.gitignore``, ``.git/info/exclude`` and global excludes honoured; never ``.git/``
+nor the ledger's own files), a stat cache next to the ledger so only changed files are
+re-read, names that are not valid UTF-8 or over the path limits reported and left out.
+
+Changes are recorded in the diff's order (so replay in time order never needs a path
+that is still taken, e.g. a file replaced by a directory): deletes, renames,
+modifications, creates. Every change is caused by one decision describing the command,
+recorded once the command has started (a command that cannot start leaves no decision:
+only the baseline, which describes the tree as it is); a system signal ``exit <code>`` records the exit status, duration and working directory. All of
 it happens inside a span ``exec <argv0>`` whose ``TRACEPARENT`` is passed to the command,
 so events the command records itself (SDK, ``ledger record``) join the same trace.
 
@@ -37,7 +45,17 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from nervous_system.errors import RecorderError
 from nervous_system.propagation import child_env
 from nervous_system.recorder import Recorder
-from nervous_system.worktree import Change, Entry, Excluder, diff, read_content, snapshot
+from nervous_system.worktree import (
+    Change,
+    Entry,
+    Excluder,
+    StatCache,
+    cache_path,
+    diff,
+    find_root,
+    read_content,
+    snapshot,
+)
 
 
 class ExecError(RecorderError):
@@ -59,6 +77,9 @@ class ExecResult:
     changes: list[tuple[Change, str]] = field(default_factory=list)  # (change, event_id)
     baseline: list[tuple[Change, str]] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
+    root: str = ""
+    #: Paths left out of the snapshots: not valid UTF-8, over the path limits.
+    unrecorded: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``ledger exec --json`` prints)."""
@@ -81,6 +102,8 @@ class ExecResult:
             ],
             "baseline_changes": len(self.baseline),
             "skipped": [{"op": c.op, "path": c.path} for c in self.skipped],
+            "root": self.root,
+            "unrecorded": self.unrecorded,
         }
 
 
@@ -107,8 +130,8 @@ def record_baseline(recorder: Recorder, root: Path, current: Mapping[str, Entry]
                     excluder: Excluder, reason: str) -> list[tuple[Change, str]]:
     """Bring the ledger's view of the project in line with ``current`` (the tree on
     disk); returns the recorded ``(change, event_id)`` pairs (none when in line)."""
-    known = _ledger_view(recorder)
-    known = {p: e for p, e in known.items() if not excluder.excluded(p, False)}
+    known = {p: e for p, e in _ledger_view(recorder).items()
+             if not excluder.excluded_file(p) and (p in current or not os.path.lexists(os.path.join(root, p)))}
     changes = [c for c in diff(known, current)]
     if not changes:
         return []
@@ -130,32 +153,37 @@ def run_and_record(
     excludes: Iterable[str] = (),
     baseline: bool = True,
     popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+    progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
 ) -> ExecResult:
-    """Run ``argv`` (no shell) in ``cwd`` (default: ``root``) and record the changes it
-    makes under ``root`` (default: the current directory); see the module docstring.
+    """Run ``argv`` (no shell) in ``cwd`` (default: the current directory) and record
+    the changes it makes under ``root`` (default: the repository root of ``cwd``,
+    ``worktree.find_root``); paths are relative to ``root``. See the module docstring.
 
-    Returns an ``ExecResult``. Raises ``ExecError`` when ``root`` is not a directory or
-    the command cannot be started (nothing but the baseline is recorded then), and
+    ``progress(done, total)`` reports a first large snapshot; ``cache=False`` keeps no
+    stat cache next to the ledger. Returns an ``ExecResult``. Raises ``ExecError`` when
+    ``root`` is not a directory or the command cannot be started (nothing but the
+    baseline is recorded then: no decision without a command behind it), and
     ``RecordFailed``/``InvalidRecord`` when the ledger refuses a change.
     """
     if not argv:
         raise ExecError("no command given: ledger exec -- CMD [ARGS...]")
-    root_p = Path(root if root is not None else os.getcwd()).resolve()
+    run_dir = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    root_p = Path(root).resolve() if root is not None else find_root(run_dir)
     if not root_p.is_dir():
         raise ExecError(f"--root {root_p} is not a directory")
-    run_dir = Path(cwd) if cwd is not None else root_p
     excluder = Excluder(root_p, excludes, recorder.ledger.path)
     command = shlex.join(argv)
 
-    taken = time.time_ns()
-    before = snapshot(root_p, excluder)
+    stat_cache = StatCache.load(cache_path(recorder.ledger.path, root_p), root_p) if cache else None
+    before = snapshot(root_p, excluder, cache=stat_cache, progress=progress)
     result_baseline: list[tuple[Change, str]] = []
     if baseline:
         result_baseline = record_baseline(
-            recorder, root_p, before, excluder,
+            recorder, root_p, before.entries, excluder,
             f"work tree state before `{command}` (changes made outside the ledger)",
         )
-    known = set(_ledger_view(recorder)) if not baseline else set(before)
+    known = set(_ledger_view(recorder)) if not baseline else set(before.entries)
 
     argv0 = os.path.basename(argv[0])
     attributes = {
@@ -167,21 +195,22 @@ def run_and_record(
     with tracer.start_as_current_span(f"exec {argv0}", attributes=attributes,
                                       record_exception=False, set_status_on_exception=False) as span:
         ctx = span.get_span_context()
-        decision_id = recorder.decision(
-            f"run `{command}` in {run_dir}", input_trigger="ledger exec", confidence=1.0)
         started = time.monotonic()
         try:
             proc = popen(list(argv), cwd=run_dir, env=child_env())
         except OSError as exc:
             span.set_status(Status(StatusCode.ERROR, f"cannot start: {exc}"))
-            recorder.signal("failed to start", detail=json.dumps({"argv": list(argv), "error": str(exc)}))
             raise ExecError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
+        decision_id = recorder.decision(
+            f"run `{command}` in {run_dir}", input_trigger="ledger exec", confidence=1.0)
         exit_code = _wait_forwarding_signals(proc)
         duration = time.monotonic() - started
-        after = snapshot(root_p, excluder, previous=before, previous_taken_ns=taken)
+        after = snapshot(root_p, excluder, cache=before.as_cache())
+        if stat_cache is not None:
+            stat_cache.save({p: (e.stat_key, e.digest) for p, e in after.entries.items()}, after.taken_ns)
         recorded: list[tuple[Change, str]] = []
         skipped: list[Change] = []
-        for change in diff(before, after):
+        for change in diff(before.entries, after.entries):
             try:
                 event_id = _apply(recorder, root_p, change, decision_id, known)
             except FileNotFoundError:
@@ -201,10 +230,12 @@ def run_and_record(
         span.set_attribute("ledger.exec.changes", len(recorded))
         if exit_code != 0:
             span.set_status(Status(StatusCode.ERROR, f"exit code {exit_code}"))
+    unrecorded = {s.path: s.reason for s in [*before.skipped, *after.skipped]}
     return ExecResult(
         argv=list(argv), exit_code=exit_code, duration_s=duration, decision_id=decision_id,
         signal_id=signal_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
-        changes=recorded, baseline=result_baseline, skipped=skipped,
+        changes=recorded, baseline=result_baseline, skipped=skipped, root=os.fspath(root_p),
+        unrecorded=[{"path": p, "reason": r} for p, r in unrecorded.items()],
     )
 
 

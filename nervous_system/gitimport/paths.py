@@ -9,13 +9,12 @@ becomes a create, a rename to one becomes a delete).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, TypeVar
 
 from nervous_system.gitimport.errors import InvalidGitPath
 from nervous_system.gitimport.plumbing import ABSENT, NULL_SHA, Commit, Entry
+from nervous_system.worktree import default_project_name
 from schemas import check_relative_path
 
 __all__ = ["SkippedPath", "decode_path", "check_paths", "order_changes", "default_project_name"]
@@ -31,13 +30,6 @@ class SkippedPath:
     commit: str
     path: str
     reason: str
-
-
-def default_project_name(repo: str | os.PathLike) -> str:
-    """A project id from the repository's directory name (``/src/web-app`` -> ``web-app``)."""
-    name = Path(os.path.abspath(repo)).name or "repo"
-    cleaned = "".join(c if c.isprintable() and c != "/" else "_" for c in name)[:128]
-    return cleaned or "repo"
 
 
 def decode_path(raw: bytes) -> str:
