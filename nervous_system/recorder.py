@@ -229,8 +229,16 @@ class Recorder:
 
         Durable on return in ``full`` durability; in ``group`` durability the event is
         checked now (errors raise here) and durable after ``flush()`` or within the
-        group window (``Ledger.submit``, ``ledger.groupcommit``).
+        group window (``Ledger.submit``, ``ledger.groupcommit``). The event is validated
+        again as a whole (it may have been built without validation, e.g. with
+        ``model_construct``). Raises ``InvalidRecord`` or ``RecordFailed``.
         """
+        if not isinstance(event, SwarmEvent):
+            raise InvalidRecord(f"record() takes a SwarmEvent, not {type(event).__name__}")
+        try:
+            event = SwarmEvent.model_validate(event.model_dump())
+        except (SchemaError, ValueError) as exc:
+            raise InvalidRecord(f"cannot record event: {exc}") from exc
         return self._record(event, blobs, None)
 
     def _record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None, made_id: str | None) -> str:
