@@ -21,15 +21,13 @@ Rules (SPEC, "The event" / ``StateChange``):
 
 from __future__ import annotations
 
-from typing import Callable
-
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.records import PathState
 from schemas import FileMode, Operation, StateChange, SwarmEvent, TargetType
-from schemas.errors import ContextLedgerError, InvalidEvent
+from schemas.errors import InvalidEvent
 
-__all__ = ["UNKNOWN", "file_state_change", "change_patch", "projected", "projected_change", "apply_change", "content_hash", "is_file_change"]
+__all__ = ["UNKNOWN", "file_state_change", "projected", "projected_change", "apply_change", "content_hash", "is_file_change"]
 
 
 class _Unknown:
@@ -121,26 +119,6 @@ def file_state_change(
         )
     except ValueError as exc:
         raise InvalidEvent(f"invalid file change of {path!r}: {exc}") from exc
-
-
-def change_patch(sc: StateChange, read_blob: Callable[[str], bytes]) -> str:
-    """The unified diff of a file change for people: its ``diff_patch`` when recorded,
-    else made now from the stored contents (producers may omit it, e.g. git import).
-    ``read_blob(sha256_hex)`` returns content or raises ``LookupError``/``LedgerError``
-    (then no diff). Empty for binary, symlink, huge or unchanged content
-    (``ledger.diffs.describe_change``)."""
-    if sc.diff_patch or sc.target_type != TargetType.FILE:
-        return sc.diff_patch
-    try:
-        old = read_blob(sc.previous_state_hash) if sc.previous_state_hash else None
-        new = read_blob(sc.new_state_hash) if sc.operation != Operation.DELETE and sc.new_state_hash else None
-    except (LookupError, ContextLedgerError):
-        return ""
-    patch, _, _ = describe_change(
-        sc.target_resource, old, new, previous_path=sc.previous_resource or None,
-        old_mode=sc.previous_file_mode.value if old is not None else "",
-        new_mode=sc.file_mode.value if new is not None else "")
-    return patch
 
 
 def projected(operation: str, path: str, previous_path: str, new_hash: str,
