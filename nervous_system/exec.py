@@ -156,9 +156,10 @@ def run_and_record(
     progress: Callable[[int, int], None] | None = None,
     cache: bool = True,
 ) -> ExecResult:
-    """Run ``argv`` (no shell) in ``cwd`` (default: the current directory) and record
-    the changes it makes under ``root`` (default: the repository root of ``cwd``,
-    ``worktree.find_root``); paths are relative to ``root``. See the module docstring.
+    """Run ``argv`` (no shell) in ``cwd`` (default: ``root`` when given, else the
+    current directory) and record the changes it makes under ``root`` (default: the
+    repository root of ``cwd``, ``worktree.find_root``); paths are relative to
+    ``root``. See the module docstring.
 
     ``progress(done, total)`` reports a first large snapshot; ``cache=False`` keeps no
     stat cache next to the ledger. Returns an ``ExecResult``. Raises ``ExecError`` when
@@ -168,7 +169,9 @@ def run_and_record(
     """
     if not argv:
         raise ExecError("no command given: ledger exec -- CMD [ARGS...]")
-    run_dir = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    if cwd is None:
+        cwd = root if root is not None else os.getcwd()
+    run_dir = Path(cwd).resolve()
     root_p = Path(root).resolve() if root is not None else find_root(run_dir)
     if not root_p.is_dir():
         raise ExecError(f"--root {root_p} is not a directory")

@@ -16,7 +16,8 @@ written (or, with ``skip_invalid_paths``, left out and listed).
 
 Modules, in the order data flows:
 
-* ``plumbing``: git processes (the ``git log`` stream, the ``cat-file`` blob reader);
+* ``plumbing``: git processes (the ``git log`` stream, the ``diff-tree --numstat`` line
+  counts, the ``cat-file`` blob reader);
 * ``paths``: decoding and checking paths, ordering a commit's changes;
 * ``events``: a commit's decision and file state changes (fast path);
 * ``gitattributes`` and ``archive``: what ``git archive`` exports (slow path);
