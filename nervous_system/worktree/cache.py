@@ -23,7 +23,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -84,6 +83,8 @@ class StatCache:
         if self.path is None:
             return
         data = _HEADER + marshal.dumps((self.root, taken_ns, {p: (*key, digest) for p, (key, digest) in entries.items()}))
+        import tempfile  # only when saving: ~4 ms of imports a hook without changes skips
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".stat-cache-", dir=self.path.parent)

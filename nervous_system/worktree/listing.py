@@ -20,17 +20,15 @@ import fnmatch
 import os
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Container, Iterable
+from typing import Container, Iterable, NamedTuple
 
 from schemas.paths import check_relative_path
 
 __all__ = ["Skipped", "Excluder", "IgnoreRules", "find_root", "list_paths", "git_dir_of"]
 
 
-@dataclass(frozen=True)
-class Skipped:
+class Skipped(NamedTuple):
     """A path left out of a snapshot: the path (undecodable bytes escaped) and why."""
 
     path: str
