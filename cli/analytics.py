@@ -99,9 +99,7 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
     from ingest.sources import HubSource, LocalSource
 
     if source == "hub":
-        from hub.hub import Hub, open_database, resolve_cluster_file
-
-        src = HubSource(Hub(open_database(resolve_cluster_file(cluster_file, app.settings)), app.tenant))
+        src = HubSource(app.hub(cluster_file))
     else:
         src = LocalSource(app.ledger)
     url = _url(app, clickhouse_url)

@@ -44,6 +44,14 @@ class AppContext:
         """The project to act on (the configured one, else the only one in the ledger)."""
         return self.ledger.resolve_project(self.tenant, self.settings.project)
 
+    def hub(self, cluster_file: str | None = None, **options):
+        """The tenant's hub client (``hub.open_hub``): ``cluster_file`` when given, else the
+        settings' (ledger.toml ``fdb_cluster_file`` or FDB_CLUSTER_FILE). ``options``:
+        ``timeout_ms``, ``retry_limit``. Raises ``HubNotConfigured``/``HubUnavailable``."""
+        from hub.client import open_hub
+
+        return open_hub(self.tenant, cluster_file=cluster_file, settings=self.settings, **options)
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()

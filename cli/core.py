@@ -143,7 +143,7 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
 def _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json) -> None:
     from replay.hub import entry_dict, open_hub_history
 
-    history = open_hub_history(app, click.get_current_context().meta.get("hub_as_of"))
+    history = open_hub_history(app.hub(), app.settings.project, click.get_current_context().meta.get("hub_as_of"))
     entries = history.select(path=path, agent_id=agent, kind=kind,
                              commit=commit.lower() if commit else None, since=since, until=until,
                              limit=limit or None, descending=not oldest_first)

@@ -40,7 +40,7 @@ def open_source(app, source: str):
     if source == "hub":
         from replay.hub import open_hub_source
 
-        return open_hub_source(app, click.get_current_context().meta.get("hub_as_of"))
+        return open_hub_source(app.hub(), app.settings.project, click.get_current_context().meta.get("hub_as_of"))
     raise click.BadParameter(f"unknown source {source!r}", param_hint="--source")
 
 

@@ -13,7 +13,7 @@ cluster_file_option = click.option(
 
 
 def _cluster_file(app, explicit):
-    from hub.hub import resolve_cluster_file
+    from hub.client import resolve_cluster_file
 
     return resolve_cluster_file(explicit, app.settings)
 
@@ -50,12 +50,9 @@ def sync_group(ctx: click.Context, cluster_file: str | None, batch_bytes: int | 
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.obj
-    from hub.hub import connect
     from syncer.syncer import DEFAULT_BATCH_BYTES, Syncer
 
-    path = _cluster_file(app, cluster_file)
-    hub = connect(path, app.tenant)
-    syncer = Syncer(app.ledger, hub, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
+    syncer = Syncer(app.ledger, app.hub(cluster_file), batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
     pending = app.ledger.outbox_status()["pending"]
     from cli.progress import progress_bar
 

@@ -28,8 +28,8 @@ from ledger.errors import MomentNotFound
 from replay.moments import Moment
 from ledger.records import ChangeRow
 from schemas import SwarmEvent, format_timestamp_ns
-from syncer.errors import HubError
-from hub.hub import Hub, HubRecord
+from hub.errors import HubError
+from hub.protocol import HubClient, HubRecord
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HEX = re.compile(r"^[0-9a-f]{4,40}$")
@@ -83,7 +83,7 @@ class HubHistory:
     """A project's history on the hub as of hub version ``as_of`` (see module doc),
     read once (a bounded scan of the versionstamped log) and kept in memory."""
 
-    def __init__(self, hub: Hub, project_id: str, *, as_of: bytes | str | None = None) -> None:
+    def __init__(self, hub: HubClient, project_id: str, *, as_of: bytes | str | None = None) -> None:
         self.hub = hub
         self.project_id = project_id
         self.as_of = parse_version(as_of)
@@ -285,7 +285,7 @@ def parse_time_ns(text: str, now: dt.datetime | None = None) -> int | None:
     return None if parsed is None else to_ns(parsed)
 
 
-def hub_source(hub: Hub, project_id: str, *, as_of: bytes | str | None = None):
+def hub_source(hub: HubClient, project_id: str, *, as_of: bytes | str | None = None):
     """A ``replay.ReplaySource`` reading the project from the hub as of ``as_of``.
 
     ``read_blob`` reads hub blobs and verifies their SHA-256 (so ``verify=False``)."""
@@ -298,12 +298,12 @@ def hub_source(hub: Hub, project_id: str, *, as_of: bytes | str | None = None):
         project=project_id,
         resolve=history.resolve,
         changes=history.changes,
-        read_blob=hub.blob_reader(project_id),
+        read_blob=lambda digest: hub.read_blob(project_id, digest),
         verify=False,
     )
 
 
-def resolve_hub_project(hub: Hub, project_id: str | None) -> str:
+def resolve_hub_project(hub: HubClient, project_id: str | None) -> str:
     """The project to read from the hub: ``project_id`` if the hub has it, else the
     tenant's only project. Raises ``ProjectNotFound``/``AmbiguousProject`` listing choices."""
     from ledger.projects import pick_project
@@ -319,12 +319,10 @@ def log_rows(history: HubHistory, *, limit: int | None = 50) -> Iterator[dict]:
         yield entry_dict(e)
 
 
-def open_hub_history(app, as_of: str | None = None) -> HubHistory:
-    """The ``HubHistory`` of the CLI ``AppContext``'s tenant and project (see ``open_hub_source``)."""
-    from hub.hub import connect
-
-    hub = connect(None, app.tenant, settings=app.settings)
-    return HubHistory(hub, resolve_hub_project(hub, app.settings.project), as_of=as_of)
+def open_hub_history(hub: HubClient, project_id: str | None, as_of: bytes | str | None = None) -> HubHistory:
+    """The ``HubHistory`` of ``project_id`` (None: the tenant's only project on the hub)
+    as of hub version ``as_of``. Raises ``ProjectNotFound``/``AmbiguousProject``."""
+    return HubHistory(hub, resolve_hub_project(hub, project_id), as_of=as_of)
 
 
 def entry_dict(entry: HubEntry) -> dict:
@@ -337,11 +335,7 @@ def entry_dict(entry: HubEntry) -> dict:
     return d
 
 
-def open_hub_source(app, as_of: str | None = None):
-    """The hub ``ReplaySource`` for a CLI ``AppContext``: cluster file from settings
-    (ledger.toml ``fdb_cluster_file`` or FDB_CLUSTER_FILE), the app's tenant, its
-    ``--project`` or the tenant's only project on the hub."""
-    from hub.hub import connect
-
-    hub = connect(None, app.tenant, settings=app.settings)
-    return hub_source(hub, resolve_hub_project(hub, app.settings.project), as_of=as_of)
+def open_hub_source(hub: HubClient, project_id: str | None, as_of: bytes | str | None = None):
+    """The hub ``ReplaySource`` of ``project_id`` (None: the tenant's only project on the
+    hub) as of hub version ``as_of`` (see ``hub_source``)."""
+    return hub_source(hub, resolve_hub_project(hub, project_id), as_of=as_of)

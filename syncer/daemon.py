@@ -33,16 +33,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+from hub.errors import HubNotConfigured, HubUnavailable
+from hub.protocol import HubClient
 from ledger import Ledger
-from syncer.errors import (
-    DaemonError,
-    HubNotConfigured,
-    HubUnavailable,
-    SyncerAlreadyRunning,
-    SyncerNotRunning,
-)
+from syncer.errors import DaemonError, SyncerAlreadyRunning, SyncerNotRunning
 
 log = logging.getLogger("syncer")
 
@@ -150,14 +146,18 @@ def run(
     hub_options: dict | None = None,
     backoff_base: float = 0.5,
     backoff_cap: float = 60.0,
+    connect: Callable[[], HubClient] | None = None,
 ) -> None:
     """Run the sync loop in this process until ``stop`` is set or SIGTERM/SIGINT arrives.
 
+    The hub client comes from ``connect()`` when given, else from ``hub.open_hub`` with
+    ``cluster_file`` and ``hub_options`` (``timeout_ms``, ``retry_limit``).
     Takes the ledger's instance lock first: raises ``SyncerAlreadyRunning`` if another
     syncer holds it. Backs off with jitter while the hub is unreachable.
     """
-    from hub.hub import Hub, open_database
     from syncer.syncer import Backoff, Syncer
+
+    connect = connect or (lambda: _open_hub(tenant_id, cluster_file, hub_options or {}))
 
     paths = DaemonPaths.for_ledger(ledger_path)
     lock = InstanceLock(paths.lock)
@@ -185,7 +185,7 @@ def run(
         hub = None
         while hub is None and not stop.is_set():
             try:
-                hub = Hub(open_database(cluster_file, **(hub_options or {})), tenant_id)
+                hub = connect()
             except HubUnavailable as exc:
                 delay = backoff.next_delay()
                 log.warning("cannot open the hub, retrying in %.1fs: %s", delay, exc)
@@ -205,6 +205,14 @@ def run(
             with contextlib.suppress(OSError):
                 paths.pid.unlink()
         lock.release()
+
+
+def _open_hub(tenant_id: str, cluster_file, options: dict) -> HubClient:
+    """The daemon's hub client (the process's composition root: the only place the syncer
+    names the hub package's factory rather than the protocol)."""
+    from hub.client import open_hub
+
+    return open_hub(tenant_id, cluster_file=cluster_file, **options)
 
 
 def start(

@@ -29,18 +29,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from hub.errors import HubError, HubUnavailable, TenantMismatch
+from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_hub_bytes, event_paths
 from ledger import Ledger, StoredEvent
 from ledger.errors import LedgerError
 from schemas.errors import SchemaError
 from syncer import status as status_mod
-from syncer.errors import HubError, HubUnavailable, TenantMismatch
-from hub.hub import (
-    KEY_SIZE_LIMIT,
-    MAX_HUB_EVENT_BYTES,
-    Hub,
-    event_hub_bytes,
-    event_paths,
-)
 
 log = logging.getLogger("syncer")
 
@@ -118,7 +112,7 @@ class Syncer:
     def __init__(
         self,
         ledger: Ledger,
-        hub: Hub,
+        hub: HubClient,
         *,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         batch_events: int = DEFAULT_BATCH_EVENTS,

@@ -53,7 +53,8 @@ def _drop_tenants(tenants):
         return
     import fdb
 
-    from hub.hub import ROOT, open_database
+    from hub.connection import open_database
+    from hub.layout import ROOT
 
     db = open_database(REAL_CLUSTER_FILE)
     for t in tenants:
@@ -79,14 +80,16 @@ def other_tenant() -> str:
 @pytest.fixture
 def hub(cluster_file, tenant):
     """The tenant's ``Hub`` on the test cluster."""
-    from hub.hub import Hub, open_database
+    from hub.connection import open_database
+    from hub.hub import Hub
 
     return Hub(open_database(cluster_file, timeout_ms=TEST_TIMEOUT_MS), tenant)
 
 
 def make_hub(cluster, tenant_id, timeout_ms: int = TEST_TIMEOUT_MS):
     """A ``Hub`` for ``tenant_id`` on ``cluster``."""
-    from hub.hub import Hub, open_database
+    from hub.connection import open_database
+    from hub.hub import Hub
 
     return Hub(open_database(cluster, timeout_ms=timeout_ms), tenant_id)
 

@@ -9,8 +9,10 @@ import pytest
 
 from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
-from syncer.errors import HubBlobMissing, HubError
-from hub.hub import CHUNK_BYTES, ROOT, VALUE_SIZE_LIMIT, open_database
+from hub.connection import open_database
+from hub.errors import HubBlobMissing, HubError
+from hub.layout import ROOT
+from hub.protocol import CHUNK_BYTES, VALUE_SIZE_LIMIT
 from tests.hub_fixtures import FakeClock
 
 

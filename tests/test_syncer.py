@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from ledger import Ledger, sha256_hex
 from cli import cli
 from nervous_system.recorder import Recorder
-from hub.hub import MAX_HUB_EVENT_BYTES
+from hub.protocol import MAX_HUB_EVENT_BYTES
 from syncer.status import sync_status
 from syncer.syncer import Syncer
 from tests import fdb_double
