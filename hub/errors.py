@@ -19,6 +19,7 @@ __all__ = [
     "HubBlobMissing",
     "HubEventNotFound",
     "TenantMismatch",
+    "HubConflict",
 ]
 
 
@@ -49,3 +50,12 @@ class HubEventNotFound(HubError, LookupError):
 
 class TenantMismatch(HubFailure, ValueError):
     """An operation named a tenant other than the hub object's configured tenant."""
+
+
+class HubConflict(HubError):
+    """Event ids already on the hub with *different* content (``event_ids`` lists them).
+    Nothing of the batch was written; the ids must be resolved, never overwritten."""
+
+    def __init__(self, message: str, event_ids: list[str]) -> None:
+        super().__init__(message)
+        self.event_ids = list(event_ids)

@@ -28,10 +28,12 @@ class Hub:
     ``hub.protocol.HubClient``.
     """
 
-    def __init__(self, db, tenant_id: str) -> None:
+    def __init__(self, db, tenant_id: str, *, blob_level: int = 6) -> None:
         self.layout = TenantLayout(db, tenant_id)
         self.db = db
         self.tenant_id = self.layout.tenant_id
+        #: zlib level of uploaded blobs (0: stored raw).
+        self.blob_level = blob_level
 
     @converted("list projects")
     def projects(self) -> list[str]:
@@ -68,24 +70,24 @@ class Hub:
     @converted("read an event")
     def get(self, project_id: str, position: bytes) -> HubRecord | None:
         """The event at a 12-byte position, or None."""
-        return log.get(self.db, self.layout, project_id, bytes(position))
+        return log.get(self.layout, project_id, position)
 
     @converted("read the path index")
-    def path_history(self, project_id: str, path: str) -> list[bytes]:
-        """12-byte positions of the events that changed ``path`` (or renamed from it), in hub order."""
-        return log.path_history(self.db, self.layout, project_id, path)
+    def path_history(self, project_id: str, path: str, after: bytes | None = None,
+                     limit: int | None = None) -> list[bytes]:
+        """See ``hub.log.path_history``."""
+        return log.path_history(self.layout, project_id, path, after, limit)
 
     @converted("read the time index")
     def time_range(self, project_id: str, since_ns: int | None = None, until_ns: int | None = None,
-                   limit: int = 10_000) -> list[tuple[int, bytes]]:
-        """``[(time_ns, position)]`` of events with ``since_ns <= time_ns <= until_ns``
-        (inclusive, either side optional), in event-time order."""
-        return log.time_range(self.db, self.layout, project_id, since_ns, until_ns, limit)
+                   limit: int | None = 10_000, reverse: bool = False) -> list[tuple[int, bytes]]:
+        """See ``hub.log.time_range``."""
+        return log.time_range(self.layout, project_id, since_ns, until_ns, limit, reverse)
 
     @converted("read laptop progress")
     def laptops(self, project_id: str) -> dict[str, tuple[int, int, bytes]]:
         """``{ledger_id: (last_seq, wall_ns, 10-byte versionstamp)}``: each laptop's last sync."""
-        return log.laptops(self.db, self.layout, project_id)
+        return log.laptops(self.layout, project_id)
 
     # -- blobs -------------------------------------------------------------------------
     @converted("check blobs")
@@ -96,13 +98,14 @@ class Hub:
     @converted("read a blob header")
     def blob_header(self, project_id: str, digest: str) -> BlobHeader | None:
         """The header of a complete blob, or None."""
-        return blob_store.headers(self.db, self.layout, project_id, [digest]).get(digest)
+        found = blob_store.headers(self.db, self.layout, project_id, [digest]).get(digest)
+        return found[0] if found else None
 
     @converted("upload blobs")
     def upload_blobs(self, project_id: str, blobs: Iterable[tuple[str, bytes]],
-                     txn_bytes: int = 500_000) -> tuple[int, int]:
-        """See ``hub.blobs.upload_blobs``."""
-        return blob_store.upload_blobs(self.layout, project_id, blobs, txn_bytes)
+                     txn_bytes: int = blob_store.TXN_BYTES) -> tuple[int, int]:
+        """See ``hub.blobs.upload_blobs`` (compressed at ``blob_level``)."""
+        return blob_store.upload_blobs(self.layout, project_id, blobs, txn_bytes, self.blob_level)
 
     @converted("read a blob")
     def read_blob(self, project_id: str, digest: str) -> bytes:

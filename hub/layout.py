@@ -4,27 +4,30 @@ Every tenant/project lives in its own directory (``fdb.directory``), path
 ``("context-ledger", tenant_id, project_id)``. Inside it (``D`` below) the keys are
 tuple-encoded (``fdb.tuple``):
 
-==========================================  =====================================================
-key                                         value
-==========================================  =====================================================
-``D["log"][vs][chunk#]``                    the event's serialized protobuf, split in chunks of at
-                                            most 100,000 bytes (FoundationDB's value size limit)
-``D["ids"][event_id]``                      tuple ``(vs,)``: the idempotency key, set in the same
-                                            transaction as the log entry
-``D["time"][time_ns][vs]``                  empty: index by event time (the agent's clock)
-``D["path"][path][vs]``                     empty: history of one file path (a rename is indexed
-                                            under both its new and its previous path)
-``D["blob"][sha256]``                       tuple ``(size, stored_size, chunks, encoding)``: the
-                                            header, written last, so a header means "complete"
-``D["blob"][sha256][chunk#]``               content bytes (zlib when smaller), chunks <= 100,000
-``D["laptops"][ledger_id]``                 tuple ``(last_seq, wall_ns, vs)``: how far each local
-                                            ledger (laptop) has synced into this project
-==========================================  =====================================================
+==============================================  =================================================
+key                                             value
+==============================================  =================================================
+``D["log"][vs][0]``                             the event's serialized protobuf (<= 100,000 bytes)
+``D["log"][vs]["blob"]``                        ``(sha256_hex, size)``: a larger body, stored as a
+                                                blob (``hub.log``)
+``D["ids"][event_id]``                          ``(vs, body_sha256)``: the idempotency key, set in
+                                                the same transaction as the log entry
+``D["time"][time_ns][vs]``                      empty: index by event time (the agent's clock)
+``D["path"][path][vs]``                         empty: history of one file path (a rename is
+                                                indexed under its new and its previous path)
+``D["blob"][sha256]``                           ``(size, stored_size, chunks, encoding,
+                                                upload_id)``: the header, set once, = "complete"
+``D["blob"][sha256][upload_id][chunk#]``        stored bytes of one upload, <= 100,000 per chunk
+``D["laptops"][ledger_id]``                     ``(last_seq, wall_ns, vs)``: how far each local
+                                                ledger (laptop) has synced into this project
+==============================================  =================================================
 
 ``vs`` is a tuple-layer ``Versionstamp`` (see ``hub.protocol`` for positions).
 
 Tenant isolation: a ``TenantLayout`` is bound to one tenant at construction; every
-directory path is built from its ``tenant_id``.
+directory path is built from its ``tenant_id``. Directories are a naming scheme, not a
+security boundary: any holder of the cluster file can read every tenant (see
+docs/hub.md: laptops go through the gateway, whose tokens decide the tenant).
 """
 
 from __future__ import annotations
@@ -88,12 +91,18 @@ class ProjectSpace:
 
 
 class TenantLayout:
-    """The directories of one tenant: ``TenantLayout(db, tenant_id)``."""
+    """The directories of one tenant: ``TenantLayout(db, tenant_id)``.
+
+    Directory prefixes are looked up again inside every transaction, never cached: a
+    directory removed (and perhaps re-created under a new prefix) by another process is
+    seen at once, and the lookup's reads put the directory entry in the transaction's
+    read conflict ranges, so a write racing a removal conflicts (1020) instead of
+    landing under an orphaned prefix and being reported as stored.
+    """
 
     def __init__(self, db, tenant_id: str) -> None:
         self.db = db
         self.tenant_id = check_name(tenant_id, "tenant")
-        self._spaces: dict[str, ProjectSpace] = {}
 
     def tenant_path(self) -> tuple[str, str]:
         return (ROOT, self.tenant_id)
@@ -101,32 +110,20 @@ class TenantLayout:
     def project_path(self, project_id: str) -> tuple[str, str, str]:
         return (ROOT, self.tenant_id, check_name(project_id, "project"))
 
-    def space(self, tr, project_id: str, created: dict | None = None) -> ProjectSpace | None:
-        """The project's subspaces; created (and noted in ``created``) when ``created`` is
-        a dict, else None if the directory does not exist. Only directories known to be
-        committed are cached."""
-        space = self._spaces.get(project_id)
-        if space is not None:
-            return space
+    def space(self, tr, project_id: str, create: bool = False) -> ProjectSpace | None:
+        """The project's subspaces, looked up in transaction ``tr``; created when
+        ``create``, else None when the directory does not exist."""
         path = self.project_path(project_id)
-        if created is None:
-            if not fdb.directory.exists(tr, path):
-                return None
-            space = ProjectSpace(fdb.directory.open(tr, path))
-            self._spaces[project_id] = space
-            return space
-        space = created.get(project_id)
-        if space is None:
-            space = created[project_id] = ProjectSpace(fdb.directory.create_or_open(tr, path))
-        return space
-
-    def committed(self, created: dict) -> None:
-        """Cache directories created by a transaction that has committed."""
-        self._spaces.update(created)
+        if create:
+            return ProjectSpace(fdb.directory.create_or_open(tr, path))
+        try:
+            return ProjectSpace(fdb.directory.open(tr, path))
+        except ValueError:  # the bindings' "The directory does not exist."
+            return None
 
     def projects(self, tr) -> list[str]:
         """Project ids of the tenant (directory names), unsorted."""
-        path = self.tenant_path()
-        if not fdb.directory.exists(tr, path):
+        try:
+            return list(fdb.directory.list(tr, self.tenant_path()))
+        except ValueError:
             return []
-        return list(fdb.directory.list(tr, path))

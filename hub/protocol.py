@@ -13,7 +13,8 @@ transaction. Positions are unique and ordered like the hub's global commit order
 
 Errors (``hub.errors``): ``HubUnavailable`` (cannot reach the hub now: retry later),
 ``HubError`` (refused, or data this version cannot read), ``HubBlobMissing``,
-``TenantMismatch`` (an event of another tenant was given).
+``HubConflict`` (an id with other content), ``TenantMismatch`` (an event of another
+tenant was given).
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ class HubClient(Protocol):
         event whose id is already on the hub is not written again and keeps its position.
         ``origin`` (the local ledger id) and ``last_seq`` (its last local sequence number in
         the batch) record the laptop's progress. Returns one ``WriteOutcome`` per event, in
-        order. Raises ``TenantMismatch`` (nothing written), ``HubUnavailable``, ``HubError``."""
+        order. Raises ``TenantMismatch`` (nothing written), ``HubConflict`` (ids on the hub
+        with different content, listed in ``event_ids``; nothing written),
+        ``HubUnavailable``, ``HubError``."""
         ...
 
     def missing_blobs(self, project_id: str, digests: Iterable[str]) -> list[str]:
@@ -161,9 +164,10 @@ class HubClient(Protocol):
     def read_log(self, project_id: str, after_versionstamp: bytes | None = None, limit: int = 1000, *,
                  until: bytes | None = None) -> list[HubRecord]:
         """Events of the project in hub order after ``after_versionstamp`` (10 bytes: after
-        that whole commit; 12: after that position; None: from the start), about ``limit``
-        of them (the events of one commit are not split), up to ``until`` (10/12 bytes,
-        inclusive). ``[]`` when the project does not exist."""
+        that whole commit; 12: after that position; None: from the start), up to ``until``
+        (10/12 bytes, inclusive). A page holds about ``limit`` events (finishing the last
+        commit), fewer when it reaches about 1 MB of bodies or 2 s: resume after
+        ``records[-1].position``. ``[]`` when the project does not exist."""
         ...
 
     def iter_log(self, project_id: str, *, after: bytes | None = None, until: bytes | None = None,

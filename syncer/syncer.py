@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from hub.errors import HubError, HubUnavailable, TenantMismatch
+from hub.errors import HubConflict, HubError, HubUnavailable, TenantMismatch
 from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_hub_bytes, event_paths
 from ledger import Ledger, StoredEvent
 from ledger.errors import LedgerError
@@ -98,6 +98,16 @@ def needs_blob(event) -> str | None:
     if sc is None or sc.target_type.value != "file" or sc.operation.value == "delete":
         return None
     return sc.new_state_hash or None
+
+
+def conflict_reason(event_id: str) -> str:
+    """The refusal recorded for an event whose id the hub holds with other content."""
+    return (
+        f"conflict: the hub already holds event {event_id} with different content (the same "
+        "id with other bytes, e.g. one repository imported on two machines with different "
+        "settings); it is not sent and never marked synced. Compare with `ledger log --source hub`, "
+        "then record the change again (it gets a new id)"
+    )
 
 
 class Syncer:
@@ -239,12 +249,24 @@ class Syncer:
 
     def _send(self, batch: list[StoredEvent], report: SyncReport) -> None:
         """Blobs first, then the events; then mark them synced. Splits a batch the hub
-        refuses as a whole; refuses (locally) a single event the hub will not take."""
+        refuses as a whole; refuses (locally) a single event the hub will not take, and
+        every event whose id the hub holds with different content (never marked synced)."""
         try:
             self._upload_blobs(batch, report)
             outcomes = self.hub.write_events(batch, origin=self.ledger.ledger_id, last_seq=batch[-1].seq)
         except TenantMismatch as exc:  # refusal() makes this unreachable; kept as a guard
             raise HubError(str(exc)) from exc
+        except HubConflict as exc:
+            conflicting = set(exc.event_ids)
+            for row in batch:
+                if row.event_id in conflicting:
+                    self._refuse(row, conflict_reason(row.event_id), report)
+            rest = [row for row in batch if row.event_id not in conflicting]
+            if len(rest) == len(batch):  # the hub named none of these: do not loop
+                raise
+            if rest:
+                self._send(rest, report)
+            return
         except HubError as exc:
             if len(batch) > 1:
                 half = len(batch) // 2
