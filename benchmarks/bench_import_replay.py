@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from ledger import Ledger  # noqa: E402
 from nervous_system.gitimport import import_git  # noqa: E402
-from replay.moments import resolve_moment  # noqa: E402
+from replay import resolve_moment  # noqa: E402
 from replay import replay_local  # noqa: E402
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "

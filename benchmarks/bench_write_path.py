@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
 from ledger import Ledger  # noqa: E402
-from ledger.store import _INSERT_COLUMNS, _INSERT_SQL, _insert_rows_sql, event_columns  # noqa: E402
-from nervous_system import LedgerSpanProcessor, Recorder, otel  # noqa: E402
+from ledger.rows import INSERT_SQL, event_row, insert_rows_sql  # noqa: E402
+from nervous_system import LedgerSpanProcessor, Recorder  # noqa: E402
 from schemas import AgentDecision, SwarmEvent, new_event_id  # noqa: E402
 
 
@@ -51,8 +51,7 @@ def raw_rows(n: int) -> list[tuple]:
         ev = SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id="default",
                         project_id="bench", agent_id="a", session_id="s",
                         decision=AgentDecision(rationale=f"decision {i}", confidence_score=0.5))
-        cols = event_columns(ev, ev.to_bytes(), time.time_ns())
-        rows.append(tuple(cols[c] for c in _INSERT_COLUMNS))
+        rows.append(event_row(ev, ev.to_bytes(), time.time_ns()))
     return rows
 
 
@@ -69,7 +68,7 @@ def bench_raw_multirow(path: Path, n: int, batch: int, per_statement: int = 256)
         group = rows[i:i + batch]
         for j in range(0, len(group), per_statement):
             chunk = group[j:j + per_statement]
-            conn.execute(_insert_rows_sql(len(chunk)), [v for row in chunk for v in row])
+            conn.execute(insert_rows_sql(len(chunk)), [v for row in chunk for v in row])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -85,7 +84,7 @@ def bench_raw_executemany(path: Path, n: int, batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, n, batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT_SQL, rows[i:i + batch])
+        conn.executemany(INSERT_SQL, rows[i:i + batch])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -94,7 +93,8 @@ def bench_raw_executemany(path: Path, n: int, batch: int) -> float:
 
 def bench_record(path: Path, n: int, durability: str, **group) -> tuple[float, Ledger]:
     lg = Ledger(path, durability=durability, **group)
-    rec = Recorder(lg, project_id="bench", agent_id="a", session_id="s")
+    # link_spans=False: measure the write path itself; span links are measured in part 3
+    rec = Recorder(lg, project_id="bench", agent_id="a", session_id="s", link_spans=False)
     for i in range(50):  # warm up
         rec.decision("warm-up")
     lg.flush()
@@ -139,7 +139,6 @@ def main() -> None:
     n_bulk = 5_000 if args.quick else 50_000
     n_commit = 200 if args.quick else 2_000
     n_spans = 2_000 if args.quick else 20_000
-    otel.uninstall()  # measure the write path itself; span links are measured in part 3
 
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         d = Path(tmp)
@@ -172,7 +171,6 @@ def main() -> None:
         print(f"   Recorder.decision(), full mode    : {full:12,.0f} events/s")
         print(f"   ratio                             : {full / fsync:12.1%}")
 
-        otel.install()
         bare = TracerProvider()
         base = span_workload(bare, n_spans)
         results = {}

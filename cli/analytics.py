@@ -14,6 +14,7 @@ import sys
 import click
 
 from cli.common import AppContext, emit_json, pass_app
+from cli.progress import progress_bar
 from ledger.errors import LedgerError
 
 _FORMATS = click.Choice(["table", "csv", "json"])
@@ -103,20 +104,9 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
     else:
         src = LocalSource(app.ledger)
     url = _url(app, clickhouse_url)
-    show_bar = not as_json and sys.stderr.isatty()
-    progress_cm = _progress() if show_bar else None
-    bar = progress_cm.__enter__() if progress_cm else None
-    tasks: dict[str, int] = {}
-
-    def on_batch(stream: str, done: int, backlog: int | None) -> None:
-        if bar is None:
-            return
-        if stream not in tasks:
-            tasks[stream] = bar.add_task(stream, total=backlog)
-        bar.update(tasks[stream], completed=done)
-
-    ingestor = Ingestor(url, src, batch_size=batch_size, consumer=consumer, progress=on_batch)
-    try:
+    with progress_bar("ingesting", unit="events", enabled=not as_json) as update:
+        ingestor = Ingestor(url, src, batch_size=batch_size, consumer=consumer,
+                            progress=lambda stream, done, backlog: update(done, backlog, stream))
         if follow:
             if not as_json:
                 click.echo(f"following {src.kind} source into {url} (Ctrl-C to stop)", err=True)
@@ -131,9 +121,6 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
             stats = ingestor.follow(poll_interval_s=poll_interval, on_round=on_round)
         else:
             stats = ingestor.run()
-    finally:
-        if progress_cm:
-            progress_cm.__exit__(None, None, None)
     if as_json:
         if not follow:
             emit_json(stats.as_dict())
@@ -141,13 +128,6 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
     rate = f" ({stats.read / stats.seconds:,.0f} events/s)" if stats.seconds and stats.read else ""
     extra = f", {stats.skipped_present:,} already present from an interrupted run" if stats.skipped_present else ""
     click.echo(f"ingested {stats.inserted:,} events in {stats.batches} batches{rate}{extra} into {url}")
-
-
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
 
 
 # ------------------------------------------------------------------ sql
@@ -210,24 +190,19 @@ def parse_duration_s(text: str) -> int:
     return seconds
 
 
-def parse_when_ns(text: str) -> int:
-    """RFC 3339 time, '2 hours ago', 'yesterday 17:00', or int nanoseconds -> ns (UTC)."""
-    from schemas import parse_timestamp_ns
+def when_ns(app: AppContext, text: str) -> int:
+    """WHEN (``replay.moments``: a time, an event id or prefix, a commit, a git revision)
+    as event time in ns; events and commits are looked up in the local ledger's project
+    when one can be chosen, else only times are understood."""
+    from ledger.errors import AmbiguousProject, ProjectNotFound
+    from replay import LocalHistory
+    from replay.moments import time_of
 
-    text = text.strip()
-    if text.isdigit():
-        return int(text)
     try:
-        return parse_timestamp_ns(text)
-    except ValueError:
-        pass
-    import dateparser
-
-    when = dateparser.parse(text, settings={"RETURN_AS_TIMEZONE_AWARE": True})
-    if when is None:
-        raise click.BadParameter(f"{text!r} is not a time: use RFC 3339 (2026-01-31T17:00:00Z), "
-                                 "'2 hours ago' or 'yesterday 17:00'")
-    return parse_timestamp_ns(when)
+        history = LocalHistory(app.ledger, app.tenant, app.project())
+    except (ProjectNotFound, AmbiguousProject):  # no single local project: times only
+        history = None
+    return time_of(text, history)
 
 
 def _audit_output(fn):
@@ -285,7 +260,7 @@ def decisions_cmd(app, before, limit, clickhouse_url, fmt, as_json):
     import time
 
     _run(app, "decisions", clickhouse_url, fmt, as_json,
-         before=parse_when_ns(before) if before else time.time_ns(), limit=limit)
+         before=when_ns(app, before) if before else time.time_ns(), limit=limit)
 
 
 @audit_group.command("reverted")
@@ -306,7 +281,7 @@ def reverted_cmd(app, max_confidence, clickhouse_url, fmt, as_json):
 def agents_cmd(app, since, until, clickhouse_url, fmt, as_json):
     """Activity per agent and role: events, decisions, changes, lines, files, sessions."""
     _run(app, "agents", clickhouse_url, fmt, as_json,
-         since=parse_when_ns(since) if since else None, until=parse_when_ns(until) if until else None)
+         since=when_ns(app, since) if since else None, until=when_ns(app, until) if until else None)
 
 
 @audit_group.command("why")

@@ -22,6 +22,7 @@ class AppContext:
         self._overrides = {"db_path": db_path, "tenant": tenant, "project": project}
         self._settings: Settings | None = None
         self._ledger: Ledger | None = None
+        self._hub = None
 
     @property
     def settings(self) -> Settings:
@@ -40,17 +41,20 @@ class AppContext:
     def tenant(self) -> str:
         return self.settings.tenant
 
+    def hub(self, cluster_file: str | None = None, **options):
+        """The tenant's hub client (``hub.open_hub``), opened on first use: ``cluster_file``
+        when given, else the settings' (ledger.toml ``fdb_cluster_file`` or
+        FDB_CLUSTER_FILE). ``options``: ``timeout_ms``, ``retry_limit``.
+        Raises ``HubNotConfigured``/``HubUnavailable``."""
+        if self._hub is None:
+            from hub.client import open_hub
+
+            self._hub = open_hub(self.tenant, cluster_file=cluster_file, settings=self.settings, **options)
+        return self._hub
+
     def project(self) -> str:
         """The project to act on (the configured one, else the only one in the ledger)."""
         return self.ledger.resolve_project(self.tenant, self.settings.project)
-
-    def hub(self, cluster_file: str | None = None, **options):
-        """The tenant's hub client (``hub.open_hub``): ``cluster_file`` when given, else the
-        settings' (ledger.toml ``fdb_cluster_file`` or FDB_CLUSTER_FILE). ``options``:
-        ``timeout_ms``, ``retry_limit``. Raises ``HubNotConfigured``/``HubUnavailable``."""
-        from hub.client import open_hub
-
-        return open_hub(self.tenant, cluster_file=cluster_file, settings=self.settings, **options)
 
     def close(self) -> None:
         if self._ledger is not None:

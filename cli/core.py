@@ -5,47 +5,13 @@ from __future__ import annotations
 import click
 
 from cli.common import emit_json, format_local_time, json_option, pass_app
-from cli.replaying import source_option
+from cli.replaying import open_history, source_option
 from schemas import PAYLOAD_KINDS, format_timestamp_ns
 
 #: Shortest event id prefix shown by `ledger log` (UUIDv7: 48-bit ms time + 12 bits).
 SHORT_ID_CHARS = 18
 #: Above this many rows, `ledger log` prints full ids instead of checking prefixes.
 MAX_PREFIX_CHECKS = 2000
-
-
-def event_dict(stored) -> dict:
-    """The JSON form of a stored event: ``event.to_dict()`` plus local ``seq``,
-    ``recorded_at`` (RFC 3339) and the outbox state."""
-    d = stored.event.to_dict()
-    d["seq"] = stored.seq
-    d["recorded_at"] = format_timestamp_ns(stored.recorded_ns)
-    d["hub_versionstamp"] = stored.hub_versionstamp.hex() if stored.hub_versionstamp else None
-    d["sync_error"] = stored.sync_error
-    return d
-
-
-def summary_line(event) -> str:
-    """What an event is about, in one line (path and operation, or rationale...)."""
-    kind = event.kind
-    if kind == "state_change":
-        sc = event.state_change
-        if sc.operation.value == "rename":
-            return f"rename {sc.previous_resource} -> {sc.target_resource}"
-        mode = f" ({sc.file_mode.value})" if sc.file_mode.value in ("executable", "symlink") else ""
-        return f"{sc.operation.value} {sc.target_resource}{mode}"
-    if kind == "decision":
-        text = event.decision.rationale
-    elif kind == "message":
-        m = event.message
-        text = f"{m.sender} -> {', '.join(m.recipients) or '*'}: {m.content}"
-    elif kind == "signal":
-        s = event.signal
-        text = f"{s.status} cpu={s.cpu_load_percent:g}% mem={s.memory_usage_mb:g}MB {s.detail}"
-    else:
-        text = f"span {event.span.name} ({event.span.status_code.value})"
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first[:120]
 
 
 def _short_ids(ledger, ids: list[str]) -> dict[str, str]:
@@ -97,66 +63,31 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
       ledger log --agent alice@example.com --json
       ledger log --source hub --limit 20          # every laptop's events, from the hub
     """
-    from replay.moments import resolve_moment
+    from replay import LogQuery
+    from replay.views import entry_dict, summary_line
 
     if path is not None:
         path = path.removeprefix("./") or path
-    if source == "hub":
-        _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json)
-        return
-
-    lg, tenant, project = app.ledger, app.tenant, app.project()
-    filters: dict = {}
-    for name, value in (("since", since), ("until", until)):
-        if value is None:
-            continue
-        moment = resolve_moment(lg, tenant, project, value)
-        if moment.kind == "time":
-            filters["since_ns" if name == "since" else "until_ns"] = moment.until_ns
-        elif name == "since":
-            filters["after_seq"] = moment.from_seq - 1
-        else:
-            filters["until_seq"] = moment.until_seq
-    rows = list(lg.events(
-        tenant_id=tenant, project_id=project, path=path, agent_id=agent, kind=kind,
-        commit=commit.lower() if commit else None, limit=(limit or None),
-        descending=not oldest_first, **filters,
-    ))
-    if as_json:
-        emit_json([event_dict(r) for r in rows])
-        return
-    if not rows:
-        click.echo("No events match.", err=True)
-        return
-    short = _short_ids(lg, [r.event_id for r in rows])
-    width = max(len(s) for s in short.values())
-    for r in rows:
-        ev = r.event
-        agent_text = (ev.agent_id or "-")[:28]
-        click.echo(f"{format_local_time(r.time_ns)}  {short[r.event_id]:<{width}}  {r.kind:<12}  "
-                   f"{agent_text:<28}  {summary_line(ev)}")
-    if limit and len(rows) == limit:
-        click.echo(f"(showing the {limit} {'oldest' if oldest_first else 'newest'}; "
-                   "--limit 0 shows all)", err=True)
-
-
-def _hub_log(app, path, limit, since, until, agent, kind, commit, oldest_first, as_json) -> None:
-    from replay.hub import entry_dict, open_hub_history
-
-    history = open_hub_history(app.hub(), app.settings.project, click.get_current_context().meta.get("hub_as_of"))
-    entries = history.select(path=path, agent_id=agent, kind=kind,
-                             commit=commit.lower() if commit else None, since=since, until=until,
-                             limit=limit or None, descending=not oldest_first)
+    history = open_history(app, source)
+    entries = history.select(LogQuery(
+        path=path, agent_id=agent, kind=kind, commit=commit, since=since, until=until,
+        limit=limit or None, descending=not oldest_first))
     if as_json:
         emit_json([entry_dict(e) for e in entries])
         return
     if not entries:
-        click.echo("No events match on the hub.", err=True)
+        click.echo("No events match" + (" on the hub." if source == "hub" else "."), err=True)
         return
+    ids = [e.event_id for e in entries]
+    short = _short_ids(app.ledger, ids) if source == "local" else {i: i for i in ids}
+    width = max(len(s) for s in short.values())
     for e in entries:
-        ev = e.record.event
-        click.echo(f"{format_local_time(e.time_ns)}  {e.event_id}  {ev.kind:<12}  "
+        ev = e.event
+        click.echo(f"{format_local_time(e.time_ns)}  {short[e.event_id]:<{width}}  {ev.kind:<12}  "
                    f"{(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}")
+    if limit and len(entries) == limit:
+        click.echo(f"(showing the {limit} {'oldest' if oldest_first else 'newest'}; "
+                   "--limit 0 shows all)", err=True)
 
 
 def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str]]:
@@ -186,6 +117,8 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
       ledger show 0190a3b4-c5d6-7abc --patch
       ledger show 0190a3b4-c5d6-7abc --json
     """
+    from replay.views import event_dict
+
     stored = app.ledger.get(event_id.strip().lower(), tenant_id=app.tenant)
     ev = stored.event
     if as_json:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ledger import Ledger
-from replay.moments import resolve_moment
+from replay import resolve_moment
 from replay import replay_local
 from replay.verify import compare_snapshots, compare_trees, git_archive_to, snapshot
 

@@ -11,19 +11,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, *, unit: str = "", enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``update(done, total)``; shows a bar on stderr when it is a terminal and
-    ``enabled``, else does nothing (so JSON output and pipes stay clean)."""
+def progress_bar(
+    description: str, *, unit: str = "", enabled: bool = True
+) -> Iterator[Callable[..., None]]:
+    """Yield ``update(done, total, label=None)``; shows a bar on stderr when it is a
+    terminal and ``enabled``, else does nothing (so JSON output and pipes stay clean).
+    ``total`` may be None (unknown). A ``label`` gets a bar of its own (e.g. one per
+    ingested stream); without one, the bar is ``description``'s."""
     console = Console(stderr=True)
     if not enabled or not console.is_terminal or not sys.stderr.isatty():
-        yield lambda done, total: None
+        yield lambda done, total, label=None: None
         return
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(),
                MofNCompleteColumn(), TextColumn(unit), TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None)
+        tasks: dict[str, int] = {}
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(done: int, total: int | None, label: str | None = None) -> None:
+            name = label or description
+            if name not in tasks:
+                tasks[name] = progress.add_task(name, total=total)
+            progress.update(tasks[name], completed=done, total=total)
 
         yield update

@@ -31,16 +31,18 @@ _WHEN_HELP = (
 )
 
 
-def open_source(app, source: str):
-    """The ``replay.ReplaySource`` named by ``--source``."""
-    from replay import local_source
-
+def open_history(app, source: str):
+    """The ``replay.history.History`` named by ``--source`` (the hub's as of
+    ``--as-of-version`` when given)."""
     if source == "local":
-        return local_source(app.ledger, app.tenant, app.project())
-    if source == "hub":
-        from replay.hub import open_hub_source
+        from replay import LocalHistory
 
-        return open_hub_source(app.hub(), app.settings.project, click.get_current_context().meta.get("hub_as_of"))
+        return LocalHistory(app.ledger, app.tenant, app.project())
+    if source == "hub":
+        from replay.hub import open_hub_history
+
+        return open_hub_history(app.hub(), app.settings.project,
+                                as_of=click.get_current_context().meta.get("hub_as_of"))
     raise click.BadParameter(f"unknown source {source!r}", param_hint="--source")
 
 
@@ -72,7 +74,7 @@ def replay_cmd(app, when: str, out_dir: str, strict: bool, force: bool, source: 
     """
     from replay import replay_from
 
-    src = open_source(app, source)
+    src = open_history(app, source)
     moment = src.resolve(when)
     with progress_bar("writing files", unit="entries", enabled=not as_json) as update:
         report = replay_from(src, moment, out_dir, force=force, strict=strict, progress=update)
@@ -116,7 +118,7 @@ def diff_cmd(app, a: str, b: str, stat: bool, source: str, as_json: bool) -> Non
     """
     from replay import diff_from
 
-    src = open_source(app, source)
+    src = open_history(app, source)
     result = diff_from(src, src.resolve(a), src.resolve(b))
     if as_json:
         data = result.to_dict()

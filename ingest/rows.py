@@ -22,7 +22,9 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from schemas import events_pb2
-from schemas.models import SwarmEvent, format_timestamp_parts as format_ts
+from schemas.enums import proto_names
+from schemas.models import SwarmEvent
+from schemas.timestamps import format_timestamp_parts as format_ts
 
 #: Column order of the rows built here (the INSERT column list).
 COLUMNS: tuple[str, ...] = (
@@ -87,14 +89,6 @@ _PROVENANCE = ("source", "source_stream", "source_position", "local_seq", "hub_v
 
 
 # ---------------------------------------------------------------------- generated code
-def _enum_names(enum_desc) -> dict[int, str]:
-    prefix = {
-        "AgentRole": "AGENT_ROLE_", "TargetType": "TARGET_TYPE_", "Operation": "OPERATION_",
-        "FileMode": "FILE_MODE_", "SpanKind": "SPAN_KIND_", "SpanStatusCode": "SPAN_STATUS_CODE_",
-    }[enum_desc.name]
-    return {v.number: v.name[len(prefix):].lower() for v in enum_desc.values}
-
-
 def _attr(value) -> Any:
     which = value.WhichOneof("value")
     if which == "array_value":
@@ -132,7 +126,7 @@ class _Generator:
             return f"{self.converter(field.message_type)}({get})"
         if field.enum_type is not None:
             enum_var = "_enum_" + field.enum_type.full_name.replace(".", "_")
-            self.namespace[enum_var] = _enum_names(field.enum_type)
+            self.namespace[enum_var] = proto_names(field.enum_type.name)
             return f"{enum_var}[{get}]"
         if field.is_repeated:
             return f"tuple({get})"

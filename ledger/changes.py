@@ -67,8 +67,9 @@ def file_state_change(
     ``new_hash`` may pass a SHA-256 hex already computed. ``diff=False`` skips the line
     diff (and its counts).
 
-    Raises ``InvalidEvent`` for a delete or rename of a path with no previous state, a
-    mode that is not a file mode, and whatever ``StateChange`` validation refuses
+    Raises ``InvalidEvent`` for a derived delete or rename of a path with no previous
+    state (an explicit ``operation`` is the caller's word: replay reports a conflict if
+    it does not apply), a mode that is not a file mode, and whatever ``StateChange`` validation refuses
     (bad paths).
     """
     if new_mode is not None and new_mode not in ("regular", "executable", "symlink"):
@@ -80,10 +81,10 @@ def file_state_change(
             operation = Operation.DELETE
         else:
             operation = Operation.MODIFY if before is not None else Operation.CREATE
-    if operation in (Operation.DELETE, Operation.RENAME) and before is None:
-        what = previous_path if operation == Operation.RENAME else path
-        verb = "rename" if operation == Operation.RENAME else "delete"
-        raise InvalidEvent(f"cannot {verb} {what!r}: the ledger has no content for it")
+        if operation in (Operation.DELETE, Operation.RENAME) and before is None:
+            what = previous_path if operation == Operation.RENAME else path
+            verb = "rename" if operation == Operation.RENAME else "delete"
+            raise InvalidEvent(f"cannot {verb} {what!r}: the ledger has no content for it")
     old_mode = before.mode if before is not None else ""
     if new_bytes is None:
         digest, mode = "", FileMode.UNSPECIFIED

@@ -36,34 +36,18 @@ While one thread commits a group, other threads keep buffering rows for the next
 
 **Durability window.** A record call in group mode returns once its event is checked
 and part of the open group, *before* it is durable: a ``kill -9`` or power loss can lose
-the writes of the last ``window_s`` seconds (the filling group, at most ``max_events``
-writes, plus the group whose commit is in progress at that instant). ``flush()`` returns
-only when everything appended before it was called is committed and fsynced.
-
-**Errors at commit time.** What can still fail when a group is written is I/O (disk
-full, an I/O error, the write lock held by another process for longer than the busy
-timeout). A failed group is rolled back and lost as a whole: the error is logged and
-raised (``StoreError``) by the next write or ``flush()`` of this ledger, never
-swallowed. If the transaction cannot even be started, nothing is lost: the rows stay
-buffered and ``flush()`` raises. One race cannot be checked in the caller: another
-*process* storing the same event id with different content between the check and the
-commit. The rest of the group commits; the refused ids are reported the same way.
-
-**Visibility.** Until its group commits, an event is visible only to writes of this
-``Ledger`` (e.g. ``record_with_state`` sees its own previous file change). Other
-connections, threads' plain reads and other processes see it after the commit.
-
-Once rows or transactional writes are in the open transaction it holds SQLite's write
-lock until the group commits (at most ``window_s``); writers in other processes wait
-for it through ``busy_timeout`` (they never fail with ``database is locked`` unless the
-lock is held longer than the busy timeout).
+the writes of the last ``window_s`` seconds; ``flush()`` returns only when everything
+appended before it is committed and fsynced. A failed group is rolled back and lost as a
+whole, and the error is raised (``StoreError``) by the next write or ``flush()`` — never
+swallowed. The full contract (what is checked in the caller, what can still fail at
+commit time, visibility to other connections, locking): docs/opentelemetry.md, "Write
+path under load and group commit".
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import logging
 import sqlite3
 import threading
@@ -72,6 +56,7 @@ import weakref
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from ledger.errors import StoreError
+from ledger.multirow import MultiRowInserter
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +64,6 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_S = 0.010
 #: Default largest number of writes in one group (one transaction, one fsync).
 DEFAULT_MAX_EVENTS = 1000
-#: Most buffered rows written by one multi-row INSERT statement.
-MAX_ROWS_PER_STATEMENT = 256
 #: Buffered rows a writer inserts itself (into the open transaction) once it has them.
 DRAIN_ROWS = 64
 
@@ -120,16 +103,11 @@ class GroupCommitter:
         self._writer_window_s = window_s - min(0.001, window_s * 0.2)
         self.max_events = max_events
         self.describe = describe
-        self._insert_sql = insert_sql
-        self._lookup_sql = lookup_sql
-        self._body_index = body_index
         self._conn = connect()
-        self._statements: dict[int, str] = {}
-        self._chunk = 1
-        if insert_sql is not None:
-            width = insert_sql(1).count("?")
-            limit = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-            self._chunk = max(1, min(MAX_ROWS_PER_STATEMENT, limit // max(1, width)))
+        self._inserter = MultiRowInserter(
+            insert_sql, lookup_sql, body_index,
+            self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if insert_sql is not None else None
+        self._chunk = self._inserter.chunk if self._inserter is not None else 1
         self._drain_rows = min(DRAIN_ROWS, self._chunk)
         # The connection and the open transaction (re-entrant: nested savepoints).
         self._lock = threading.RLock()
@@ -395,38 +373,16 @@ class GroupCommitter:
         self._txn_keys.extend([row[0] for row in rows])
         self._txn_writes += len(rows)
         try:
-            inserted = self._insert(conn, rows)
+            inserted = self._inserter.insert(conn, rows)
             if inserted != len(rows):
                 self._check_conflicts(conn, rows)
         except sqlite3.Error as exc:
             self._lose(exc)
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[tuple]) -> int:
-        """Insert ``rows`` with multi-row statements of at most ``_chunk`` rows (sizes
-        are powers of two below the chunk, so few distinct statements get compiled).
-        Returns the number of rows inserted (conflicting ids are skipped)."""
-        inserted = 0
-        start, total, chunk = 0, len(rows), self._chunk
-        chain = itertools.chain.from_iterable
-        while start < total:
-            n = min(chunk, total - start)
-            if n < chunk:
-                n = 1 << (n.bit_length() - 1)
-            sql = self._statements.get(n)
-            if sql is None:
-                sql = self._statements[n] = self._insert_sql(n)
-            inserted += conn.execute(sql, list(chain(rows[start:start + n]))).rowcount
-            start += n
-        return inserted
-
     def _check_conflicts(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
         """Some rows were not inserted: their id was stored meanwhile by another
         process. Same bytes is fine (idempotent); different bytes is reported."""
-        refused = []
-        for row in rows:
-            found = conn.execute(self._lookup_sql, (row[0],)).fetchone()
-            if found is None or bytes(found[0]) != row[self._body_index]:
-                refused.append(row[0])
+        refused = self._inserter.refused(conn, rows)
         if refused:
             shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
             self._fail(

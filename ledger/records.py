@@ -67,10 +67,10 @@ class ChangeRow:
     operation: str
     path: str
     previous_path: str
-    prev_hash: str
+    previous_hash: str
     new_hash: str
     mode: str
-    prev_mode: str
+    previous_mode: str
     commit_hash: str = ""
 
 

@@ -18,14 +18,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import sqlite_utils
 
 from ledger import blobs as blobstore
 from ledger.errors import (
     DuplicateEventId,
-    EventNotFound,
     EventTooLarge,
     InvalidEvent,
     MissingContent,
@@ -33,119 +32,23 @@ from ledger.errors import (
 )
 from ledger.changes import content_hash, is_file_change, projected_change
 from ledger.migrations import migrate
-from ledger.projects import pick_project
-from ledger.records import Appended, ChangeRow, PathState, ProjectSummary, StoredEvent
+from ledger.policies import Pipeline, WritePolicy
+from ledger.outbox import LedgerOutbox
+from ledger.reads import LedgerReads
+from ledger.records import Appended, PathState
+from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
 from schemas import MAX_EVENT_BYTES, SwarmEvent
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0
 
-_EVENT_COLUMNS = (
-    "seq, event_id, time_ns, recorded_ns, tenant_id, project_id, kind, body, "
-    "hub_versionstamp, sync_error"
-)
 
-
-def _row_to_stored(row: sqlite3.Row | tuple) -> StoredEvent:
-    return StoredEvent(
-        seq=row[0],
-        event_id=row[1],
-        time_ns=row[2],
-        recorded_ns=row[3],
-        tenant_id=row[4],
-        project_id=row[5],
-        kind=row[6],
-        body=bytes(row[7]),
-        hub_versionstamp=bytes(row[8]) if row[8] is not None else None,
-        sync_error=row[9],
-    )
-
-
-def event_columns(event: SwarmEvent, body: bytes, recorded_ns: int) -> dict:
-    """The indexed columns of an event row (what queries filter on)."""
-    sc = event.state_change
-    cols = {
-        "event_id": event.event_id,
-        "time_ns": event.timestamp,
-        "recorded_ns": recorded_ns,
-        "tenant_id": event.tenant_id,
-        "project_id": event.project_id,
-        "session_id": event.session_id,
-        "agent_id": event.agent_id,
-        "agent_role": event.agent_role.value,
-        "kind": event.kind,
-        "target_type": None,
-        "target_path": None,
-        "previous_path": None,
-        "operation": None,
-        "prev_hash": None,
-        "new_hash": None,
-        "file_mode": None,
-        "prev_mode": None,
-        "commit_hash": event.related_commit_hash or None,
-        "trace_id": event.trace_id,
-        "span_id": event.span_id,
-        "caused_by": event.caused_by,
-        "body": body,
-        "body_bytes": len(body),
-    }
-    if sc is not None:
-        cols.update(
-            target_type=sc.target_type.value,
-            target_path=sc.target_resource,
-            previous_path=sc.previous_resource or None,
-            operation=sc.operation.value,
-            prev_hash=sc.previous_state_hash,
-            new_hash=sc.new_state_hash,
-            file_mode=sc.file_mode.value,
-            prev_mode=sc.previous_file_mode.value,
-        )
-    return cols
-
-
-_INSERT_COLUMNS = (
-    "event_id", "time_ns", "recorded_ns", "tenant_id", "project_id", "session_id",
-    "agent_id", "agent_role", "kind", "target_type", "target_path", "previous_path",
-    "operation", "prev_hash", "new_hash", "file_mode", "prev_mode", "commit_hash",
-    "trace_id", "span_id", "caused_by", "body", "body_bytes",
-)
-_INSERT_SQL = (
-    f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)}) ON CONFLICT(event_id) DO NOTHING"
-)
-_BODY_SQL = "SELECT body FROM events WHERE event_id = ?"
-
-
-def _insert_rows_sql(rows: int) -> str:
-    """``_INSERT_SQL`` for ``rows`` rows in one statement (group commit writes)."""
-    values = "(" + ", ".join("?" for _ in _INSERT_COLUMNS) + ")"
-    return (
-        f"INSERT INTO events ({', '.join(_INSERT_COLUMNS)}) VALUES "
-        + ", ".join([values] * rows) + " ON CONFLICT(event_id) DO NOTHING"
-    )
-
-
-def event_row(event: SwarmEvent, body: bytes, recorded_ns: int) -> tuple:
-    """The values of ``_INSERT_COLUMNS`` for an event (same as ``event_columns``, as a
-    tuple in insert order; element 0 is the event id)."""
-    sc = event.state_change
-    if sc is None:
-        return (
-            event.event_id, event.timestamp, recorded_ns, event.tenant_id, event.project_id,
-            event.session_id, event.agent_id, event.agent_role.value, event.kind,
-            None, None, None, None, None, None, None, None,
-            event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
-            body, len(body),
-        )
-    return (
-        event.event_id, event.timestamp, recorded_ns, event.tenant_id, event.project_id,
-        event.session_id, event.agent_id, event.agent_role.value, "state_change",
-        sc.target_type.value, sc.target_resource, sc.previous_resource or None,
-        sc.operation.value, sc.previous_state_hash, sc.new_state_hash, sc.file_mode.value,
-        sc.previous_file_mode.value,
-        event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
-        body, len(body),
-    )
+def _check_contents(blobs: Mapping[str, bytes]) -> None:
+    """Refuse content that does not hash to the SHA-256 hex it is given under."""
+    for digest, data in blobs.items():
+        actual = blobstore.sha256_hex(data)
+        if actual != digest:
+            raise InvalidEvent(f"content given for {digest} hashes to {actual}")
 
 
 class _ThreadState(threading.local):
@@ -160,7 +63,7 @@ def _not_stored(event_id: str) -> None:
     return None
 
 
-class Ledger:
+class Ledger(LedgerReads, LedgerOutbox):
     """The local ledger at ``path`` (created and migrated on open).
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
@@ -168,7 +71,9 @@ class Ledger:
     the last commits on power loss); ``"group"`` batches the writes of all threads into
     shared transactions committed at most ``group_window_s`` seconds (or
     ``group_max_events`` writes) later, see ``ledger.groupcommit``: call ``flush()``
-    for a durability point. Raises ``StoreError`` if the file cannot be opened.
+    for a durability point. ``policies``: the write pipeline every event goes through
+    before it is stored (``ledger.policies``). Raises ``StoreError`` if the file cannot
+    be opened.
     """
 
     def __init__(
@@ -179,6 +84,7 @@ class Ledger:
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         group_window_s: float | None = None,
         group_max_events: int | None = None,
+        policies: Sequence[WritePolicy] = (),
     ) -> None:
         self.path = Path(path)
         if durability not in ("full", "normal", "group"):
@@ -189,6 +95,7 @@ class Ledger:
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._group = None
+        self.pipeline = Pipeline(policies)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -203,9 +110,9 @@ class Ledger:
                 window_s=DEFAULT_WINDOW_S if group_window_s is None else group_window_s,
                 max_events=DEFAULT_MAX_EVENTS if group_max_events is None else group_max_events,
                 describe=f"ledger {self.path}",
-                insert_sql=_insert_rows_sql,
-                lookup_sql=_BODY_SQL,
-                body_index=_INSERT_COLUMNS.index("body"),
+                insert_sql=insert_rows_sql,
+                lookup_sql=BODY_SQL,
+                body_index=INSERT_COLUMNS.index("body"),
             )
         self.ledger_id = self._ensure_ledger_id()
 
@@ -343,11 +250,12 @@ class Ledger:
 
         Same rules as ``append``.
         """
-        prepared = [self._prepare(e) for e in events]
         blobs = dict(blobs or {})
-        for digest, data in blobs.items():
-            if blobstore.sha256_hex(data) != digest:
-                raise InvalidEvent(f"content given for {digest} hashes to {blobstore.sha256_hex(data)}")
+        prepared = []
+        for e in events:
+            event, body, blobs = self._prepare(e, blobs)
+            prepared.append((event, body))
+        _check_contents(blobs)
         group = self._group
         if (
             group is not None and len(prepared) == 1 and not is_file_change(prepared[0][0])
@@ -386,9 +294,7 @@ class Ledger:
             or getattr(self._local, "group_conn", None) is not None
         ):
             return self.append(event, blobs).inserted
-        body = event.to_bytes()
-        if len(body) > MAX_EVENT_BYTES:
-            self._prepare(event)  # raises EventTooLarge
+        event, body, _ = self._prepare(event, {})
         try:
             existing = group.buffer(
                 event.event_id, body, event_row(event, body, time.time_ns()),
@@ -406,11 +312,18 @@ class Ledger:
         return False
 
     def _stored_body(self, event_id: str) -> bytes | None:
-        row = self._conn().execute(_BODY_SQL, (event_id,)).fetchone()
+        row = self._conn().execute(BODY_SQL, (event_id,)).fetchone()
         return bytes(row[0]) if row is not None else None
 
-    @staticmethod
-    def _prepare(event: SwarmEvent) -> tuple[SwarmEvent, bytes]:
+    def _prepare(
+        self, event: SwarmEvent, blobs: Mapping[str, bytes]
+    ) -> tuple[SwarmEvent, bytes, Mapping[str, bytes]]:
+        """THE write step every event goes through: the policy pipeline
+        (``ledger.policies``), then serialization and the size check. Returns
+        ``(event, body, blobs)`` as they will be stored. Raises ``EventTooLarge`` and
+        whatever a policy raises."""
+        if self.pipeline:
+            event, blobs = self.pipeline.run(event, blobs)
         body = event.to_bytes()
         if len(body) > MAX_EVENT_BYTES:
             raise EventTooLarge(
@@ -418,7 +331,7 @@ class Ledger:
                 f"{MAX_EVENT_BYTES:,}-byte limit; store large content as a file change "
                 "(content goes to the blob store) or shorten diff_patch/message text"
             )
-        return event, body
+        return event, body, blobs
 
     def _insert(
         self, conn: sqlite3.Connection, event: SwarmEvent, body: bytes, blobs: Mapping[str, bytes]
@@ -433,7 +346,7 @@ class Ledger:
                     f"event {event.event_id}: content {digest} of "
                     f"{event.state_change.target_resource!r} is not in the blob store; pass its bytes"
                 )
-        cur = conn.execute(_INSERT_SQL, event_row(event, body, time.time_ns()))
+        cur = conn.execute(INSERT_SQL, event_row(event, body, time.time_ns()))
         if cur.rowcount == 0:
             row = conn.execute(
                 "SELECT seq, body FROM events WHERE event_id = ?", (event.event_id,)
@@ -479,10 +392,8 @@ class Ledger:
         with self.write_transaction() as conn:
             states = {p: self._path_state(conn, tenant_id, project_id, p) for p in paths}
             event, blobs = build(states)
-            prepared, body = self._prepare(event)
-            for digest, data in blobs.items():
-                if blobstore.sha256_hex(data) != digest:
-                    raise InvalidEvent(f"content given for {digest} hashes differently")
+            prepared, body, blobs = self._prepare(event, blobs)
+            _check_contents(blobs)
             return self._insert(conn, prepared, body, blobs)
 
     def put_blob(self, data: bytes) -> str:
@@ -496,9 +407,7 @@ class Ledger:
         harmless; this lets a producer bound the memory of a huge batch. Returns the
         number of blobs that were new. Raises ``InvalidEvent`` when a content does not
         hash to its key, ``StoreError`` on SQLite failure."""
-        for digest, data in blobs.items():
-            if blobstore.sha256_hex(data) != digest:
-                raise InvalidEvent(f"content given for {digest} hashes to {blobstore.sha256_hex(data)}")
+        _check_contents(blobs)
         new = 0
         with self.write_transaction() as conn:
             for digest, data in blobs.items():
@@ -506,311 +415,6 @@ class Ledger:
                     blobstore.put(conn, data, digest)
                     new += 1
         return new
-
-    # ------------------------------------------------------------------ reads
-    def get_blob(self, digest: str) -> bytes:
-        """Content by SHA-256 hex. Raises ``BlobNotFound``; ``StoreError`` if corrupt."""
-        with self._converted("read blob"):
-            return blobstore.get(self._conn(), digest)
-
-    def has_blob(self, digest: str) -> bool:
-        """True if content with that SHA-256 hex is stored."""
-        with self._converted("read blob"):
-            return blobstore.exists(self._conn(), digest)
-
-    def _path_state(self, conn, tenant_id: str, project_id: str, path: str) -> PathState | None:
-        row = conn.execute(
-            "SELECT hash, mode FROM path_state WHERE tenant_id=? AND project_id=? AND path=?",
-            (tenant_id, project_id, path),
-        ).fetchone()
-        return PathState(path=path, hash=row[0], mode=row[1]) if row else None
-
-    def path_state(self, tenant_id: str, project_id: str, path: str) -> PathState | None:
-        """The current (last recorded) content hash and mode of ``path``, or None."""
-        with self._converted("read"):
-            return self._path_state(self._conn(), tenant_id, project_id, path)
-
-    def current_tree(self, tenant_id: str, project_id: str) -> dict[str, PathState]:
-        """Every path of the recording-order projection: ``{path: PathState}``."""
-        with self._converted("read"):
-            rows = self._conn().execute(
-                "SELECT path, hash, mode FROM path_state WHERE tenant_id=? AND project_id=?",
-                (tenant_id, project_id),
-            )
-            return {r[0]: PathState(path=r[0], hash=r[1], mode=r[2]) for r in rows}
-
-    def get(self, event_id: str, *, tenant_id: str | None = None) -> StoredEvent:
-        """The event with that id, or a unique id prefix (8+ characters).
-
-        With ``tenant_id``, an event of another tenant is treated as absent (tenant
-        isolation: callers acting for a tenant never read another's events).
-        Raises ``EventNotFound`` (also when a prefix matches several events).
-        """
-        conn = self._conn()
-        with self._converted("read"):
-            row = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id = ?", (event_id,)
-            ).fetchone()
-            if row is None and len(event_id) >= 8:
-                rows = conn.execute(
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id >= ? AND event_id < ? LIMIT 2",
-                    (event_id, event_id + "\uffff"),
-                ).fetchall()
-                if len(rows) > 1:
-                    raise EventNotFound(f"event id prefix {event_id!r} is ambiguous: give more characters")
-                row = rows[0] if rows else None
-        if row is None or (tenant_id is not None and row[4] != tenant_id):
-            raise EventNotFound(f"no event {event_id!r} in {self.path} (see `ledger log`)")
-        return _row_to_stored(row)
-
-    def events(
-        self,
-        *,
-        tenant_id: str | None = None,
-        project_id: str | None = None,
-        since_ns: int | None = None,
-        until_ns: int | None = None,
-        path: str | None = None,
-        agent_id: str | None = None,
-        kind: str | None = None,
-        commit: str | None = None,
-        session_id: str | None = None,
-        after_seq: int | None = None,
-        until_seq: int | None = None,
-        limit: int | None = None,
-        order: str = "time",
-        descending: bool = False,
-    ) -> Iterator[StoredEvent]:
-        """Query events; every filter is optional and they combine with AND.
-
-        Times are int nanoseconds since the epoch (``since_ns`` inclusive, ``until_ns``
-        inclusive). ``path`` matches a state change's path or its rename source, or
-        everything under it when it ends with '/'. ``commit`` matches a commit-hash prefix.
-        ``order``: ``"time"`` (event time, then seq) or ``"seq"`` (recording order).
-        """
-        where, params = [], []
-
-        def add(clause: str, *values) -> None:
-            where.append(clause)
-            params.extend(values)
-
-        if tenant_id is not None:
-            add("tenant_id = ?", tenant_id)
-        if project_id is not None:
-            add("project_id = ?", project_id)
-        if since_ns is not None:
-            add("time_ns >= ?", since_ns)
-        if until_ns is not None:
-            add("time_ns <= ?", until_ns)
-        if path is not None:
-            if path.endswith("/"):
-                add("(substr(target_path, 1, ?) = ? OR substr(previous_path, 1, ?) = ?)",
-                    len(path), path, len(path), path)
-            else:
-                add("(target_path = ? OR previous_path = ?)", path, path)
-        if agent_id is not None:
-            add("agent_id = ?", agent_id)
-        if kind is not None:
-            add("kind = ?", kind)
-        if commit is not None:
-            add("commit_hash >= ? AND commit_hash < ?", commit, commit + "g")
-        if session_id is not None:
-            add("session_id = ?", session_id)
-        if after_seq is not None:
-            add("seq > ?", after_seq)
-        if until_seq is not None:
-            add("seq <= ?", until_seq)
-        direction = "DESC" if descending else "ASC"
-        order_by = f"time_ns {direction}, seq {direction}" if order == "time" else f"seq {direction}"
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order_by}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._converted("query"):
-            cursor = self._conn().execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(1000)
-                if not rows:
-                    break
-                for row in rows:
-                    yield _row_to_stored(row)
-
-    def changes(
-        self,
-        tenant_id: str,
-        project_id: str,
-        *,
-        until_ns: int | None = None,
-        until_seq: int | None = None,
-        order: str = "time",
-    ) -> Iterator[ChangeRow]:
-        """File state changes of a project reduced to replay's needs, in ``order``:
-        ``"time"`` (event time, ties by seq) or ``"seq"`` (recording order).
-
-        ``until_ns``/``until_seq`` are inclusive cut-offs.
-        """
-        where = ["tenant_id = ?", "project_id = ?", "kind = 'state_change'", "target_type = 'file'"]
-        params: list = [tenant_id, project_id]
-        if until_ns is not None:
-            where.append("time_ns <= ?")
-            params.append(until_ns)
-        if until_seq is not None:
-            where.append("seq <= ?")
-            params.append(until_seq)
-        order_by = "time_ns, seq" if order == "time" else "seq"
-        sql = (
-            "SELECT event_id, time_ns, seq, operation, target_path, previous_path, prev_hash, "
-            "new_hash, file_mode, prev_mode, commit_hash FROM events WHERE "
-            + " AND ".join(where)
-            + f" ORDER BY {order_by}"
-        )
-        with self._converted("query"):
-            cursor = self._conn().execute(sql, params)
-            while True:
-                rows = cursor.fetchmany(2000)
-                if not rows:
-                    break
-                for r in rows:
-                    yield ChangeRow(
-                        event_id=r[0], time_ns=r[1], order=r[2], operation=r[3], path=r[4],
-                        previous_path=r[5] or "", prev_hash=r[6] or "", new_hash=r[7] or "",
-                        mode=r[8] or "", prev_mode=r[9] or "", commit_hash=r[10] or "",
-                    )
-
-    def projects(self) -> list[ProjectSummary]:
-        """Every tenant/project in the ledger with its event count and time range."""
-        with self._converted("query"):
-            rows = self._conn().execute(
-                "SELECT tenant_id, project_id, count(*), min(time_ns), max(time_ns) "
-                "FROM events GROUP BY tenant_id, project_id ORDER BY tenant_id, project_id"
-            ).fetchall()
-        return [ProjectSummary(*r) for r in rows]
-
-    def resolve_project(self, tenant_id: str, project_id: str | None) -> str:
-        """The project to use: ``project_id`` if it has events, else the tenant's only one.
-
-        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices).
-        """
-        names = [p.project_id for p in self.projects() if p.tenant_id == tenant_id]
-        return pick_project(names, project_id, tenant_id=tenant_id, where=str(self.path),
-                            empty_hint="record some first (`ledger import git REPO` or the nervous_system SDK)")
-
-    def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
-        """Commits recorded in events whose hash starts with ``prefix``:
-        ``[(commit_hash, last_seq, last_time_ns)]`` (one row per distinct commit)."""
-        with self._converted("query"):
-            return [
-                tuple(r)
-                for r in self._conn().execute(
-                    "SELECT commit_hash, max(seq), max(time_ns) FROM events "
-                    "WHERE tenant_id=? AND project_id=? AND commit_hash >= ? AND commit_hash < ? "
-                    "GROUP BY commit_hash",
-                    (tenant_id, project_id, prefix, prefix + "g"),
-                )
-            ]
-
-    def count(self, **filters) -> int:
-        """Number of events matching the same filters as ``events`` (tenant_id, project_id, kind)."""
-        where, params = [], []
-        for col in ("tenant_id", "project_id", "kind", "agent_id"):
-            if filters.get(col) is not None:
-                where.append(f"{col} = ?")
-                params.append(filters[col])
-        sql = "SELECT count(*) FROM events" + (" WHERE " + " AND ".join(where) if where else "")
-        with self._converted("query"):
-            return self._conn().execute(sql, params).fetchone()[0]
-
-    def max_seq(self) -> int:
-        """Highest local sequence number (0 when empty)."""
-        with self._converted("query"):
-            return self._conn().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-
-    def event_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes, bytes | None, int]]:
-        """The lean read path for bulk consumers (the analytics ingestor): up to ``limit``
-        events with ``seq > after_seq`` in recording order, as plain tuples
-        ``(seq, body, hub_versionstamp or None, recorded_ns)`` — ``body`` the stored
-        protobuf bytes, ``recorded_ns`` int nanoseconds. No ``StoredEvent`` objects are
-        built (several times cheaper per event than ``events()``). Raises ``StoreError``.
-        """
-        with self._converted("query"):
-            return self._conn().execute(
-                "SELECT seq, body, hub_versionstamp, recorded_ns FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, int(limit)),
-            ).fetchall()
-
-    # ------------------------------------------------------------------ outbox
-    def pending(self, limit: int = 1000, *, after_seq: int = 0, include_refused: bool = False) -> list[StoredEvent]:
-        """Unsynced events (no hub versionstamp) in recording order, oldest first.
-
-        Events the hub refused (``sync_error`` set) are skipped unless ``include_refused``.
-        """
-        sql = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE hub_versionstamp IS NULL AND seq > ?"
-            + ("" if include_refused else " AND sync_error IS NULL")
-            + " ORDER BY seq LIMIT ?"
-        )
-        with self._converted("query"):
-            return [_row_to_stored(r) for r in self._conn().execute(sql, (after_seq, limit))]
-
-    def mark_synced(self, synced: Iterable[tuple[int, bytes]]) -> None:
-        """Record ``(seq, hub_versionstamp)`` pairs in one transaction (clears sync_error)."""
-        now = time.time_ns()
-        with self.write_transaction() as conn:
-            conn.executemany(
-                "UPDATE events SET hub_versionstamp = ?, synced_ns = ?, sync_error = NULL WHERE seq = ?",
-                [(bytes(vs), now, seq) for seq, vs in synced],
-            )
-
-    def mark_sync_error(self, seq: int, message: str) -> None:
-        """Record why the hub refused an event; it stays pending and visible in status."""
-        with self.write_transaction() as conn:
-            conn.execute("UPDATE events SET sync_error = ? WHERE seq = ?", (message, seq))
-
-    def outbox_status(self) -> dict:
-        """``{"pending": n, "refused": n, "oldest_pending_ns": ns|None, "synced": n}``."""
-        with self._converted("query"):
-            conn = self._conn()
-            pending, oldest = conn.execute(
-                "SELECT count(*), min(recorded_ns) FROM events WHERE hub_versionstamp IS NULL"
-            ).fetchone()
-            refused = conn.execute(
-                "SELECT count(*) FROM events WHERE hub_versionstamp IS NULL AND sync_error IS NOT NULL"
-            ).fetchone()[0]
-            synced = conn.execute(
-                "SELECT count(*) FROM events WHERE hub_versionstamp IS NOT NULL"
-            ).fetchone()[0]
-        return {"pending": pending, "refused": refused, "oldest_pending_ns": oldest, "synced": synced}
-
-    # ------------------------------------------------------------------ checkpoints
-    def get_checkpoint(self, name: str) -> str | None:
-        """A consumer's saved position, or None."""
-        with self._converted("query"):
-            row = self._conn().execute(
-                "SELECT value FROM checkpoints WHERE name = ?", (name,)
-            ).fetchone()
-        return row[0] if row else None
-
-    def set_checkpoint(self, name: str, value: str) -> None:
-        """Save a consumer's position (durable on return)."""
-        with self.write_transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO checkpoints (name, value, updated_ns) VALUES (?, ?, ?)",
-                (name, value, time.time_ns()),
-            )
-
-    def get_meta(self, key: str) -> str | None:
-        """A metadata value of this ledger file, or None."""
-        with self._converted("query"):
-            row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        """Set a metadata value of this ledger file."""
-        with self.write_transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
 
 def open_ledger(settings=None, **overrides) -> Ledger:
     """Open (and migrate) the ledger named by settings (see ``ledger.config``)."""

@@ -11,11 +11,11 @@ OpenTelemetry traces.
     from nervous_system import Recorder
     rec = Recorder(project_id="web", agent_id="coder-1", agent_role="coder")
 
-Importing this package registers the span-link hooks (``nervous_system.otel``): events
+Importing this package changes nothing process-wide. A ``Recorder`` links its events to
+OpenTelemetry by default (``link_spans=True``, see ``nervous_system.otel``): events
 recorded inside an active span carry its trace/span ids and appear as span events.
 """
 
-from nervous_system import otel
 from nervous_system.capture import LedgerSpanProcessor, SpanFilter
 from nervous_system.errors import InvalidRecord, RecordFailed, RecorderError
 from nervous_system.propagation import (
@@ -30,7 +30,6 @@ from nervous_system.propagation import (
 from nervous_system.recorder import Recorder, register_hooks
 from nervous_system.setup import Instrumentation, configure
 
-otel.install()
 
 __all__ = [
     "Recorder",

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator
 
 from ledger import Ledger, PathState, sha256_hex
-from ledger.diffs import describe_change
+from ledger.changes import UNKNOWN, apply_change, file_state_change, is_file_change
 from ledger.errors import LedgerError
 from nervous_system.errors import InvalidRecord
-from schemas import new_event_id, parse_event
+from schemas import Operation, new_event_id, parse_event
 from schemas.errors import SchemaError
 
 CONTENT_KEYS = ("content_base64", "content")
@@ -104,13 +104,15 @@ class _Batch:
     def __init__(self, ledger: Ledger, defaults: Defaults):
         self.ledger = ledger
         self.defaults = defaults
-        self.overlay: dict[tuple[str, str, str], PathState | None] = {}
+        #: ``{(tenant, project): {path: PathState | None}}``: states this batch's earlier
+        #: lines produce (``ledger.changes.apply_change``), read before the ledger's.
+        self.overlay: dict[tuple[str, str], dict[str, PathState | None]] = {}
         self.blobs: dict[str, bytes] = {}
 
     def state(self, tenant: str, project: str, path: str) -> PathState | None:
-        key = (tenant, project, path)
-        if key in self.overlay:
-            return self.overlay[key]
+        overlay = self.overlay.get((tenant, project), {})
+        if path in overlay:
+            return overlay[path]
         return self.ledger.path_state(tenant, project, path)
 
     def content_of(self, digest: str) -> bytes | None:
@@ -156,50 +158,43 @@ class _Batch:
         elif content is not None:
             raise ValueError("content is only allowed beside a file state_change")
         event = parse_event(data, where=where)
-        if event.state_change is not None and event.state_change.target_type.value == "file":
-            c = event.state_change
-            key = (event.tenant_id, event.project_id)
-            if c.operation.value == "rename":
-                self.overlay[(*key, c.previous_resource)] = None
-            if c.operation.value == "delete":
-                self.overlay[(*key, c.target_resource)] = None
-            else:
-                self.overlay[(*key, c.target_resource)] = PathState(
-                    path=c.target_resource, hash=c.new_state_hash, mode=c.file_mode.value)
+        if is_file_change(event):
+            apply_change(self.overlay.setdefault((event.tenant_id, event.project_id), {}), event.state_change)
         return event
 
     def _fill_state_change(self, data: dict, sc: dict, content: bytes | None) -> None:
+        """Fill what the line leaves out of a file state change from its content and the
+        previous state (``ledger.changes.file_state_change``); fields the line gives win."""
         path = sc.get("target_resource")
         if not isinstance(path, str) or not path:
             return  # parse_event reports it
         tenant, project = data["tenant_id"], data["project_id"]
         op = sc.get("operation")
         source_path = sc.get("previous_resource") if op == "rename" else path
-        source = self.state(tenant, project, source_path) if isinstance(source_path, str) and source_path else None
+        before = self.state(tenant, project, source_path) if isinstance(source_path, str) and source_path else None
         if content is not None:
             if op == "delete":
                 raise ValueError("a delete carries no content")
-            digest = sha256_hex(content)
-            if sc.get("new_state_hash") and sc["new_state_hash"] != digest:
-                raise ValueError(
-                    f"content hashes to {digest}, not to new_state_hash {sc['new_state_hash']}")
-            sc["new_state_hash"] = digest
-            sc.setdefault("size_bytes", len(content))
-            sc.setdefault("file_mode", (source.mode if source is not None else "regular"))
-            if op is None:
-                op = sc["operation"] = "create" if source is None else "modify"
-            self.blobs[digest] = content
-        if op in ("modify", "rename", "delete") and source is not None:
-            sc.setdefault("previous_state_hash", source.hash)
-            sc.setdefault("previous_file_mode", source.mode)
-        if content is not None and "diff_patch" not in sc:
-            old = self.content_of(source.hash) if source is not None else None
-            patch, added, removed = describe_change(
-                path, old, content, previous_path=sc.get("previous_resource") or None,
-                old_mode=source.mode if source is not None else "", new_mode=sc.get("file_mode", ""))
-            sc["diff_patch"] = patch
-            sc.setdefault("lines_added", added)
-            sc.setdefault("lines_removed", removed)
+            given = sc.get("new_state_hash")
+            if given and given != sha256_hex(content):
+                raise ValueError(f"content hashes to {sha256_hex(content)}, not to new_state_hash {given}")
+            old = self.content_of(before.hash) if before is not None else None
+            mode = sc.get("file_mode") if isinstance(sc.get("file_mode"), str) else None
+            built = file_state_change(
+                path, content, before=before, old_bytes=old if before is None or old is not None else UNKNOWN,
+                new_mode=mode if mode in ("regular", "executable", "symlink") else None,
+                previous_path=sc.get("previous_resource") if op == "rename" else None,
+                operation=Operation(op) if op in ("create", "modify", "rename") else None,
+                diff="diff_patch" not in sc,
+            ).model_dump(mode="json")
+            for key in ("new_state_hash", "size_bytes", "file_mode", "operation", "diff_patch",
+                        "lines_added", "lines_removed"):
+                sc.setdefault(key, built[key])
+            self.blobs[built["new_state_hash"]] = content
+            op = sc["operation"]
+        if op in ("modify", "rename", "delete") and before is not None:
+            sc.setdefault("previous_state_hash", before.hash)
+            sc.setdefault("previous_file_mode", before.mode)
 
 
 def record_jsonl(

@@ -1,6 +1,8 @@
 """Span-linked events: the ledger and the trace point at each other.
 
-Two ``Recorder`` hooks, registered process-wide when ``nervous_system`` is imported:
+Two ``Recorder`` hooks, added to every ``Recorder`` made with ``link_spans=True`` (the
+default; ``install()`` registers them process-wide instead, for recorders made with
+``link_spans=False``):
 
 * ``link_to_current_span`` (before append): an event without a ``trace_id`` gets the
   trace id and span id of the active OpenTelemetry span (32 and 16 lowercase hex, W3C
@@ -41,8 +43,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from nervous_system.recorder import register_hooks
-from schemas import SwarmEvent
+from schemas import FileMode, SwarmEvent, TargetType
 
 #: Longest text attribute put on a span event (characters); the ledger keeps it all.
 MAX_TEXT_ATTRIBUTE_CHARS = 1024
@@ -108,7 +109,7 @@ def span_event_attributes(event: SwarmEvent) -> dict[str, Any]:
         attrs["ledger.state_change.target_type"] = sc.target_type.value
         attrs["ledger.state_change.operation"] = sc.operation.value
         attrs["ledger.state_change.path"] = sc.target_resource
-        if sc.target_type.value == "file":
+        if sc.target_type == TargetType.FILE:
             attrs["code.file.path"] = sc.target_resource
         if sc.previous_resource:
             attrs["ledger.state_change.previous_path"] = sc.previous_resource
@@ -116,7 +117,7 @@ def span_event_attributes(event: SwarmEvent) -> dict[str, Any]:
             attrs["ledger.state_change.new_hash"] = sc.new_state_hash
         if sc.previous_state_hash:
             attrs["ledger.state_change.previous_hash"] = sc.previous_state_hash
-        if sc.file_mode.value != "unspecified":
+        if sc.file_mode != FileMode.UNSPECIFIED:
             attrs["ledger.state_change.file_mode"] = sc.file_mode.value
         attrs["ledger.state_change.size_bytes"] = sc.size_bytes
         attrs["ledger.state_change.lines_added"] = sc.lines_added
@@ -160,9 +161,12 @@ _unregister = None
 
 
 def install() -> None:
-    """Register both hooks process-wide (idempotent). Done on ``import nervous_system``."""
+    """Register both hooks process-wide, for every ``Recorder`` (idempotent). Not needed
+    for recorders made with ``link_spans=True`` (the default), which add them themselves."""
     global _unregister
     if _unregister is None:
+        from nervous_system.recorder import register_hooks
+
         _unregister = register_hooks(before=link_to_current_span, after=mirror_as_span_event)
 
 

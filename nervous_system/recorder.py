@@ -23,28 +23,23 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ledger import Ledger, PathState, sha256_hex
-from ledger.diffs import describe_change
+from ledger import Ledger, PathState
+from ledger.changes import UNKNOWN, file_state_change
 from ledger.errors import LedgerError, StoreError
 from nervous_system.errors import InvalidRecord, RecordFailed
 from schemas import (
     AgentDecision,
     AgentMessage,
-    FileMode,
-    Operation,
-    StateChange,
     SwarmEvent,
     SystemSignal,
-    TargetType,
     check_relative_path,
     new_event_id,
 )
 from schemas.errors import SchemaError
-from schemas.models import _COMMIT_HEX, _UUID7
+from schemas.ids import COMMIT_HEX_RE, UUID7_RE
 
 #: A valid placeholder id for the envelope template (never recorded).
 _TEMPLATE_ID = "00000000-0000-7000-8000-000000000000"
-_new_event = SwarmEvent.__new__
 
 #: Hooks called with each event just before it is appended (used by the
 #: OpenTelemetry integration to add trace/span ids). A hook returns the event
@@ -104,7 +99,11 @@ class Recorder:
         session_id: str | None = None,
         user_id: str = "",
         clock: Callable[[], int] = time.time_ns,
+        link_spans: bool = True,
     ) -> None:
+        #: True when this recorder opened its ledger (and so closes it); a lent
+        #: ``Ledger`` stays open for its owner.
+        self.owns_ledger = not isinstance(ledger, Ledger)
         if isinstance(ledger, Ledger):
             self.ledger = ledger
         else:
@@ -129,7 +128,10 @@ class Recorder:
         self._own_before: list[EventHook] = []
         self._own_after: list[AfterHook] = []
         self._template: tuple[tuple, dict | None] = ((), None)
-        self._template_fields: frozenset[str] = frozenset()
+        if link_spans:
+            from nervous_system import otel
+
+            self.add_hooks(before=otel.link_to_current_span, after=otel.mirror_as_span_event)
 
     def add_hooks(self, *, before: EventHook | None = None, after: AfterHook | None = None) -> None:
         """Add hooks run for this recorder's events only (after the global hooks)."""
@@ -153,25 +155,18 @@ class Recorder:
         timestamp = self.clock()
         caused_by = caused_by or ""
         commit = commit or ""
-        state = self._envelope_template()
+        identity = self._identity()
         if (
-            state is not None
+            identity is not None
             and type(timestamp) is int
-            and (not caused_by or _UUID7.fullmatch(caused_by))
-            and (not commit or _COMMIT_HEX.match(commit))
+            and (not caused_by or UUID7_RE.fullmatch(caused_by))
+            and (not commit or COMMIT_HEX_RE.match(commit))
         ):
-            # A copy of the template (pydantic's pickle state, as copy.copy would do).
-            fields = state["__dict__"].copy()
-            fields["event_id"] = event_id
-            fields["timestamp"] = timestamp
-            fields["caused_by"] = caused_by
-            fields["related_commit_hash"] = commit
-            fields["decision"] = None
-            fields.update(payload)
-            event = _new_event(SwarmEvent)
-            event.__setstate__({**state, "__dict__": fields,
-                                "__pydantic_fields_set__": self._template_fields | payload.keys()})
-            return event
+            # Every field is valid already (identity checked once, the rest just above;
+            # payloads are validated models): construct without re-validating.
+            return SwarmEvent.model_construct(
+                event_id=event_id, timestamp=timestamp, caused_by=caused_by,
+                related_commit_hash=commit, **identity, **payload)
         try:
             return SwarmEvent(
                 event_id=event_id,
@@ -189,31 +184,30 @@ class Recorder:
         except (SchemaError, ValueError) as exc:
             raise InvalidRecord(f"cannot record: {exc}") from exc
 
-    def _envelope_template(self) -> dict | None:
-        """The validated identity fields of this recorder as the pickle state of a
-        ``SwarmEvent`` (rebuilt when one of them is reassigned), or None if they are
-        invalid (full validation then reports it)."""
+    def _identity(self) -> dict | None:
+        """The validated fields shared by every event of this recorder (tenant, project,
+        user, session, agent, role, schema version and the empty trace ids), checked once
+        by building a template event and kept until one of them is reassigned; None if
+        they are invalid (full validation of each event then reports why)."""
         key = (self.tenant_id, self.project_id, self.user_id, self.session_id, self.agent_id,
                self.agent_role)
-        cached_key, state = self._template
+        cached_key, identity = self._template
         if cached_key == key:
-            return state
+            return identity
         try:
             template = SwarmEvent(
                 event_id=_TEMPLATE_ID, timestamp=0, tenant_id=key[0], project_id=key[1],
                 user_id=key[2], session_id=key[3], agent_id=key[4], agent_role=key[5],
-                caused_by="", related_commit_hash="", decision=AgentDecision(),
+                decision=AgentDecision(),
             )
         except (SchemaError, ValueError):
-            state = None
+            identity = None
         else:
-            state = template.__getstate__()
-            if {"__dict__", "__pydantic_fields_set__"} <= state.keys():
-                self._template_fields = frozenset(state["__pydantic_fields_set__"] - {"decision"})
-            else:
-                state = None  # an unknown pydantic: full validation for every event
-        self._template = (key, state)
-        return state
+            identity = template.model_dump(
+                include={"schema_version", "tenant_id", "project_id", "user_id", "session_id",
+                         "agent_id", "agent_role", "trace_id", "span_id"})
+        self._template = (key, identity)
+        return identity
 
     def _hooked(self, event: SwarmEvent) -> SwarmEvent:
         for hooks in (Recorder.before_append, self._own_before):
@@ -310,8 +304,6 @@ class Recorder:
                 check_relative_path(previous_path)
         except ValueError as exc:
             raise InvalidRecord(f"cannot record file change: {exc}") from exc
-        if mode is not None and mode not in ("regular", "executable", "symlink"):
-            raise InvalidRecord(f"mode must be regular, executable or symlink, not {mode!r}")
         if new_bytes is not None and not isinstance(new_bytes, (bytes, bytearray, memoryview)):
             raise InvalidRecord(f"new_bytes must be bytes or None, not {type(new_bytes).__name__}")
         with self._lock:
@@ -320,51 +312,23 @@ class Recorder:
         holder: dict[str, SwarmEvent] = {}
 
         def build(states: dict[str, PathState | None]) -> tuple[SwarmEvent, dict[str, bytes]]:
-            source = states.get(previous_path) if previous_path else states[path]
-            if previous_path and source is None:
-                raise InvalidRecord(f"cannot rename {previous_path!r}: the ledger has no content for it")
-            old = self.ledger.get_blob(source.hash) if source is not None else None
+            before = states.get(previous_path) if previous_path else states[path]
+            old = self.ledger.get_blob(before.hash) if before is not None and before.hash else None
             content = None if new_bytes is None else bytes(new_bytes)
-            if previous_path and content is None:
+            if previous_path and content is None and before is not None:
                 content = old  # a pure rename: the content moves unchanged
-            if content is None:
-                if source is None:
-                    raise InvalidRecord(f"cannot delete {path!r}: the ledger has no content for it")
-                op, new_hash, new_mode = Operation.DELETE, "", FileMode.UNSPECIFIED
-            else:
-                op = Operation.RENAME if previous_path else (
-                    Operation.MODIFY if source is not None else Operation.CREATE)
-                new_hash = sha256_hex(content)
-                new_mode = FileMode(mode or (source.mode if source is not None else "regular"))
-            patch, added, removed = describe_change(
-                path, old, content, previous_path=previous_path,
-                old_mode=source.mode if source is not None else "", new_mode=new_mode.value)
-            change = StateChange(
-                target_type=TargetType.FILE,
-                target_resource=path,
-                operation=op,
-                previous_resource=previous_path or "",
-                previous_state_hash=source.hash if source is not None else "",
-                previous_file_mode=FileMode(source.mode) if source is not None else FileMode.UNSPECIFIED,
-                new_state_hash=new_hash,
-                file_mode=new_mode,
-                diff_patch=patch,
-                size_bytes=len(content) if content is not None else 0,
-                is_reversible=is_reversible,
-                lines_added=added,
-                lines_removed=removed,
-            )
+            change = file_state_change(
+                path, content, before=before, old_bytes=old if before is None or before.hash else UNKNOWN,
+                new_mode=mode, previous_path=previous_path, is_reversible=is_reversible)
             event = self._hooked(self._envelope(caused_by=cause, commit=commit, state_change=change))
             holder["event"] = event
-            return event, ({new_hash: content} if content is not None else {})
+            return event, ({change.new_state_hash: content} if content is not None else {})
 
         try:
             self.ledger.record_with_state(self.tenant_id, self.project_id, paths, build)
         except StoreError as exc:
             raise RecordFailed(f"file change of {path!r} was not recorded: {exc}") from exc
-        except RecordFailed:
-            raise
-        except InvalidRecord:
+        except (RecordFailed, InvalidRecord):
             raise
         except (LedgerError, SchemaError, ValueError) as exc:
             raise InvalidRecord(f"cannot record file change of {path!r}: {exc}") from exc
@@ -405,8 +369,10 @@ class Recorder:
             raise RecordFailed(f"flush failed: {exc}") from exc
 
     def close(self) -> None:
-        """Close the ledger connections this recorder opened."""
-        self.ledger.close()
+        """Close the ledger if this recorder opened it (``owns_ledger``); a ``Ledger``
+        lent to the recorder stays open for its owner. Safe to call twice."""
+        if self.owns_ledger:
+            self.ledger.close()
 
     def __enter__(self) -> "Recorder":
         return self

@@ -227,7 +227,6 @@ def configure(
         if p is not None:
             provider.add_span_processor(p)
 
-    otel.install()
     attached = False
     if join_parent_trace and not trace.get_current_span().get_span_context().is_valid:
         attached = attach_from_env() is not None

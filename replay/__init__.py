@@ -1,32 +1,33 @@
-"""Time-travel replay: materialize a project's files as they were at a moment, and
-diff two moments.
+"""The read side: moments, histories (local and hub), the time-travel materializer,
+diffing and restore.
 
 Library entry points::
 
     from ledger import open_ledger
-    from replay.moments import resolve_moment
-    from replay import replay_local, diff_moments
+    from replay import LocalHistory, replay_from, diff_from
 
     lg = open_ledger()
-    moment = resolve_moment(lg, "default", "web", "2 hours ago")
-    report = replay_local(lg, "default", "web", moment, "/tmp/web-then")
+    history = LocalHistory(lg, "default", "web")
+    moment = history.resolve("2 hours ago")            # replay.moments: one WHEN parser
+    report = replay_from(history, moment, "/tmp/web-then")
 
-``replay.materialize`` is source-agnostic (``ChangeRow``s + a blob reader); the
-functions here feed it from the local SQLite ledger.
+``replay.materialize`` is source-agnostic (``ChangeRow``s + a blob reader); a
+``replay.history.History`` (``LocalHistory``, ``replay.hub.HubHistory``) feeds it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
-from replay.moments import Moment
 from ledger.records import ChangeRow
 from ledger.store import Ledger
 from replay.diffing import PathDiff, TreeDiff, diff_trees
 from replay.errors import ConflictsFound, InconsistentTree, OutputNotEmpty, ReplayError, UnsafePath
+from replay.history import History, LocalHistory, LogEntry, LogQuery
 from replay.materialize import Conflict, ReplayReport, Tree, build_tree, materialize
+from replay.moments import Moment
 
 __all__ = [
     "Conflict",
@@ -37,8 +38,14 @@ __all__ = [
     "build_tree",
     "materialize",
     "diff_trees",
+    "History",
     "ReplaySource",
+    "LocalHistory",
+    "LogEntry",
+    "LogQuery",
+    "Moment",
     "local_source",
+    "resolve_moment",
     "replay_from",
     "diff_from",
     "changes_at",
@@ -52,39 +59,19 @@ __all__ = [
     "InconsistentTree",
 ]
 
-
-@dataclass(frozen=True)
-class ReplaySource:
-    """Where replay reads history from: how to resolve a WHEN, which changes a moment
-    selects (in apply order), and how to read content. ``verify``: whether the
-    materializer must check content hashes (False when ``read_blob`` already does).
-
-    The local ledger is ``local_source``; another source (the FoundationDB hub) only
-    has to build one of these.
-    """
-
-    name: str
-    tenant: str
-    project: str
-    resolve: Callable[[str], Moment]
-    changes: Callable[[Moment], Iterable[ChangeRow]]
-    read_blob: Callable[[str], bytes]
-    verify: bool = True
+#: Where replay reads history from (the name the CLI's ``--source`` wiring uses).
+ReplaySource = History
 
 
-def local_source(ledger: Ledger, tenant: str, project: str) -> ReplaySource:
-    """A ``ReplaySource`` over the local SQLite ledger."""
-    from replay.moments import resolve_moment
+def local_source(ledger: Ledger, tenant: str, project: str) -> LocalHistory:
+    """The local ledger's project as a ``History``."""
+    return LocalHistory(ledger, tenant, project)
 
-    return ReplaySource(
-        name="local",
-        tenant=tenant,
-        project=project,
-        resolve=lambda when: resolve_moment(ledger, tenant, project, when),
-        changes=lambda moment: changes_at(ledger, tenant, project, moment),
-        read_blob=ledger.get_blob,
-        verify=False,  # Ledger.get_blob checks the SHA-256 of what it returns
-    )
+
+def resolve_moment(ledger: Ledger, tenant: str, project: str, when: str,
+                   now: dt.datetime | None = None) -> Moment:
+    """Resolve WHEN against a project of the local ledger (``replay.moments``)."""
+    return LocalHistory(ledger, tenant, project).resolve(when, now=now)
 
 
 def replay_from(
@@ -117,9 +104,7 @@ def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = Tru
 def changes_at(ledger: Ledger, tenant: str, project: str, moment: Moment) -> Iterator[ChangeRow]:
     """The project's file changes selected by ``moment``, in the order to apply them:
     event time (ties by seq) for a time, recording order (seq) for an event or commit."""
-    if moment.kind == "time":
-        return ledger.changes(tenant, project, until_ns=moment.until_ns, order="time")
-    return ledger.changes(tenant, project, until_seq=moment.until_seq, order="seq")
+    return iter(LocalHistory(ledger, tenant, project).changes(moment))
 
 
 def tree_at(ledger: Ledger, tenant: str, project: str, moment: Moment) -> tuple[Tree, list[Conflict]]:

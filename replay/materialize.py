@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ledger.changes import projected
 from ledger.records import ChangeRow
 from replay.errors import ConflictsFound, InconsistentTree, OutputNotEmpty, ReplayError, UnsafePath
 from schemas import check_relative_path
@@ -169,12 +170,12 @@ def build_tree(changes: Iterable[ChangeRow]) -> tuple[Tree, list[Conflict]]:
         """Compare the state of ``path`` with the change's expectation; True if present."""
         current = tree.get(path)
         if current is None:
-            conflict(c, path, "missing", c.prev_hash or "present", "absent")
+            conflict(c, path, "missing", c.previous_hash or "present", "absent")
             return False
-        if c.prev_hash and current[0] != c.prev_hash:
-            conflict(c, path, "hash_mismatch", c.prev_hash, current[0])
-        elif c.prev_mode and c.prev_mode != "unspecified" and current[1] != c.prev_mode:
-            conflict(c, path, "mode_mismatch", c.prev_mode, current[1])
+        if c.previous_hash and current[0] != c.previous_hash:
+            conflict(c, path, "hash_mismatch", c.previous_hash, current[0])
+        elif c.previous_mode and c.previous_mode != "unspecified" and current[1] != c.previous_mode:
+            conflict(c, path, "mode_mismatch", c.previous_mode, current[1])
         return True
 
     def place(c: ChangeRow, path: str) -> None:
@@ -204,24 +205,22 @@ def build_tree(changes: Iterable[ChangeRow]) -> tuple[Tree, list[Conflict]]:
         if op == "create":
             if c.path in tree:
                 conflict(c, c.path, "exists", "absent", tree[c.path][0])
-            place(c, c.path)
-        elif op == "modify":
+        elif op in ("modify", "delete"):
             check_previous(c, c.path)
-            place(c, c.path)
-        elif op == "delete":
-            if check_previous(c, c.path):
-                state.remove(c.path)
         elif op == "rename":
-            if check_previous(c, c.previous_path):
-                state.remove(c.previous_path)
+            check_previous(c, c.previous_path)
             if c.path in tree:
                 conflict(c, c.path, "exists", "absent", tree[c.path][0])
-            place(c, c.path)
         else:
             raise InconsistentTree(
                 f"event {c.event_id}: unknown operation {op!r} for {c.path!r}; "
                 "upgrade context-ledger to replay this history"
             )
+        for path, entry in projected(op, c.path, c.previous_path, c.new_hash, c.mode):
+            if entry is None:
+                state.remove(path)
+            else:
+                place(c, path)
     return tree, conflicts
 
 

@@ -27,13 +27,8 @@ from schemas.models import (
     SystemSignal,
     TargetType,
     check_relative_path,
-    event_from_bytes,
-    event_from_proto,
-    event_to_proto,
-    format_timestamp_ns,
-    parse_event,
-    parse_event_json,
-    parse_timestamp_ns,
 )
+from schemas.convert import event_from_bytes, event_from_proto, event_to_proto, parse_event, parse_event_json
+from schemas.timestamps import format_timestamp_ns, parse_timestamp_ns
 
 __all__ = [name for name in dir() if not name.startswith("_")]

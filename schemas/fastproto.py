@@ -24,32 +24,39 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import events_pb2
-from schemas.models import (
-    AgentRole,
-    FileMode,
-    Operation,
-    SpanKind,
-    SpanStatusCode,
-    TargetType,
-    _attr_to_proto,
-)
+from schemas.enums import proto_numbers
+from schemas.errors import InvalidEvent
 
 _NS = 1_000_000_000
 
 
-def _numbers(enum_name: str, py_enum, prefix: str) -> dict:
-    values = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_name
-    return {member: values[prefix + member.value.upper()].number for member in py_enum}
-
-
-_ROLE = _numbers("AgentRole", AgentRole, "AGENT_ROLE_")
-_TARGET = _numbers("TargetType", TargetType, "TARGET_TYPE_")
-_OPERATION = _numbers("Operation", Operation, "OPERATION_")
-_MODE = _numbers("FileMode", FileMode, "FILE_MODE_")
-_SPAN_KIND = _numbers("SpanKind", SpanKind, "SPAN_KIND_")
-_STATUS = _numbers("SpanStatusCode", SpanStatusCode, "SPAN_STATUS_CODE_")
+_ROLE = proto_numbers("AgentRole")
+_TARGET = proto_numbers("TargetType")
+_OPERATION = proto_numbers("Operation")
+_MODE = proto_numbers("FileMode")
+_SPAN_KIND = proto_numbers("SpanKind")
+_STATUS = proto_numbers("SpanStatusCode")
 
 _SwarmEvent = events_pb2.SwarmEvent
+
+
+def attribute_to_proto(value: Any, out: events_pb2.AttributeValue) -> None:
+    """Write one attribute value (str, bool, int, float or a list of them) into ``out``.
+    Raises ``InvalidEvent`` for any other type."""
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int):
+        out.int_value = value
+    elif isinstance(value, float):
+        out.double_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, (list, tuple)):
+        out.array_value.SetInParent()
+        for item in value:
+            attribute_to_proto(item, out.array_value.values.add())
+    else:
+        raise InvalidEvent(f"unsupported attribute value type {type(value).__name__}")
 
 
 def _attributes(target, attributes: dict[str, Any]) -> None:
@@ -66,7 +73,7 @@ def _attributes(target, attributes: dict[str, Any]) -> None:
         elif kind is bool:
             target[key].bool_value = value
         else:
-            _attr_to_proto(value, target[key])
+            attribute_to_proto(value, target[key])
 
 
 def _decision(msg, d) -> None:

@@ -16,27 +16,30 @@ hold for every valid event (see ``tests/test_schemas.py``). No I/O happens here.
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import re
-from enum import Enum
 from typing import Annotated, Any, Union
 
-from google.protobuf.message import DecodeError
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from schemas import events_pb2
-from schemas.errors import InvalidEvent, UnknownSchemaVersion
-from schemas.ids import is_span_id, is_trace_id
+from schemas import fastproto as _fast
+from schemas.enums import (
+    AgentRole,
+    FileMode,
+    Operation,
+    SpanKind,
+    SpanStatusCode,
+    TargetType,
+)
+from schemas.ids import COMMIT_HEX_RE, UUID7_RE, is_span_id, is_trace_id
+from schemas.timestamps import format_timestamp_ns, parse_timestamp_ns
 
 #: The schema version this code writes. Events with a version outside
 #: SUPPORTED_SCHEMA_VERSIONS are refused (an older reader must not guess).
@@ -49,145 +52,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT_HEX = re.compile(r"^[0-9a-f]{4,64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
-#: Canonical lowercase UUID text with version 7 and the RFC 9562 variant: exactly the
-#: strings ``schemas.ids.is_uuid7`` accepts, checked without building a ``uuid.UUID``
-#: (the validators run on every recorded event).
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
-
-
-# --------------------------------------------------------------------------- enums
-class AgentRole(str, Enum):
-    UNSPECIFIED = "unspecified"
-    ARCHITECT = "architect"
-    CODER = "coder"
-    REVIEWER = "reviewer"
-    OPERATOR = "operator"
-    OTHER = "other"
-
-
-class TargetType(str, Enum):
-    UNSPECIFIED = "unspecified"
-    FILE = "file"
-    ENV_VAR = "env_var"
-    DB_SCHEMA = "db_schema"
-    CONFIG = "config"
-    OTHER = "other"
-
-
-class Operation(str, Enum):
-    UNSPECIFIED = "unspecified"
-    CREATE = "create"
-    MODIFY = "modify"
-    DELETE = "delete"
-    RENAME = "rename"
-
-
-class FileMode(str, Enum):
-    UNSPECIFIED = "unspecified"
-    REGULAR = "regular"
-    EXECUTABLE = "executable"
-    SYMLINK = "symlink"
-
-
-class SpanKind(str, Enum):
-    UNSPECIFIED = "unspecified"
-    INTERNAL = "internal"
-    SERVER = "server"
-    CLIENT = "client"
-    PRODUCER = "producer"
-    CONSUMER = "consumer"
-
-
-class SpanStatusCode(str, Enum):
-    UNSET = "unset"
-    OK = "ok"
-    ERROR = "error"
-
-
-# Proto enum type name -> (python enum, proto value prefix)
-_ENUMS: dict[str, tuple[type[Enum], str]] = {
-    "AgentRole": (AgentRole, "AGENT_ROLE_"),
-    "TargetType": (TargetType, "TARGET_TYPE_"),
-    "Operation": (Operation, "OPERATION_"),
-    "FileMode": (FileMode, "FILE_MODE_"),
-    "SpanKind": (SpanKind, "SPAN_KIND_"),
-    "SpanStatusCode": (SpanStatusCode, "SPAN_STATUS_CODE_"),
-}
-
-
-# ---------------------------------------------------------------------- timestamps
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_timestamp_ns(value: Any) -> int:
-    """Convert RFC 3339 text, an aware datetime or int nanoseconds to int nanoseconds (UTC).
-
-    Raises ``ValueError`` for naive datetimes, text without an offset, or anything else.
-    """
-    if isinstance(value, bool):
-        raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            raise ValueError("timestamp datetime must be timezone-aware")
-        delta = value - _EPOCH
-        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    if isinstance(value, str):
-        m = _RFC3339.match(value.strip())
-        if not m:
-            raise ValueError(
-                f"timestamp {value!r} is not RFC 3339 (like 2026-11-21T12:00:00.123456789Z)"
-            )
-        date, clock, frac, offset = m.groups()
-        offset = "+00:00" if offset in ("Z", "z") else offset
-        base = _dt.datetime.fromisoformat(f"{date}T{clock}{offset}")
-        nanos = int((frac or "0").ljust(9, "0"))
-        return parse_timestamp_ns(base) + nanos
-    raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
-
-
-_NS = 1_000_000_000
-_DAYS: dict[int, str] = {}
-_MAX_CACHED_DAYS = 100_000
-_2D = tuple(f"{i:02d}" for i in range(60))
-
-
-def format_timestamp_parts(seconds: int, nanos: int) -> str:
-    """RFC 3339 UTC text of a protobuf Timestamp (``seconds``, ``nanos``) with 0, 3, 6 or 9
-    fraction digits (the protobuf JSON mapping of google.protobuf.Timestamp).
-
-    On the ingest hot path: the date part is cached per day and the clock is built from a
-    table of two-digit strings (several times faster than ``strftime``)."""
-    if not 0 <= nanos < _NS:
-        seconds, nanos = divmod(seconds * _NS + nanos, _NS)
-    day, clock = divmod(seconds, 86400)
-    date = _DAYS.get(day)
-    if date is None:
-        date = (_EPOCH + _dt.timedelta(days=day)).strftime("%Y-%m-%d")
-        if len(_DAYS) < _MAX_CACHED_DAYS:
-            _DAYS[day] = date
-    hours, rest = divmod(clock, 3600)
-    minutes, secs = divmod(rest, 60)
-    base = f"{date}T{_2D[hours]}:{_2D[minutes]}:{_2D[secs]}"
-    if nanos == 0:
-        return base + "Z"
-    if nanos % 1_000_000 == 0:
-        return f"{base}.{nanos // 1_000_000:03d}Z"
-    if nanos % 1000 == 0:
-        return f"{base}.{nanos // 1000:06d}Z"
-    return f"{base}.{nanos:09d}Z"
-
-
-def format_timestamp_ns(ns: int) -> str:
-    """Format int nanoseconds since the epoch as RFC 3339 UTC text (see
-    ``format_timestamp_parts``)."""
-    return format_timestamp_parts(*divmod(ns, _NS))
 
 
 TimestampNs = Annotated[
@@ -395,14 +260,14 @@ class SwarmEvent(_Model):
     @field_validator("event_id")
     @classmethod
     def _event_id(cls, v: str) -> str:
-        if not _UUID7.fullmatch(v):
+        if not UUID7_RE.fullmatch(v):
             raise ValueError("event_id must be a lowercase UUIDv7 (RFC 9562)")
         return v
 
     @field_validator("caused_by")
     @classmethod
     def _caused_by(cls, v: str) -> str:
-        if v and not _UUID7.fullmatch(v):
+        if v and not UUID7_RE.fullmatch(v):
             raise ValueError("caused_by must be the event_id (UUIDv7) of a decision, or empty")
         return v
 
@@ -442,7 +307,7 @@ class SwarmEvent(_Model):
     @field_validator("related_commit_hash")
     @classmethod
     def _commit(cls, v: str) -> str:
-        if v and not _COMMIT_HEX.match(v):
+        if v and not COMMIT_HEX_RE.match(v):
             raise ValueError("related_commit_hash must be lowercase hex (a git commit id) or empty")
         return v
 
@@ -492,170 +357,3 @@ class SwarmEvent(_Model):
         """Serialized protobuf (the storage form): deterministic, and identical to the
         generic descriptor-driven conversion (built by ``schemas.fastproto``)."""
         return _fast.event_message(self).SerializeToString(deterministic=True)
-
-
-# ------------------------------------------------------------- proto conversion
-def _enum_to_proto(enum_name: str, value: Enum) -> int:
-    _, prefix = _ENUMS[enum_name]
-    return events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_name[
-        prefix + value.value.upper()
-    ].number
-
-
-def _enum_from_proto(enum_name: str, number: int) -> Enum:
-    py_enum, prefix = _ENUMS[enum_name]
-    desc = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_number.get(number)
-    if desc is None:
-        raise InvalidEvent(f"unknown {enum_name} value {number}")
-    return py_enum(desc.name[len(prefix):].lower())
-
-
-def _attr_to_proto(value: Any, out: events_pb2.AttributeValue) -> None:
-    if isinstance(value, bool):
-        out.bool_value = value
-    elif isinstance(value, int):
-        out.int_value = value
-    elif isinstance(value, float):
-        out.double_value = value
-    elif isinstance(value, str):
-        out.string_value = value
-    elif isinstance(value, (list, tuple)):
-        out.array_value.SetInParent()
-        for item in value:
-            _attr_to_proto(item, out.array_value.values.add())
-    else:
-        raise InvalidEvent(f"unsupported attribute value type {type(value).__name__}")
-
-
-def _attr_from_proto(value: events_pb2.AttributeValue) -> Any:
-    which = value.WhichOneof("value")
-    if which == "array_value":
-        return [_attr_from_proto(v) for v in value.array_value.values]
-    if which is None:
-        return ""
-    return getattr(value, which)
-
-
-def _fill(msg, model: BaseModel) -> None:
-    for field in msg.DESCRIPTOR.fields:
-        name = field.name
-        value = getattr(model, name)
-        if value is None:
-            continue
-        if field.message_type is not None:
-            mname = field.message_type.full_name
-            if mname == "google.protobuf.Timestamp":
-                sub = getattr(msg, name)
-                sub.seconds, sub.nanos = divmod(value, 1_000_000_000)
-            elif field.message_type.GetOptions().map_entry:
-                target = getattr(msg, name)
-                for k, v in value.items():
-                    _attr_to_proto(v, target[k])
-            elif field.is_repeated:
-                target = getattr(msg, name)
-                for item in value:
-                    _fill(target.add(), item)
-            else:
-                sub = getattr(msg, name)
-                sub.SetInParent()
-                _fill(sub, value)
-        elif field.enum_type is not None:
-            setattr(msg, name, _enum_to_proto(field.enum_type.name, value))
-        elif field.is_repeated:
-            getattr(msg, name).extend(value)
-        else:
-            setattr(msg, name, value)
-
-
-def _read(msg) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    oneof_fields = {f.name for o in msg.DESCRIPTOR.oneofs for f in o.fields}
-    for field in msg.DESCRIPTOR.fields:
-        name = field.name
-        if name in oneof_fields and not msg.HasField(name):
-            continue
-        value = getattr(msg, name)
-        if field.message_type is not None:
-            mname = field.message_type.full_name
-            if mname == "google.protobuf.Timestamp":
-                out[name] = value.seconds * 1_000_000_000 + value.nanos
-            elif field.message_type.GetOptions().map_entry:
-                out[name] = {k: _attr_from_proto(v) for k, v in value.items()}
-            elif field.is_repeated:
-                out[name] = [_read(item) for item in value]
-            else:
-                out[name] = _read(value)
-        elif field.enum_type is not None:
-            out[name] = _enum_from_proto(field.enum_type.name, value)
-        elif field.is_repeated:
-            out[name] = list(value)
-        else:
-            out[name] = value
-    return out
-
-
-def event_to_proto(event: SwarmEvent) -> events_pb2.SwarmEvent:
-    """Convert a validated model to the protobuf message (fast builders of
-    ``schemas.fastproto``; same content as ``generic_event_to_proto``)."""
-    return _fast.event_message(event)
-
-
-def generic_event_to_proto(event: SwarmEvent) -> events_pb2.SwarmEvent:
-    """The reference conversion: walks the protobuf descriptors (slower). The fast
-    builders must produce the same bytes (checked by the tests for every payload kind)."""
-    msg = events_pb2.SwarmEvent()
-    _fill(msg, event)
-    return msg
-
-
-def event_from_proto(msg: events_pb2.SwarmEvent) -> SwarmEvent:
-    """Validate a protobuf message into a model. Raises ``InvalidEvent``/``UnknownSchemaVersion``."""
-    return _validated(lambda: SwarmEvent.model_validate(_read(msg)), where="protobuf event")
-
-
-def event_from_bytes(data: bytes) -> SwarmEvent:
-    """Parse and validate serialized protobuf bytes. Raises ``InvalidEvent``."""
-    msg = events_pb2.SwarmEvent()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:  # includes invalid UTF-8 in string fields
-        raise InvalidEvent(f"not a valid serialized SwarmEvent: {exc}") from exc
-    return event_from_proto(msg)
-
-
-def parse_event(data: dict[str, Any], where: str = "event") -> SwarmEvent:
-    """Validate a JSON-like dict into a model. Raises ``InvalidEvent``/``UnknownSchemaVersion``
-    whose message names each bad field."""
-    if not isinstance(data, dict):
-        raise InvalidEvent(f"{where}: expected a JSON object, got {type(data).__name__}")
-    return _validated(lambda: SwarmEvent.model_validate(data), where=where)
-
-
-def parse_event_json(text: str | bytes, where: str = "event") -> SwarmEvent:
-    """Parse JSON text into a validated model. Raises ``InvalidEvent``."""
-    try:
-        data = json.loads(text)
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise InvalidEvent(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
-    return parse_event(data, where=where)
-
-
-def _validated(build, where: str) -> SwarmEvent:
-    try:
-        return build()
-    except ValidationError as exc:
-        problems = []
-        unknown_version = False
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "event"
-            msg = err["msg"].removeprefix("Value error, ")
-            if "unknown schema_version" in msg:
-                unknown_version = True
-            problems.append(f"{loc}: {msg}")
-        cls = UnknownSchemaVersion if unknown_version else InvalidEvent
-        raise cls(f"{where}: " + "; ".join(problems)) from exc
-
-
-from schemas import fastproto as _fast  # noqa: E402  (needs the models above)

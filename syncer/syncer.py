@@ -32,6 +32,7 @@ from typing import Callable
 from hub.errors import HubConflict, HubError, HubUnavailable, TenantMismatch
 from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_hub_bytes, event_paths
 from ledger import Ledger, StoredEvent
+from ledger.changes import content_hash
 from ledger.errors import LedgerError
 from schemas.errors import SchemaError
 from syncer import status as status_mod
@@ -89,15 +90,6 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
-
-
-def needs_blob(event) -> str | None:
-    """SHA-256 hex of the content a file state change names, or None (same rule as the
-    ledger's: file target, not a delete, with a new_state_hash)."""
-    sc = event.state_change
-    if sc is None or sc.target_type.value != "file" or sc.operation.value == "delete":
-        return None
-    return sc.new_state_hash or None
 
 
 def conflict_reason(event_id: str) -> str:
@@ -169,7 +161,7 @@ class Syncer:
                 )
         if event_hub_bytes(len(row.body), paths) > MAX_HUB_EVENT_BYTES:
             return f"event {row.event_id} with its index keys exceeds {MAX_HUB_EVENT_BYTES:,} bytes"
-        digest = needs_blob(event)
+        digest = content_hash(event)
         if digest and not self.ledger.has_blob(digest):
             return (
                 f"event {row.event_id} names content {digest} that is not in the local blob "
@@ -287,7 +279,7 @@ class Syncer:
     def _upload_blobs(self, batch: list[StoredEvent], report: SyncReport) -> None:
         wanted: dict[str, list[str]] = {}
         for row in batch:
-            digest = needs_blob(row.event)
+            digest = content_hash(row.event)
             if digest:
                 wanted.setdefault(row.project_id, []).append(digest)
         for project_id, digests in wanted.items():

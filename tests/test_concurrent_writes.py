@@ -348,8 +348,9 @@ def test_recorder_bad_identity_and_clock_still_go_through_full_validation(ledger
     lg.close()
 
 
-def test_event_row_matches_event_columns_for_every_payload_kind():
-    from ledger.store import _INSERT_COLUMNS, event_columns, event_row
+def test_event_row_holds_the_indexed_fields_of_every_payload_kind():
+    from ledger.rows import event_columns
+    from schemas import event_from_bytes
     from tests.test_schemas import FAST_PATH_EXTRAS, PAYLOADS, base
 
     for payload in PAYLOADS + FAST_PATH_EXTRAS:
@@ -358,7 +359,23 @@ def test_event_row_matches_event_columns_for_every_payload_kind():
             event = base(**extra, **payload)
             body = event.to_bytes()
             cols = event_columns(event, body, 7)
-            assert event_row(event, body, 7) == tuple(cols[c] for c in _INSERT_COLUMNS)
+            assert event_from_bytes(cols["body"]) == event and cols["body_bytes"] == len(body)
+            assert (cols["event_id"], cols["time_ns"], cols["recorded_ns"], cols["kind"]) == (
+                event.event_id, event.timestamp, 7, event.kind)
+            assert (cols["tenant_id"], cols["project_id"], cols["session_id"], cols["agent_id"],
+                    cols["agent_role"]) == (event.tenant_id, event.project_id, event.session_id,
+                                            event.agent_id, event.agent_role.value)
+            assert (cols["trace_id"], cols["span_id"], cols["caused_by"], cols["commit_hash"]) == (
+                event.trace_id, event.span_id, event.caused_by, event.related_commit_hash or None)
+            sc = event.state_change
+            if sc is None:
+                assert cols["target_path"] is None and cols["operation"] is None and cols["new_hash"] is None
+            else:
+                assert (cols["target_type"], cols["target_path"], cols["previous_path"], cols["operation"],
+                        cols["prev_hash"], cols["new_hash"], cols["file_mode"], cols["prev_mode"]) == (
+                    sc.target_type.value, sc.target_resource, sc.previous_resource or None,
+                    sc.operation.value, sc.previous_state_hash, sc.new_state_hash,
+                    sc.file_mode.value, sc.previous_file_mode.value)
 
 
 def test_a_failed_group_after_writer_side_inserts_is_reported_and_lost_whole(ledger_path):

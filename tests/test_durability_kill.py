@@ -16,6 +16,8 @@ import sys, time
 import nervous_system
 from ledger import Ledger
 
+pytestmark = pytest.mark.slow  # crash and fault rounds: CI runs them; `-m 'not slow'` skips
+
 path, durability, mode = sys.argv[1:4]
 lg = Ledger(path, durability=durability)
 inst = nervous_system.configure(lg, project_id="crash", agent_id="victim", otlp=False, set_global=False)

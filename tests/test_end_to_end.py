@@ -37,6 +37,8 @@ from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analyt
 from tests.fdb_double import Fault
 from tests.hub_fixtures import USE_REAL, make_hub, requires_double
 
+pytestmark = pytest.mark.slow  # crash and fault rounds: CI runs them; `-m 'not slow'` skips
+
 MONTH = 31 * 86400 * SEC
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from ledger import Ledger, sha256_hex
 from cli import cli
 from nervous_system.gitimport import GitImportError, InvalidGitPath, import_git
-from replay.moments import resolve_moment
+from replay import resolve_moment
 from replay import replay_local
 from tests.git_fixtures import GitRepo, assert_same_tree, build_rich_history, git_archive_tree, snapshot
 

@@ -20,7 +20,7 @@ from ledger import Ledger
 from cli import cli
 from nervous_system.gitattributes import CONVERT, IGNORED, RAW, SUBST, ConvertConfig, classify
 from nervous_system.gitimport import import_git
-from replay.moments import resolve_moment
+from replay import resolve_moment
 from replay import replay_local
 from tests.git_fixtures import GitRepo, assert_same_tree, git_archive_tree, snapshot
 

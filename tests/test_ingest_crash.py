@@ -4,6 +4,8 @@ equal the ledger's count, and the event ids are exactly the ledger's."""
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import random
 import shutil
@@ -13,6 +15,8 @@ import subprocess
 from ledger import Ledger, sha256_hex
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
 from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
+
+pytestmark = pytest.mark.slow  # crash and fault rounds: CI runs them; `-m 'not slow'` skips
 
 MONTH = 31 * 86400 * SEC
 

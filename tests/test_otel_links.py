@@ -112,3 +112,26 @@ def test_per_recorder_hooks(traced):
     a = rec.decision("mine")
     other.decision("not mine")
     assert seen == [a]
+
+
+def test_importing_the_sdk_changes_nothing_process_wide(python):
+    import subprocess
+
+    code = ("import nervous_system; from nervous_system import Recorder; "
+            "print(len(Recorder.before_append), len(Recorder.after_append))")
+    assert subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["0", "0"]
+
+
+def test_link_spans_false_records_without_trace_links(ledger_path):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from ledger import Ledger
+    from nervous_system import Recorder
+
+    lg = Ledger(ledger_path)
+    linked = Recorder(lg, project_id="p", agent_id="a")
+    plain = Recorder(lg, project_id="p", agent_id="b", link_spans=False)
+    with TracerProvider().get_tracer("t").start_as_current_span("s"):
+        a, b = linked.decision("linked"), plain.decision("plain")
+    assert lg.get(a).event.trace_id and lg.get(b).event.trace_id == ""
+    lg.close()

@@ -149,3 +149,14 @@ def test_symlink_changes_carry_no_line_diff(rec):
     assert [c.diff_patch for c in changes] == ["", "", "", ""]
     assert changes[1].previous_file_mode.value == "symlink" and changes[1].file_mode.value == "regular"
     assert changes[3].operation.value == "delete" and changes[3].lines_removed == 0
+
+
+@pytest.mark.parametrize("durability", ["full", "group"])
+def test_close_leaves_a_lent_ledger_open(ledger_path, durability):
+    lg = Ledger(ledger_path, durability=durability)
+    with Recorder(lg, project_id="web", agent_id="a") as rec:
+        rec.decision("first")
+    Recorder(lg, project_id="web", agent_id="b").decision("the ledger is still open")
+    lg.flush()
+    assert lg.count() == 2
+    lg.close()

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from ledger import ChangeRow, Ledger, sha256_hex
 from cli import cli
 from nervous_system.gitimport import import_git
-from replay.moments import resolve_moment
+from replay import resolve_moment
 from replay import build_tree, diff_moments, materialize, replay_local
 from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
 from tests.git_fixtures import GitRepo, assert_same_tree, build_rich_history, git_archive_tree, snapshot
@@ -141,10 +141,10 @@ def test_conflicts_are_reported_and_strict_writes_nothing(tmp_path, ledger_path)
 
 
 def test_build_tree_rules():
-    def row(n, op, path, new="", prev="", mode="regular", prev_path="", prev_mode=""):
+    def row(n, op, path, new="", prev="", mode="regular", prev_path="", previous_mode=""):
         return ChangeRow(event_id=f"e{n}", time_ns=n, order=n, operation=op, path=path,
-                         previous_path=prev_path, prev_hash=prev, new_hash=new, mode=mode,
-                         prev_mode=prev_mode)
+                         previous_path=prev_path, previous_hash=prev, new_hash=new, mode=mode,
+                         previous_mode=previous_mode)
 
     h = {k: sha256_hex(k.encode()) for k in "abcd"}
     tree, conflicts = build_tree([
@@ -152,7 +152,7 @@ def test_build_tree_rules():
         row(2, "create", "x/y", h["b"]),                         # exists
         row(3, "rename", "z", h["b"], h["b"], prev_path="x/y"),  # clean rename
         row(4, "modify", "z", h["c"], h["a"]),                   # hash mismatch
-        row(5, "modify", "z", h["c"], h["c"], mode="executable", prev_mode="regular"),  # mode mismatch? no: z is regular
+        row(5, "modify", "z", h["c"], h["c"], mode="executable", previous_mode="regular"),  # mode mismatch? no: z is regular
         row(6, "create", "z/inner", h["d"]),                     # z is a file: parent_is_file
         row(7, "create", "z", h["a"]),                           # z is a directory now
     ])

@@ -21,7 +21,7 @@ from tests import fdb_double
 from tests.fdb_double import Fault
 from tests.hub_fixtures import FakeClock, make_hub, requires_double
 
-pytestmark = requires_double
+pytestmark = [requires_double, pytest.mark.slow]  # fault rounds: CI runs them; `-m "not slow"` skips
 
 
 def _fill(path, tenant_id, n, *, seed=1, projects=("web",)):

@@ -1,0 +1,286 @@
+"""The read side of the ``Ledger``: events by id, prefix and filters, file state
+changes for replay, the path-state projection, projects and commits, blobs.
+
+A mixin of ``ledger.store.Ledger`` (it uses the ledger's per-thread connection and its
+SQLite error conversion); read methods never take the write lock.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ledger import blobs as blobstore
+from ledger.errors import EventNotFound
+from ledger.projects import pick_project
+from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
+from ledger.rows import EVENT_COLUMNS, row_to_stored
+
+#: Shortest event id prefix looked up (hex digits, like git's abbreviations).
+MIN_PREFIX = 4
+
+
+class LedgerReads:
+    """Queries of the local ledger (see ``ledger.store.Ledger``)."""
+
+    def get_blob(self, digest: str) -> bytes:
+        """Content by SHA-256 hex. Raises ``BlobNotFound``; ``StoreError`` if corrupt."""
+        with self._converted("read blob"):
+            return blobstore.get(self._conn(), digest)
+
+    def has_blob(self, digest: str) -> bool:
+        """True if content with that SHA-256 hex is stored."""
+        with self._converted("read blob"):
+            return blobstore.exists(self._conn(), digest)
+
+    def _path_state(self, conn, tenant_id: str, project_id: str, path: str) -> PathState | None:
+        row = conn.execute(
+            "SELECT hash, mode FROM path_state WHERE tenant_id=? AND project_id=? AND path=?",
+            (tenant_id, project_id, path),
+        ).fetchone()
+        return PathState(path=path, hash=row[0], mode=row[1]) if row else None
+
+    def path_state(self, tenant_id: str, project_id: str, path: str) -> PathState | None:
+        """The current (last recorded) content hash and mode of ``path``, or None."""
+        with self._converted("read"):
+            return self._path_state(self._conn(), tenant_id, project_id, path)
+
+    def current_tree(self, tenant_id: str, project_id: str) -> dict[str, PathState]:
+        """Every path of the recording-order projection: ``{path: PathState}``."""
+        with self._converted("read"):
+            rows = self._conn().execute(
+                "SELECT path, hash, mode FROM path_state WHERE tenant_id=? AND project_id=?",
+                (tenant_id, project_id),
+            )
+            return {r[0]: PathState(path=r[0], hash=r[1], mode=r[2]) for r in rows}
+
+    def get(self, event_id: str, *, tenant_id: str | None = None) -> StoredEvent:
+        """The event with that id, or a unique id prefix (``MIN_PREFIX``+ characters).
+
+        With ``tenant_id``, an event of another tenant is treated as absent (tenant
+        isolation: callers acting for a tenant never read, nor learn of, another's events).
+        Raises ``EventNotFound`` (also when a prefix matches several events).
+        """
+        found = self.find_events(event_id, tenant_id=tenant_id, limit=2)
+        if len(found) > 1:
+            raise EventNotFound(f"event id prefix {event_id!r} is ambiguous: give more characters")
+        if not found:
+            raise EventNotFound(f"no event {event_id!r} in {self.path} (see `ledger log`)")
+        return found[0]
+
+    def find_events(self, prefix: str, *, tenant_id: str | None = None, project_id: str | None = None,
+                    limit: int = 2) -> list[StoredEvent]:
+        """Up to ``limit`` events whose id equals ``prefix`` or starts with it (a prefix
+        needs ``MIN_PREFIX`` characters), in id order, optionally of one tenant/project
+        only (others' events are absent). Raises ``StoreError``."""
+        params: list = [prefix]
+        scope = ""
+        if tenant_id is not None:
+            scope += " AND tenant_id = ?"
+            params.append(tenant_id)
+        if project_id is not None:
+            scope += " AND project_id = ?"
+            params.append(project_id)
+        with self._converted("read"):
+            conn = self._conn()
+            row = conn.execute(f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?{scope}",
+                               params).fetchone()
+            if row is not None:
+                return [row_to_stored(row)]
+            if len(prefix) < MIN_PREFIX:
+                return []
+            rows = conn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id >= ? AND event_id < ?{scope} "
+                f"ORDER BY event_id LIMIT {int(limit)}",
+                [prefix, prefix + "\uffff", *params[1:]],
+            ).fetchall()
+        return [row_to_stored(r) for r in rows]
+
+    def first_time_ns(self, tenant_id: str, project_id: str) -> int | None:
+        """The earliest event time (ns) of a project, or None when it has no events."""
+        with self._converted("query"):
+            return self._conn().execute(
+                "SELECT min(time_ns) FROM events WHERE tenant_id = ? AND project_id = ?",
+                (tenant_id, project_id)).fetchone()[0]
+
+    def events(
+        self,
+        *,
+        tenant_id: str | None = None,
+        project_id: str | None = None,
+        since_ns: int | None = None,
+        until_ns: int | None = None,
+        path: str | None = None,
+        agent_id: str | None = None,
+        kind: str | None = None,
+        commit: str | None = None,
+        session_id: str | None = None,
+        trace_id: str | None = None,
+        caused_by: str | None = None,
+        after_seq: int | None = None,
+        until_seq: int | None = None,
+        limit: int | None = None,
+        order: str = "time",
+        descending: bool = False,
+    ) -> Iterator[StoredEvent]:
+        """Query events; every filter is optional and they combine with AND.
+
+        Times are int nanoseconds since the epoch (``since_ns`` inclusive, ``until_ns``
+        inclusive). ``path`` matches a state change's path or its rename source, or
+        everything under it when it ends with '/'. ``commit`` matches a commit-hash prefix.
+        ``order``: ``"time"`` (event time, then seq) or ``"seq"`` (recording order).
+        """
+        where, params = [], []
+
+        def add(clause: str, *values) -> None:
+            where.append(clause)
+            params.extend(values)
+
+        if tenant_id is not None:
+            add("tenant_id = ?", tenant_id)
+        if project_id is not None:
+            add("project_id = ?", project_id)
+        if since_ns is not None:
+            add("time_ns >= ?", since_ns)
+        if until_ns is not None:
+            add("time_ns <= ?", until_ns)
+        if path is not None:
+            if path.endswith("/"):
+                add("(substr(target_path, 1, ?) = ? OR substr(previous_path, 1, ?) = ?)",
+                    len(path), path, len(path), path)
+            else:
+                add("(target_path = ? OR previous_path = ?)", path, path)
+        if agent_id is not None:
+            add("agent_id = ?", agent_id)
+        if kind is not None:
+            add("kind = ?", kind)
+        if commit is not None:
+            add("commit_hash >= ? AND commit_hash < ?", commit, commit + "g")
+        if session_id is not None:
+            add("session_id = ?", session_id)
+        if trace_id is not None:
+            add("trace_id = ?", trace_id)
+        if caused_by is not None:
+            add("caused_by = ?", caused_by)
+        if after_seq is not None:
+            add("seq > ?", after_seq)
+        if until_seq is not None:
+            add("seq <= ?", until_seq)
+        direction = "DESC" if descending else "ASC"
+        order_by = f"time_ns {direction}, seq {direction}" if order == "time" else f"seq {direction}"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order_by}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._converted("query"):
+            cursor = self._conn().execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(1000)
+                if not rows:
+                    break
+                for row in rows:
+                    yield row_to_stored(row)
+
+    def changes(
+        self,
+        tenant_id: str,
+        project_id: str,
+        *,
+        until_ns: int | None = None,
+        until_seq: int | None = None,
+        order: str = "time",
+    ) -> Iterator[ChangeRow]:
+        """File state changes of a project reduced to replay's needs, in ``order``:
+        ``"time"`` (event time, ties by seq) or ``"seq"`` (recording order).
+
+        ``until_ns``/``until_seq`` are inclusive cut-offs.
+        """
+        where = ["tenant_id = ?", "project_id = ?", "kind = 'state_change'", "target_type = 'file'"]
+        params: list = [tenant_id, project_id]
+        if until_ns is not None:
+            where.append("time_ns <= ?")
+            params.append(until_ns)
+        if until_seq is not None:
+            where.append("seq <= ?")
+            params.append(until_seq)
+        order_by = "time_ns, seq" if order == "time" else "seq"
+        sql = (
+            "SELECT event_id, time_ns, seq, operation, target_path, previous_path, prev_hash, "
+            "new_hash, file_mode, prev_mode, commit_hash FROM events WHERE "
+            + " AND ".join(where)
+            + f" ORDER BY {order_by}"
+        )
+        with self._converted("query"):
+            cursor = self._conn().execute(sql, params)
+            while True:
+                rows = cursor.fetchmany(2000)
+                if not rows:
+                    break
+                for r in rows:
+                    yield ChangeRow(
+                        event_id=r[0], time_ns=r[1], order=r[2], operation=r[3], path=r[4],
+                        previous_path=r[5] or "", previous_hash=r[6] or "", new_hash=r[7] or "",
+                        mode=r[8] or "", previous_mode=r[9] or "", commit_hash=r[10] or "",
+                    )
+
+    def projects(self) -> list[ProjectSummary]:
+        """Every tenant/project in the ledger with its event count and time range."""
+        with self._converted("query"):
+            rows = self._conn().execute(
+                "SELECT tenant_id, project_id, count(*), min(time_ns), max(time_ns) "
+                "FROM events GROUP BY tenant_id, project_id ORDER BY tenant_id, project_id"
+            ).fetchall()
+        return [ProjectSummary(*r) for r in rows]
+
+    def resolve_project(self, tenant_id: str, project_id: str | None) -> str:
+        """The project to use: ``project_id`` if it has events, else the tenant's only one.
+
+        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices).
+        """
+        names = [p.project_id for p in self.projects() if p.tenant_id == tenant_id]
+        return pick_project(names, project_id, tenant_id=tenant_id, where=str(self.path),
+                            empty_hint="record some first (`ledger import git REPO` or the nervous_system SDK)")
+
+    def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
+        """Commits recorded in events whose hash starts with ``prefix``:
+        ``[(commit_hash, last_seq, last_time_ns)]`` (one row per distinct commit)."""
+        with self._converted("query"):
+            return [
+                tuple(r)
+                for r in self._conn().execute(
+                    "SELECT commit_hash, max(seq), max(time_ns) FROM events "
+                    "WHERE tenant_id=? AND project_id=? AND commit_hash >= ? AND commit_hash < ? "
+                    "GROUP BY commit_hash",
+                    (tenant_id, project_id, prefix, prefix + "g"),
+                )
+            ]
+
+    def count(self, **filters) -> int:
+        """Number of events matching the same filters as ``events`` (tenant_id, project_id, kind)."""
+        where, params = [], []
+        for col in ("tenant_id", "project_id", "kind", "agent_id"):
+            if filters.get(col) is not None:
+                where.append(f"{col} = ?")
+                params.append(filters[col])
+        sql = "SELECT count(*) FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._converted("query"):
+            return self._conn().execute(sql, params).fetchone()[0]
+
+    def max_seq(self) -> int:
+        """Highest local sequence number (0 when empty)."""
+        with self._converted("query"):
+            return self._conn().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+
+    def event_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes, bytes | None, int]]:
+        """The lean read path for bulk consumers (the analytics ingestor): up to ``limit``
+        events with ``seq > after_seq`` in recording order, as plain tuples
+        ``(seq, body, hub_versionstamp or None, recorded_ns)`` — ``body`` the stored
+        protobuf bytes, ``recorded_ns`` int nanoseconds. No ``StoredEvent`` objects are
+        built (several times cheaper per event than ``events()``). Raises ``StoreError``.
+        """
+        with self._converted("query"):
+            return self._conn().execute(
+                "SELECT seq, body, hub_versionstamp, recorded_ns FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, int(limit)),
+            ).fetchall()
