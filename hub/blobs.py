@@ -25,12 +25,12 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from dataclasses import dataclass
 from typing import Iterable
 
 import fdb
 
 from hub.connection import transactional
+from hub.content import ENCODINGS, EncodedBlob, decode_blob
 from hub.errors import HubBlobMissing, HubError
 from hub.layout import TenantLayout, key_range
 from hub.protocol import CHUNK_BYTES, BlobHeader
@@ -39,49 +39,6 @@ from ledger import sha256_hex
 
 #: Bytes of chunk data per upload transaction (default).
 TXN_BYTES = 800_000
-#: Encodings a stored blob may have.
-ENCODINGS = ("raw", "zlib")
-
-
-def encode_blob(data: bytes, level: int = 6) -> tuple[str, bytes]:
-    """``(encoding, stored)``: zlib at ``level`` (1-9) when smaller, else raw (``level`` 0: raw)."""
-    if level and len(data) >= 64:
-        packed = zlib.compress(data, level)
-        if len(packed) < len(data):
-            return "zlib", packed
-    return "raw", data
-
-
-def decode_blob(encoding: str, stored: bytes) -> bytes:
-    """The content of ``stored`` bytes in ``encoding``."""
-    return zlib.decompress(stored) if encoding == "zlib" else stored
-
-
-@dataclass(frozen=True)
-class EncodedBlob:
-    """A blob ready to store: its digest, header (without upload id) and stored bytes."""
-
-    digest: str
-    header: BlobHeader
-    stored: bytes
-
-    @classmethod
-    def of(cls, digest: str, data: bytes, level: int = 6) -> "EncodedBlob":
-        """Encode ``data``; raises ``HubError`` when it does not hash to ``digest``."""
-        actual = sha256_hex(data)
-        if actual != digest:
-            raise HubError(f"content given for blob {digest} hashes to {actual}")
-        encoding, stored = encode_blob(data, level)
-        return cls(digest, BlobHeader(len(data), len(stored), chunk_count(len(stored)), encoding), stored)
-
-    def chunks(self, first: int = 0) -> list[bytes]:
-        return [self.stored[i : i + CHUNK_BYTES] for i in range(first * CHUNK_BYTES, max(1, len(self.stored)),
-                                                                  CHUNK_BYTES)]
-
-
-def chunk_count(stored_size: int) -> int:
-    """Chunks of at most ``CHUNK_BYTES`` holding ``stored_size`` bytes (at least one)."""
-    return max(1, -(-stored_size // CHUNK_BYTES))
 
 
 def new_upload_id() -> bytes:

@@ -20,6 +20,7 @@ __all__ = [
     "HubEventNotFound",
     "TenantMismatch",
     "HubConflict",
+    "HubAuthError",
 ]
 
 
@@ -59,3 +60,13 @@ class HubConflict(HubError):
     def __init__(self, message: str, event_ids: list[str]) -> None:
         super().__init__(message)
         self.event_ids = list(event_ids)
+
+
+class HubAuthError(HubFailure):
+    """The gateway refused the token (missing, malformed, unknown, revoked, expired) or
+    its scope does not allow the operation (``reason`` says which). Get a new token from
+    the hub's operator (`ledger hub token create`)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason

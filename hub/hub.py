@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from hub import blobs as blob_store, log
 from hub.connection import converted, transactional
 from hub.layout import TenantLayout
-from hub.protocol import BlobHeader, HubRecord, WriteOutcome
+from hub.protocol import BlobHeader, HubRecord, WriteOutcome, iter_log
 
 
 class Hub:
@@ -54,8 +54,8 @@ class Hub:
 
     def iter_log(self, project_id: str, *, after: bytes | None = None, until: bytes | None = None,
                  batch: int = 1000) -> Iterator[HubRecord]:
-        """See ``hub.log.iter_log``."""
-        return log.iter_log(self, project_id, after, until, batch)
+        """See ``hub.protocol.iter_log``."""
+        return iter_log(self, project_id, after=after, until=until, batch=batch)
 
     @converted("read version")
     def read_version(self) -> int:

@@ -21,15 +21,16 @@ from __future__ import annotations
 import hashlib
 import struct
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import fdb
 
 from hub import blobs
 from hub.connection import transactional
+from hub.content import EncodedBlob
 from hub.errors import HubConflict, TenantMismatch
 from hub.layout import TenantLayout, key_range
-from hub.protocol import CHUNK_BYTES, HubRecord, WriteOutcome, commit_version, event_paths, position_of
+from hub.protocol import CHUNK_BYTES, HubRecord, WriteOutcome, event_paths, position_of
 from hub.scan import PAGE_BYTES, PAGE_SECONDS, scan
 
 #: Largest body kept inside the log entry; larger ones are stored as blobs.
@@ -62,7 +63,7 @@ def write_events(layout: TenantLayout, events: Sequence, origin: str = "", last_
     digests = [hashlib.sha256(bytes(e.body)).digest() for e in events]
     for e, d in zip(events, digests):
         if len(e.body) > INLINE_BODY_BYTES:
-            blobs.store_encoded(layout, e.project_id, [blobs.EncodedBlob.of(d.hex(), bytes(e.body))])
+            blobs.store_encoded(layout, e.project_id, [EncodedBlob.of(d.hex(), bytes(e.body))])
     existing, written, vs_future = _write_events_tr(layout.db, layout, events, digests, origin, last_seq)
     versionstamp = bytes(vs_future.wait()) if vs_future is not None else None
     return [WriteOutcome(e.event_id, existing[e.event_id], False) if e.event_id in existing
@@ -159,22 +160,6 @@ def read_log(layout: TenantLayout, project_id: str, after: bytes | None, limit: 
         r = records[i]
         records[i] = HubRecord(r.versionstamp, r.user_version, blobs.read_blob(layout, project_id, digest))
     return records
-
-
-def iter_log(hub, project_id: str, after: bytes | None, until: bytes | None, batch: int) -> Iterator[HubRecord]:
-    """Every event of the project in hub order, over as many ``hub.read_log`` pages as
-    needed, bounded by the read version taken at the start (events committed while it
-    runs are not half-seen) and by ``until`` (10/12-byte position, inclusive)."""
-    bound = hub.read_version()
-    while True:
-        records = hub.read_log(project_id, after, batch, until=until)
-        if not records:
-            return
-        for r in records:
-            if commit_version(r.versionstamp) > bound:
-                return
-            yield r
-        after = records[-1].position
 
 
 def read_version(layout: TenantLayout) -> int:

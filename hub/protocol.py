@@ -183,3 +183,21 @@ class HubClient(Protocol):
     def laptops(self, project_id: str) -> dict[str, tuple[int, int, bytes]]:
         """``{ledger_id: (last_seq, wall_ns, 10-byte versionstamp)}``: each laptop's last sync."""
         ...
+
+
+def iter_log(client, project_id: str, *, after: bytes | None = None, until: bytes | None = None,
+             batch: int = 1000) -> Iterator[HubRecord]:
+    """``HubClient.iter_log`` for any client with ``read_log`` and ``read_version``: every
+    event of the project in hub order, over as many pages as needed, bounded by the read
+    version taken at the start (events committed while it runs are not half-seen) and by
+    ``until`` (10/12-byte position, inclusive)."""
+    bound = client.read_version()
+    while True:
+        records = client.read_log(project_id, after, batch, until=until)
+        if not records:
+            return
+        for r in records:
+            if commit_version(r.versionstamp) > bound:
+                return
+            yield r
+        after = records[-1].position

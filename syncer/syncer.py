@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from hub.errors import HubConflict, HubError, HubUnavailable, TenantMismatch
+from hub.errors import HubConflict, HubError, HubFailure, TenantMismatch
 from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_hub_bytes, event_paths
 from ledger import Ledger, StoredEvent
 from ledger.changes import content_hash
@@ -194,7 +194,7 @@ class Syncer:
         started = time.monotonic()
         try:
             self._pass(report, stop, progress)
-        except (HubUnavailable, HubError, LedgerError) as exc:
+        except (HubFailure, LedgerError) as exc:
             report.seconds = time.monotonic() - started
             if self.record_status:
                 status_mod.record_failure(self.ledger, str(exc))
@@ -308,7 +308,7 @@ class Syncer:
         while not stop.is_set():
             try:
                 report = self.sync_once(stop=stop)
-            except (HubUnavailable, HubError, LedgerError) as exc:
+            except (HubFailure, LedgerError) as exc:
                 if on_pass:
                     on_pass(None, exc)
                 delay = backoff.next_delay()
