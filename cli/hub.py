@@ -157,3 +157,62 @@ def token_revoke_cmd(app, cluster_file, token_or_id, as_json) -> None:
         emit_json(_token_dict(info))
         return
     click.echo(f"Token {info.id} (tenant {info.tenant!r}, scope {info.scope}) revoked.")
+
+
+@click.group("bundle")
+def bundle_group() -> None:
+    """Carry events to the hub without a network: a signed, self-verifying file (USB, file drop).
+
+    \b
+    Examples:
+      ledger bundle export --since "2026-11-01" /media/usb/laptop-ann.clb     # offline laptop
+      ledger --tenant acme bundle import /media/usb/laptop-ann.clb            # at the hub
+      ledger bundle import --expect-key 3f9a0c12b7de4411 laptop-ann.clb
+    """
+
+
+@bundle_group.command("export")
+@click.option("--since", help="Only events from this moment on (a time: ISO-8601 or '2 days ago').")
+@click.option("--all-tenants", is_flag=True, help="Every tenant in the ledger, not only the current one.")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def bundle_export_cmd(app, since, all_tenants, file, as_json) -> None:
+    """Write the ledger's events and their content to FILE, signed with the ledger's key.
+
+    The key is <ledger file>.bundle-key (created on first export); its fingerprint is
+    printed, to give `ledger bundle import --expect-key`.
+    """
+    from replay.moments import time_of
+    from syncer.bundles import export_bundle
+
+    since_ns = time_of(since) if since else None
+    report = export_bundle(app.ledger, file, since_ns=since_ns, tenant_id=None if all_tenants else app.tenant)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    click.echo(f"Wrote {report.events:,} events and {report.blobs:,} blobs to {file}; "
+               f"signed by key {report.key_fingerprint}.")
+
+
+@bundle_group.command("import")
+@click.option("--cluster-file", type=click.Path(dir_okay=False), default=None,
+              help="FoundationDB cluster file [default: the gateway at hub_url if set, else the configured one].")
+@click.option("--expect-key", help="Refuse the bundle unless signed by this key fingerprint.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@pass_app
+def bundle_import_cmd(app, cluster_file, expect_key, file, as_json) -> None:
+    """Verify FILE completely, then write its events to the hub exactly once (re-importing
+    writes nothing twice). An altered bundle is refused before anything is written."""
+    from syncer.bundles import import_bundle
+
+    report = import_bundle(app.hub(cluster_file), file, expect_key=expect_key)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    click.echo(f"Bundle {file} (key {report.key_fingerprint}) verified: {report.written:,} events written, "
+               f"{report.already_on_hub:,} already on the hub, {report.other_tenant:,} of other tenants skipped.")
+    if report.conflicts:
+        click.secho(f"{len(report.conflicts)} events conflict with different content on the hub (not written): "
+                    + ", ".join(report.conflicts[:5]), fg="yellow", err=True)
