@@ -15,10 +15,9 @@ _required_cluster_file = click.option(
 
 
 def _db(app, cluster_file):
-    from hub.client import resolve_cluster_file
-    from hub.connection import open_database
+    from hub.client import direct_database, resolve_cluster_file
 
-    return open_database(resolve_cluster_file(cluster_file, app.settings))
+    return direct_database(resolve_cluster_file(cluster_file, app.settings))
 
 
 def parse_expiry(text: str | None, now: dt.datetime | None = None) -> int | None:
@@ -74,8 +73,11 @@ def serve_cmd(app, cluster_file, host, port, tls_cert, tls_key, rate_limit, burs
       ledger hub serve --host 0.0.0.0 --port 443 --tls-cert cert.pem --tls-key key.pem
     """
     from hub.client import resolve_cluster_file
-    from hub.gateway import serve
 
+    try:
+        from hub.gateway import serve
+    except ImportError as exc:
+        raise click.ClickException(f"the gateway needs the team-side extra: pip install 'context-ledger[hub]' ({exc})")
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     serve(resolve_cluster_file(cluster_file, app.settings), host=host, port=port, tls_cert=tls_cert,

@@ -70,7 +70,20 @@ def open_hub(tenant_id: str, *, cluster_file: str | os.PathLike | None = None, s
         from hub.http_client import HttpHub
 
         return HttpHub(target.url, target.token or "", tenant_id)
-    from hub.connection import open_database
+    db = direct_database(target.cluster_file, **options)
     from hub.hub import Hub
 
-    return Hub(open_database(target.cluster_file, **options), tenant_id)
+    return Hub(db, tenant_id)
+
+
+def direct_database(cluster_file, **options):
+    """``hub.connection.open_database``, with a clear error when the FoundationDB
+    bindings (the ``[hub]`` extra) are not installed."""
+    try:
+        from hub.connection import open_database
+    except ImportError as exc:
+        raise HubUnavailable(
+            "direct FoundationDB access needs the team-side extra: pip install 'context-ledger[hub]' "
+            "(and the FoundationDB client library, docs/hub.md); laptops use the gateway instead "
+            "(LEDGER_HUB_URL, LEDGER_HUB_TOKEN)") from exc
+    return open_database(cluster_file, **options)
