@@ -11,7 +11,6 @@ from typing import Iterator
 
 from ledger import blobs as blobstore
 from ledger.errors import EventNotFound
-from ledger.projects import pick_project
 from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
 from ledger.rows import EVENT_COLUMNS, row_to_stored
 
@@ -234,13 +233,10 @@ class LedgerReads:
         return [ProjectSummary(*r) for r in rows]
 
     def resolve_project(self, tenant_id: str, project_id: str | None) -> str:
-        """The project to use: ``project_id`` if it has events, else the tenant's only one.
-
-        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices).
-        """
-        names = [p.project_id for p in self.projects() if p.tenant_id == tenant_id]
-        return pick_project(names, project_id, tenant_id=tenant_id, where=str(self.path),
-                            empty_hint="record some first (`ledger import git REPO` or the nervous_system SDK)")
+        """The project to use (``Ledger.choose_project``: the requested one, else the one
+        whose work tree holds the current directory, else the tenant's only one).
+        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices)."""
+        return self.choose_project(tenant_id, project_id)
 
     def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
         """Commits recorded in events whose hash starts with ``prefix``:

@@ -94,6 +94,7 @@ __all__ = [
     "SkippedPath",
     "import_git",
     "default_project_name",
+    "project_for_repository",
 ]
 
 #: Commits appended per SQLite transaction (each commit is always whole in one).
@@ -1039,6 +1040,22 @@ def import_git(
             view.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def project_for_repository(ledger: Ledger, tenant_id: str, repo: str | os.PathLike,
+                           requested: str | None = None) -> str:
+    """The project a repository's history is recorded in, registered with the
+    repository's root and identity (``ledger.registry``): ``requested``, else the project
+    already registered for that root, else the root directory's name. Raises
+    ``StoreError`` when the root belongs to another project."""
+    from nervous_system.repo import repository_identity, repository_root
+
+    root = repository_root(repo) or Path(os.path.realpath(repo))
+    if requested is None:
+        known = ledger.project_for_path(tenant_id, root)
+        requested = known.project_id if known is not None and known.root == str(root) else default_project_name(root)
+    ledger.register_project(tenant_id, requested, root=root, identity=repository_identity(root))
+    return requested
 
 
 def _is_stored(ledger: Ledger, event_id: str) -> bool:
