@@ -102,18 +102,18 @@ def _token_dict(info) -> dict:
 
 @token_group.command("create")
 @_required_cluster_file
-@click.option("--tenant", "tenant_id", required=True, help="The tenant the token acts for.")
+@click.option("--tenant", "tenant", required=True, help="The tenant the token acts for.")
 @click.option("--scope", type=click.Choice(["write", "read", "admin"]), required=True,
               help="write: a laptop syncs; read: replay, log, ingest; admin: both.")
 @click.option("--expires", help="Duration (90m, 12h, 30d, 52w) or ISO date after which it is refused.")
 @click.option("--label", default="", help="A note for `token list` (whose laptop, what for).")
 @json_option
 @pass_app
-def token_create_cmd(app, cluster_file, tenant_id, scope, expires, label, as_json) -> None:
+def token_create_cmd(app, cluster_file, tenant, scope, expires, label, as_json) -> None:
     """Create a token; it is printed once (the last word of the output) and stored hashed."""
     from hub.tokens import create_token
 
-    text, info = create_token(_db(app, cluster_file), tenant_id, scope, expires_ns=parse_expiry(expires),
+    text, info = create_token(_db(app, cluster_file), tenant, scope, expires_ns=parse_expiry(expires),
                               label=label)
     if as_json:
         emit_json({**_token_dict(info), "token": text})
@@ -126,14 +126,14 @@ def token_create_cmd(app, cluster_file, tenant_id, scope, expires, label, as_jso
 
 @token_group.command("list")
 @_required_cluster_file
-@click.option("--tenant", "tenant_id", help="Only this tenant's tokens.")
+@click.option("--tenant", "tenant", help="Only this tenant's tokens.")
 @json_option
 @pass_app
-def token_list_cmd(app, cluster_file, tenant_id, as_json) -> None:
+def token_list_cmd(app, cluster_file, tenant, as_json) -> None:
     """List tokens: id, tenant, scope, created, expiry, revocation (never secrets)."""
     from hub.tokens import list_tokens
 
-    infos = list_tokens(_db(app, cluster_file), tenant_id)
+    infos = list_tokens(_db(app, cluster_file), tenant)
     if as_json:
         emit_json([_token_dict(i) for i in infos])
         return

@@ -22,7 +22,9 @@ id the hub holds with other content are skipped and listed (``conflicts``).
 
 The signing key is the exporting ledger's: ``<ledger file>.bundle-key`` (Ed25519,
 PKCS#8 PEM, mode 0600), created on first export. Without ``expect_key`` a bundle proves
-it was not altered since the key inside it signed it, not who holds that key.
+it was not altered since the key inside it signed it, not who holds that key. An event
+whose content the exporting ledger did not have is skipped (``missing_content``), as the
+syncer refuses it: the hub never holds an event whose content is missing.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from ledger import Ledger
 from ledger.changes import content_hash
 from schemas import event_from_bytes
 from syncer.errors import SyncError
+from syncer.syncer import upload_needed_blobs
 
 FORMAT = "context-ledger-bundle"
 VERSION = 1
@@ -72,6 +75,7 @@ class BundleReport:
     written: int = 0
     already_on_hub: int = 0
     other_tenant: int = 0
+    missing_content: int = 0
     conflicts: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -227,6 +231,10 @@ def import_bundle(hub: HubClient, path: str | os.PathLike, *, expect_key: str | 
             if row.tenant_id != hub.tenant_id:
                 report.other_tenant += 1
                 continue
+            needed = content_hash(row.event)
+            if needed and needed not in manifest["blobs"]:
+                report.missing_content += 1
+                continue
             if batch and (size + len(body) > BATCH_BYTES or len(batch) >= BATCH_EVENTS):
                 _write(hub, z, batch, report)
                 batch, size = [], 0
@@ -238,14 +246,7 @@ def import_bundle(hub: HubClient, path: str | os.PathLike, *, expect_key: str | 
 
 
 def _write(hub: HubClient, z: zipfile.ZipFile, batch: list[_Row], report: BundleReport) -> None:
-    wanted: dict[str, list[str]] = {}
-    for row in batch:
-        d = content_hash(row.event)
-        if d:
-            wanted.setdefault(row.project_id, []).append(d)
-    for project, digests in wanted.items():
-        missing = hub.missing_blobs(project, digests)
-        hub.upload_blobs(project, ((d, z.read(f"blobs/{d}")) for d in missing if f"blobs/{d}" in z.namelist()))
+    upload_needed_blobs(hub, batch, lambda d: z.read(f"blobs/{d}"))
     try:
         outcomes = hub.write_events(batch)
     except HubConflict as exc:

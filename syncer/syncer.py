@@ -92,6 +92,25 @@ class Backoff:
         self.attempt = 0
 
 
+def upload_needed_blobs(hub: HubClient, rows, read_blob: Callable[[str], bytes],
+                        txn_bytes: int = DEFAULT_BLOB_TXN_BYTES) -> tuple[int, int]:
+    """Blobs first: upload the content the file changes among ``rows`` (events with
+    ``event`` and ``project_id``) name and the hub lacks, read with ``read_blob(digest)``.
+    Returns ``(blobs_written, stored_bytes)``."""
+    wanted: dict[str, list[str]] = {}
+    for row in rows:
+        digest = content_hash(row.event)
+        if digest:
+            wanted.setdefault(row.project_id, []).append(digest)
+    written = stored = 0
+    for project_id, digests in wanted.items():
+        missing = hub.missing_blobs(project_id, digests)
+        if missing:
+            n, b = hub.upload_blobs(project_id, ((d, read_blob(d)) for d in missing), txn_bytes)
+            written, stored = written + n, stored + b
+    return written, stored
+
+
 def conflict_reason(event_id: str) -> str:
     """The refusal recorded for an event whose id the hub holds with other content."""
     return (
@@ -277,20 +296,9 @@ class Syncer:
                 report.already_on_hub += 1
 
     def _upload_blobs(self, batch: list[StoredEvent], report: SyncReport) -> None:
-        wanted: dict[str, list[str]] = {}
-        for row in batch:
-            digest = content_hash(row.event)
-            if digest:
-                wanted.setdefault(row.project_id, []).append(digest)
-        for project_id, digests in wanted.items():
-            missing = self.hub.missing_blobs(project_id, digests)
-            if not missing:
-                continue
-            n, b = self.hub.upload_blobs(
-                project_id, ((d, self.ledger.get_blob(d)) for d in missing), self.blob_txn_bytes
-            )
-            report.blobs += n
-            report.blob_bytes += b
+        n, b = upload_needed_blobs(self.hub, batch, self.ledger.get_blob, self.blob_txn_bytes)
+        report.blobs += n
+        report.blob_bytes += b
 
     # ------------------------------------------------------------ the loop
     def run_forever(

@@ -181,6 +181,21 @@ def make_hub(cluster, tenant_id, timeout_ms: int = TEST_TIMEOUT_MS):
     return Hub(open_database(cluster, timeout_ms=timeout_ms), tenant_id)
 
 
+def fill(lg, tenant, n=40, project="web"):
+    """``n`` events in ``lg``: decisions, file changes (with content) and messages in turn."""
+    from nervous_system.recorder import Recorder
+
+    rec = Recorder(lg, project_id=project, agent_id="coder", tenant_id=tenant, clock=FakeClock())
+    for i in range(n):
+        if i % 3 == 0:
+            rec.decision(f"step {i}", confidence=0.5)
+        elif i % 3 == 1:
+            rec.file_change(f"src/f{i % 7}.py", f"v{i}\n".encode() * (i + 1))
+        else:
+            rec.message(f"message {i}")
+    return rec
+
+
 class FakeClock:
     """A deterministic clock for Recorders: ns, advancing ``step`` per call."""
 

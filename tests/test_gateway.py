@@ -18,24 +18,13 @@ from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
 from syncer.syncer import Syncer
 from tests.gateway_fixtures import GatewayProcess
-from tests.hub_fixtures import FakeClock, make_hub
-
-
-def _fill(lg, tenant, n=30, project="web"):
-    rec = Recorder(lg, project_id=project, agent_id="coder", tenant_id=tenant, clock=FakeClock())
-    for i in range(n):
-        if i % 3 == 0:
-            rec.decision(f"step {i}", confidence=0.5)
-        elif i % 3 == 1:
-            rec.file_change(f"src/f{i % 7}.py", f"v{i}\n".encode() * (i + 1))
-        else:
-            rec.message(f"message {i}")
+from tests.hub_fixtures import fill, make_hub
 
 
 def test_a_laptop_syncs_and_reads_through_the_gateway(ledger_path, gateway, make_token, shared_cluster_file, tenant):
     big = os.urandom(3 * 1024 * 1024)
     with Ledger(ledger_path) as lg:
-        _fill(lg, tenant)
+        fill(lg, tenant, 30)
         rec = Recorder(lg, project_id="web", agent_id="coder", tenant_id=tenant)
         rec.file_change("assets/big.bin", big)
         rec.decision("long " * 60_000)                    # a body stored as a blob on the hub
@@ -60,7 +49,7 @@ def test_a_laptop_syncs_and_reads_through_the_gateway(ledger_path, gateway, make
 
 def test_cli_uses_hub_url_and_token(ledger_path, gateway, make_token, tenant, monkeypatch):
     with Ledger(ledger_path) as lg:
-        _fill(lg, tenant, 12)
+        fill(lg, tenant, 12)
     monkeypatch.setenv("LEDGER_HUB_URL", gateway.url)
     monkeypatch.setenv("LEDGER_HUB_TOKEN", make_token(tenant, "admin"))
     base = ["--db", str(ledger_path), "--tenant", tenant]
@@ -112,3 +101,28 @@ def test_json_errors_size_and_rate_limits(python, shared_cluster_file, make_toke
     finally:
         g.kill()
     assert {r["reason"] for r in g.refusals()} >= {"too large", "rate limit", "bad_request", "no route"}
+
+
+def test_the_syncer_daemon_sends_through_the_gateway(ledger_path, gateway, make_token, shared_cluster_file, tenant,
+                                                     python):
+    """The background syncer with a URL and a token (passed in its environment, never on
+    its command line): no cluster file, no FoundationDB double in the laptop's process."""
+    import time
+
+    from syncer import daemon
+
+    with Ledger(ledger_path) as lg:
+        fill(lg, tenant, 20)
+    token = make_token(tenant, "write")
+    pid = daemon.start(ledger_path, tenant, hub_url=gateway.url, hub_token=token, interval=0.05,
+                       launcher=[python, "-m", "syncer.daemon"])
+    try:
+        assert token not in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+        with Ledger(ledger_path) as lg:
+            deadline = time.monotonic() + 60
+            while lg.outbox_status()["pending"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert lg.outbox_status()["pending"] == 0
+    finally:
+        daemon.stop(ledger_path, wait_s=30)
+    assert len(list(make_hub(shared_cluster_file, tenant).iter_log("web"))) == 20
