@@ -33,6 +33,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import fdb
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hub import blobs, tokens
+from hub.connection import convert_fdb_error
 from hub.content import ENCODINGS, EncodedBlob, decode_blob
 from hub.errors import HubError, HubFailure, TenantMismatch
 from hub.hub import Hub
@@ -140,7 +142,8 @@ class Gateway:
                 if wait:
                     raise Refused(429, "rate_limited", "too many requests; retry later", "rate limit")
                 body = await _read_body(request, max_body)
-                result = await run_in_threadpool(handler, Call(request, token, self.hub_of(token.tenant), body))
+                result = await run_in_threadpool(_converted, handler, Call(request, token, self.hub_of(token.tenant),
+                                                                           body))
             except Refused as exc:
                 self._refused(request, token, exc.status, exc.reason)
                 headers = {"Retry-After": "1"} if exc.status == 429 else None
@@ -165,6 +168,19 @@ class Gateway:
             "tenant": token.tenant if token else None, "route": _route(request),
             "client": request.client.host if request.client else None,
         }))
+
+
+def _converted(handler, call: "Call"):
+    """Run a handler: FoundationDB errors become hub errors (``convert_fdb_error``) and a
+    request whose fields have the wrong type or are missing becomes a ``HubError`` (400)."""
+    try:
+        return handler(call)
+    except HubFailure:
+        raise
+    except fdb.FDBError as exc:
+        raise convert_fdb_error(exc, "serve the request") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise HubError(f"malformed request: {type(exc).__name__}: {exc}") from exc
 
 
 def _route(request: Request) -> str:

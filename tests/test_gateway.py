@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import httpx
 import pytest
@@ -96,8 +97,11 @@ def test_json_errors_size_and_rate_limits(python, shared_cluster_file, make_toke
         assert r.status_code == 400 and "not JSON" in r.json()["error"]["message"]
         statuses = [httpx.get(g.url + "/v1/whoami", headers=headers).status_code for _ in range(12)]
         assert 429 in statuses and statuses[0] == 200
+        time.sleep(1.5)                                  # the bucket refills (5 per second)
         r = httpx.get(g.url + "/v1/nowhere", headers=headers)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = httpx.post(g.url + "/v1/events", headers=headers, json={"events": ["not base64!"], "last_seq": "x"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     finally:
         g.kill()
     assert {r["reason"] for r in g.refusals()} >= {"too large", "rate limit", "bad_request", "no route"}
@@ -107,8 +111,6 @@ def test_the_syncer_daemon_sends_through_the_gateway(ledger_path, gateway, make_
                                                      python):
     """The background syncer with a URL and a token (passed in its environment, never on
     its command line): no cluster file, no FoundationDB double in the laptop's process."""
-    import time
-
     from syncer import daemon
 
     with Ledger(ledger_path) as lg:
