@@ -133,6 +133,16 @@ def m007_project_registry(db: "sqlite_utils.Database") -> None:
     )
 
 
+def m008_blob_owners(db: "sqlite_utils.Database") -> None:
+    """Which tenant may use which content (``ledger.owners``); filled from the file
+    changes already stored."""
+    db.execute("CREATE TABLE blob_owners (tenant_id TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (tenant_id, hash))")
+    db.execute(
+        "INSERT OR IGNORE INTO blob_owners (tenant_id, hash) SELECT DISTINCT tenant_id, new_hash FROM events "
+        "WHERE kind = 'state_change' AND target_type = 'file' AND new_hash IS NOT NULL AND new_hash != ''"
+    )
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -141,6 +151,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m005_outbox_columns,
     m006_link_indexes,
     m007_project_registry,
+    m008_blob_owners,
 ]
 
 

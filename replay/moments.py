@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import MomentNotFound
-from schemas import format_timestamp_ns, parse_timestamp_ns
+from schemas.timestamps import MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS, format_timestamp_ns, parse_timestamp_ns
 
 __all__ = [
     "Moment",
@@ -69,9 +69,6 @@ _ID_PREFIX = re.compile(
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _REVISION = re.compile(r"^[A-Za-z0-9_./@{}~^:+-]+$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-#: Times a signed 64-bit nanosecond count can hold (SQLite INTEGER, protobuf Timestamp
-#: as used here): 1677-09-21T00:12:43Z .. 2262-04-11T23:47:16Z.
-MIN_NS, MAX_NS = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -170,7 +167,7 @@ def datetime_to_ns(value: dt.datetime) -> int:
 
 
 def _in_range(ns: int, text: str) -> int:
-    if not MIN_NS <= ns <= MAX_NS:
+    if not MIN_TIMESTAMP_NS <= ns <= MAX_TIMESTAMP_NS:
         raise MomentNotFound(
             f"{text!r} is outside the times the ledger can hold "
             "(1677-09-21 .. 2262-04-11 UTC, nanoseconds in a signed 64-bit integer)")

@@ -121,6 +121,7 @@ def export_bundle(ledger: Ledger, path: str | os.PathLike, *, since_ns: int | No
     size = count = 0
     tenants: set[str] = set()
     blobs: dict[str, int] = {}
+    owner: dict[str, str] = {}  # digest -> the tenant whose content it is (ledger.owners)
     try:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             with z.open("events.bin", "w") as out:
@@ -131,10 +132,10 @@ def export_bundle(ledger: Ledger, path: str | os.PathLike, *, since_ns: int | No
                     size, count = size + len(frame), count + 1
                     tenants.add(e.tenant_id)
                     needed = content_hash(e.event)
-                    if needed and needed not in blobs and ledger.has_blob(needed):
-                        blobs[needed] = 0
-            for needed in blobs:
-                data = ledger.get_blob(needed)
+                    if needed and needed not in owner and ledger.has_blob(needed, tenant_id=e.tenant_id):
+                        owner[needed] = e.tenant_id
+            for needed, tenant in owner.items():
+                data = ledger.get_blob(needed, tenant_id=tenant)
                 z.writestr(f"blobs/{needed}", data)
                 blobs[needed] = len(data)
             manifest = json.dumps({

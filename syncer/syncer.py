@@ -181,7 +181,7 @@ class Syncer:
         if event_hub_bytes(len(row.body), paths) > MAX_HUB_EVENT_BYTES:
             return f"event {row.event_id} with its index keys exceeds {MAX_HUB_EVENT_BYTES:,} bytes"
         digest = content_hash(event)
-        if digest and not self.ledger.has_blob(digest):
+        if digest and not self.ledger.has_blob(digest, tenant_id=row.tenant_id):
             return (
                 f"event {row.event_id} names content {digest} that is not in the local blob "
                 "store; it cannot be replayed from the hub without it"
@@ -296,7 +296,8 @@ class Syncer:
                 report.already_on_hub += 1
 
     def _upload_blobs(self, batch: list[StoredEvent], report: SyncReport) -> None:
-        n, b = upload_needed_blobs(self.hub, batch, self.ledger.get_blob, self.blob_txn_bytes)
+        n, b = upload_needed_blobs(self.hub, batch, lambda d: self.ledger.get_blob(d, tenant_id=self.tenant_id),
+                                   self.blob_txn_bytes)
         report.blobs += n
         report.blob_bytes += b
 
