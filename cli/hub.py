@@ -44,10 +44,14 @@ def parse_expiry(text: str | None, now: dt.datetime | None = None) -> int | None
 def hub_group() -> None:
     """Run the team hub's gateway and manage its tokens (on a machine with the cluster file).
 
+    Laptops then use the gateway with a token instead of a cluster file
+    (LEDGER_HUB_URL, LEDGER_HUB_TOKEN).
+
     \b
-    Laptops then use the gateway with a token instead of a cluster file:
-      export LEDGER_HUB_URL=https://hub.example.com:8470 LEDGER_HUB_TOKEN=clh_...
-      ledger sync; ledger syncer start; ledger log --source hub
+    Examples:
+      ledger hub serve --cluster-file /etc/foundationdb/fdb.cluster --host 0.0.0.0
+      ledger hub token create --tenant acme --scope write
+      LEDGER_HUB_URL=https://hub.example.com:8470 LEDGER_HUB_TOKEN=clh_... ledger sync
     """
 
 
@@ -110,7 +114,13 @@ def _token_dict(info) -> dict:
 @json_option
 @pass_app
 def token_create_cmd(app, cluster_file, tenant, scope, expires, label, as_json) -> None:
-    """Create a token; it is printed once (the last word of the output) and stored hashed."""
+    """Create a token; it is printed once (the last word of the output) and stored hashed.
+
+    \b
+    Examples:
+      ledger hub token create --tenant acme --scope write --label "ann's laptop"
+      ledger hub token create --tenant acme --scope read --expires 30d --json
+    """
     from hub.tokens import create_token
 
     text, info = create_token(_db(app, cluster_file), tenant, scope, expires_ns=parse_expiry(expires),
@@ -130,7 +140,13 @@ def token_create_cmd(app, cluster_file, tenant, scope, expires, label, as_json) 
 @json_option
 @pass_app
 def token_list_cmd(app, cluster_file, tenant, as_json) -> None:
-    """List tokens: id, tenant, scope, created, expiry, revocation (never secrets)."""
+    """List tokens: id, tenant, scope, created, expiry, revocation (never secrets).
+
+    \b
+    Examples:
+      ledger hub token list
+      ledger hub token list --tenant acme --json
+    """
     from hub.tokens import list_tokens
 
     infos = list_tokens(_db(app, cluster_file), tenant)
@@ -151,7 +167,13 @@ def token_list_cmd(app, cluster_file, tenant, as_json) -> None:
 @json_option
 @pass_app
 def token_revoke_cmd(app, cluster_file, token_or_id, as_json) -> None:
-    """Revoke a token (its text or its id): refused by every gateway from the next request."""
+    """Revoke a token (its text or its id): refused by every gateway from the next request.
+
+    \b
+    Examples:
+      ledger hub token revoke 3f9a0c12b7de
+      ledger hub token revoke "$LEDGER_HUB_TOKEN" --json
+    """
     from hub.tokens import revoke_token
 
     info = revoke_token(_db(app, cluster_file), token_or_id)
@@ -184,6 +206,11 @@ def bundle_export_cmd(app, since, all_tenants, file, as_json) -> None:
 
     The key is <ledger file>.bundle-key (created on first export); its fingerprint is
     printed, to give `ledger bundle import --expect-key`.
+
+    \b
+    Examples:
+      ledger bundle export /media/usb/ann.clb
+      ledger bundle export --since "2 days ago" --json /media/usb/ann.clb
     """
     from replay.moments import time_of
     from syncer.bundles import export_bundle
@@ -206,7 +233,13 @@ def bundle_export_cmd(app, since, all_tenants, file, as_json) -> None:
 @pass_app
 def bundle_import_cmd(app, cluster_file, expect_key, file, as_json) -> None:
     """Verify FILE completely, then write its events to the hub exactly once (re-importing
-    writes nothing twice). An altered bundle is refused before anything is written."""
+    writes nothing twice). An altered bundle is refused before anything is written.
+
+    \b
+    Examples:
+      ledger --tenant acme bundle import --cluster-file /etc/foundationdb/fdb.cluster ann.clb
+      ledger bundle import --expect-key 3f9a0c12b7de4411 ann.clb
+    """
     from syncer.bundles import import_bundle
 
     report = import_bundle(app.hub(cluster_file), file, expect_key=expect_key)

@@ -47,7 +47,7 @@ def _laptop(path, tenant, token, url, done: threading.Event, errors: list):
         while not done.is_set():
             try:
                 hub = hub or HttpHub(url, token, tenant, timeout_s=20)
-                Syncer(lg, hub, batch_events=15, batch_bytes=60_000).sync_once()
+                Syncer(lg, hub, batch_events=10, batch_bytes=40_000).sync_once()
                 if lg.outbox_status()["pending"] == 0:
                     return
             except HubFailure:
@@ -71,11 +71,14 @@ def test_gateway_killed_at_named_and_random_points(tmp_path, python, shared_clus
         gw.start()
         for t in threads:
             t.start()
-        for round_ in range(10):
-            named = round_ % 2 == 0
+        # named points first (each once, while every laptop still has most of its work),
+        # then random moments
+        plan = [f"{point}:{rng.randrange(1, 3)}" for point in DIE_POINTS] + [None] * 4
+        for die_at in plan:
+            named = die_at is not None
             gw.kill()
-            gw.start(die_at=f"{DIE_POINTS[(round_ // 2) % len(DIE_POINTS)]}:{rng.randrange(1, 4)}" if named else None)
-            deadline = time.monotonic() + (20 if named else rng.uniform(0.2, 1.5))
+            gw.start(die_at=die_at)
+            deadline = time.monotonic() + (90 if named else rng.uniform(0.2, 1.5))
             while gw.alive() and time.monotonic() < deadline and any(t.is_alive() for t in threads):
                 time.sleep(0.02)
             if not gw.alive():
