@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from cli.common import emit_json, format_local_time, json_option, pass_app
 
 cluster_file_option = click.option(
     "--cluster-file", type=click.Path(dir_okay=False), default=None,
-    help="FoundationDB cluster file of the hub [default: ledger.toml fdb_cluster_file, else $FDB_CLUSTER_FILE].",
+    help="FoundationDB cluster file of the hub (direct access) [default: the gateway at hub_url / "
+         "$LEDGER_HUB_URL if set, else ledger.toml fdb_cluster_file, else $FDB_CLUSTER_FILE].",
 )
 
 
-def _cluster_file(app, explicit):
-    from hub.hub import resolve_cluster_file
+def _target(app, cluster_file):
+    """Keyword arguments naming the hub for the daemon: the gateway (``hub_url``,
+    ``hub_token``) or a resolved ``cluster_file``."""
+    from hub.client import hub_target
 
-    return resolve_cluster_file(explicit, app.settings)
+    target = hub_target(app.settings, cluster_file)
+    if target.url:
+        return {"hub_url": target.url, "hub_token": target.token}
+    return {"cluster_file": target.cluster_file}
 
 
 def _age(seconds: float | None) -> str:
@@ -50,12 +58,9 @@ def sync_group(ctx: click.Context, cluster_file: str | None, batch_bytes: int | 
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.obj
-    from hub.hub import connect
     from syncer.syncer import DEFAULT_BATCH_BYTES, Syncer
 
-    path = _cluster_file(app, cluster_file)
-    hub = connect(path, app.tenant)
-    syncer = Syncer(app.ledger, hub, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
+    syncer = Syncer(app.ledger, app.hub(cluster_file), batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
     pending = app.ledger.outbox_status()["pending"]
     from cli.progress import progress_bar
 
@@ -143,9 +148,11 @@ def syncer_run_cmd(app, cluster_file: str | None, interval: float) -> None:
     """
     from syncer.daemon import run
 
-    path = _cluster_file(app, cluster_file)
-    ledger_path = app.settings.ledger_path
-    run(ledger_path, app.tenant, path, interval=interval, to_stderr=True)
+    target = _target(app, cluster_file)
+    if target.get("hub_token"):
+        os.environ["LEDGER_HUB_TOKEN"] = target.pop("hub_token")
+    target.pop("hub_token", None)
+    run(app.settings.ledger_path, app.tenant, interval=interval, to_stderr=True, **target)
 
 
 @syncer_group.command("start")
@@ -163,8 +170,7 @@ def syncer_start_cmd(app, cluster_file: str | None, interval: float) -> None:
     """
     from syncer.daemon import DaemonPaths, start
 
-    path = _cluster_file(app, cluster_file)
-    pid = start(app.settings.ledger_path, app.tenant, path, interval=interval)
+    pid = start(app.settings.ledger_path, app.tenant, interval=interval, **_target(app, cluster_file))
     click.echo(f"Syncer started (pid {pid}); log: {DaemonPaths.for_ledger(app.settings.ledger_path).log}")
 
 
