@@ -26,6 +26,20 @@ def _target(app, cluster_file):
     return {"cluster_file": target.cluster_file}
 
 
+def _hub_description(app) -> str | None:
+    """Where this ledger syncs to (a gateway URL or a cluster file), or None when no hub
+    is configured."""
+    from hub.errors import HubNotConfigured, HubUnavailable
+
+    try:
+        target = _target(app, None)
+    except HubNotConfigured:
+        return None
+    except HubUnavailable as exc:  # configured, but the cluster file is missing
+        return f"unusable: {exc}"
+    return target.get("hub_url") or str(target.get("cluster_file"))
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -98,12 +112,14 @@ def sync_status_cmd(app, as_json: bool) -> None:
     from syncer.daemon import daemon_status
     from syncer.status import sync_status
 
-    st = sync_status(app.ledger)
+    st = sync_status(app.ledger, hub=_hub_description(app))
     daemon = daemon_status(app.ledger.path)
     if as_json:
         emit_json({**st.to_dict(), "daemon": daemon})
         return
     click.echo(f"Ledger:          {st.ledger} (id {st.ledger_id})")
+    click.echo(f"Hub:             {st.hub or 'no hub configured (set LEDGER_HUB_URL and LEDGER_HUB_TOKEN, or FDB_CLUSTER_FILE)'}")
+    click.echo(f"Health:          {'healthy' if st.healthy else 'UNHEALTHY: ' + st.problem}")
     click.echo(f"Synced:          {st.synced:,} events")
     click.echo(f"Pending:         {st.pending:,} events (oldest recorded {_age(st.oldest_pending_age_s)} ago)")
     click.echo(f"Refused:         {st.refused:,} events")
@@ -168,9 +184,13 @@ def syncer_start_cmd(app, cluster_file: str | None, interval: float) -> None:
       ledger syncer start
       ledger syncer start --interval 10
     """
+    from hub.client import probe_hub
     from syncer.daemon import DaemonPaths, start
 
-    pid = start(app.settings.ledger_path, app.tenant, interval=interval, **_target(app, cluster_file))
+    target = _target(app, cluster_file)
+    probe_hub(app.tenant, settings=app.settings, cluster_file=target.get("cluster_file"),
+              url=target.get("hub_url"), token=target.get("hub_token"))  # fail now, not in the background
+    pid = start(app.settings.ledger_path, app.tenant, interval=interval, **target)
     click.echo(f"Syncer started (pid {pid}); log: {DaemonPaths.for_ledger(app.settings.ledger_path).log}")
 
 
@@ -207,10 +227,11 @@ def syncer_status_cmd(app, as_json: bool) -> None:
     from syncer.status import sync_status
 
     daemon = daemon_status(app.settings.ledger_path)
-    st = sync_status(app.ledger)
+    st = sync_status(app.ledger, hub=_hub_description(app))
     if as_json:
         emit_json({**daemon, "outbox": st.to_dict()})
         return
+    click.echo(f"Health: {'healthy' if st.healthy else 'UNHEALTHY: ' + st.problem}")
     if daemon["running"]:
         click.echo(f"Syncer running (pid {daemon['pid']}); log: {daemon['log']}")
     else:

@@ -87,3 +87,20 @@ def direct_database(cluster_file, **options):
             "(and the FoundationDB client library, docs/hub.md); laptops use the gateway instead "
             "(LEDGER_HUB_URL, LEDGER_HUB_TOKEN)") from exc
     return open_database(cluster_file, **options)
+
+
+#: Seconds a start-up probe of the hub may take.
+PROBE_TIMEOUT_MS = 5_000
+
+
+def probe_hub(tenant_id: str, *, cluster_file: str | os.PathLike | None = None, settings=None,
+              url: str | None = None, token: str | None = None) -> None:
+    """Check that the hub can work at all before a daemon relies on it: the client
+    library loads, the cluster file exists, the cluster or gateway answers within
+    ``PROBE_TIMEOUT_MS`` and the token is accepted (one cheap read: the tenant's
+    projects). Raises ``HubNotConfigured``, ``HubUnavailable`` or ``HubAuthError`` with
+    what to do next."""
+    target = hub_target(settings, cluster_file, url=url, token=token)
+    options = {} if target.url else {"timeout_ms": PROBE_TIMEOUT_MS, "retry_limit": 3}
+    client = open_hub(tenant_id, cluster_file=target.cluster_file, url=target.url, token=target.token, **options)
+    client.projects()
