@@ -315,12 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-timeout", type=float, default=None)
     ap.add_argument("--tenant", default="default")
     ap.add_argument("--project", default="")
+    ap.add_argument("--fail-first", type=int, default=0, help=argparse.SUPPRESS)  # test support
     args = ap.parse_args(argv)
     idle = args.idle_timeout
     if idle is None and os.environ.get("LEDGER_COLLECTOR_IDLE_S"):
         idle = float(os.environ["LEDGER_COLLECTOR_IDLE_S"])
     return serve(args.db, host=args.host, port=args.port, auto=args.auto, idle_timeout=idle,
-                 tenant=args.tenant, project=args.project)
+                 tenant=args.tenant, project=args.project, fail_first=args.fail_first)
 
 
 if __name__ == "__main__":
