@@ -205,7 +205,7 @@ def run(argv) -> None:
         body = json.dumps({"hook_event_name": opts.get("event", "post-commit" if agent == "git" else ""),
                            "cwd": os.getcwd()}).encode()
     ending = any(name in body for name in END_EVENTS)
-    budget = float(opts.get("end_budget", "0.9") if ending else opts.get("budget", "10"))
+    budget = float(opts.get("end_budget", "0.9") if ending else opts.get("budget", "30"))
     meta = {"agent": agent, "db": db, "tenant": opts.get("tenant", ""), "project": opts.get("project", ""),
             "root": opts.get("root", ""), "t_ns": t_ns, "delivery": os.urandom(12).hex(), "ppid": os.getppid(),
             "env": {k: os.environ[k] for k in ENV_NAMES if k in os.environ}}
@@ -222,6 +222,9 @@ def run(argv) -> None:
                 status = post(ep[0], ep[1], path, body, meta, max(left(), 0.05))
                 if status == 200:
                     return
+                if status == 400:  # the payload itself is bad: no fallback can record it
+                    record_failure(hdir, agent, "payload", "the collector refused the payload as malformed")
+                    return
                 errors.append(f"collector answered {status}")
                 break  # it is up but refused: do not start another one
             except OSError as exc:
@@ -231,7 +234,7 @@ def run(argv) -> None:
                 start_collector(hdir, opts)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"cannot start the collector: {exc!r}")
-            wait_until = time.monotonic() + min(float(opts.get("start_wait", "6")), max(left() - 2, 0))
+            wait_until = time.monotonic() + min(float(opts.get("start_wait", "10")), max(left() - 2, 0))
             while time.monotonic() < wait_until:
                 ep2 = _endpoint(hdir)
                 if ep2 is not None and ep2 != ep:

@@ -371,6 +371,9 @@ class _Handling:
     # ---------------------------------------------------------------- kinds
     def run(self) -> HookResult:
         k = self.kind
+        if (self.st is not None and not self.st.get("baseline") and k in (Kind.PROMPT, Kind.PRE_TOOL)
+                and self.agent != "git"):
+            self.baseline()  # the session's first hook is not a session start (Cursor, a late install)
         handler = getattr(self, "on_" + k, None) or self.on_other
         handler()
         if self.st is not None:
@@ -401,7 +404,11 @@ class _Handling:
         if self.st is not None:
             self.st["context"] = {k: context[k] for k in ("agent_version", "model")}
         self._signal("session start", context)
-        # baseline: the tree as it is now versus what the ledger knows
+        self.baseline()
+
+    def baseline(self) -> None:
+        """Record the tree as it is now versus what the ledger knows (changes made
+        outside any recorded session), by agent ``ledger-baseline``."""
         self.proc.forget_snapshot(self.root)
         mark = len(self.events)
         base = self._id("baseline")
@@ -411,6 +418,8 @@ class _Handling:
                 rationale=f"work tree state at the start of {self.agent} session {self.session} "
                           "(changes made outside any recorded session)",
                 input_trigger=f"{self.agent} {self.event_name}", confidence_score=1.0)))
+        if self.st is not None:
+            self.st["baseline"] = True
 
     def _outside_tool_changes(self) -> None:
         turn = self._turn(create=False)
