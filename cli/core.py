@@ -6,7 +6,8 @@ import click
 
 from cli.common import emit_json, format_local_time, json_option, pass_app
 from cli.replaying import open_history, source_option
-from schemas import PAYLOAD_KINDS, format_timestamp_ns
+from schemas.enums import PAYLOAD_KINDS
+from schemas.timestamps import format_timestamp_ns
 
 #: Shortest event id prefix shown by `ledger log` (UUIDv7: 48-bit ms time + 12 bits).
 SHORT_ID_CHARS = 18

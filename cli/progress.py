@@ -6,8 +6,6 @@ import contextlib
 import sys
 from typing import Callable, Iterator
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 @contextlib.contextmanager
@@ -18,6 +16,13 @@ def progress_bar(
     terminal and ``enabled``, else does nothing (so JSON output and pipes stay clean).
     ``total`` may be None (unknown). A ``label`` gets a bar of its own (e.g. one per
     ingested stream); without one, the bar is ``description``'s."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done, total, label=None: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
     console = Console(stderr=True)
     if not enabled or not console.is_terminal or not sys.stderr.isatty():
         yield lambda done, total, label=None: None

@@ -72,12 +72,14 @@ def replay_cmd(app, when: str, out_dir: str, strict: bool, force: bool, source: 
       ledger replay --at 2026-11-21T14:05 --out /tmp/then --force --strict
       ledger replay --at 0190a3b4-c5d6-7abc --out /tmp/after-event --json
     """
-    from replay import replay_from
+    from replay import ledger_output_policy, replay_from
 
     src = open_history(app, source)
-    moment = src.resolve(when)
+    moment = src.resolve(when, require_events=True)
+    policy = ledger_output_policy(app.settings.ledger_path, app.settings.data_dir)
     with progress_bar("writing files", unit="entries", enabled=not as_json) as update:
-        report = replay_from(src, moment, out_dir, force=force, strict=strict, progress=update)
+        report = replay_from(src, moment, out_dir, force=force, strict=strict, progress=update,
+                             policy=policy)
     if as_json:
         emit_json({"source": src.name, "tenant": src.tenant, "project": src.project,
                    "moment": moment.to_dict(), **report.to_dict()})

@@ -212,7 +212,14 @@ class Analytics:
 
 
 def _open_client(url: str, engine: str, settings: dict[str, Any]):
-    import clickhouse_connect
+    try:
+        import clickhouse_connect
+        if engine == "chdb":
+            import chdb  # noqa: F401 - clickhouse-connect's chdb: DSN needs it
+    except ImportError as exc:
+        raise AnalyticsUnavailable(
+            f"analytics needs the analytics extra (missing Python module {exc.name!r}): "
+            "pip install 'context-ledger[analytics]' (or 'context-ledger[all]')") from exc
 
     if engine == "chdb":
         path = chdb_path(url)
@@ -240,6 +247,8 @@ def connect(url: str, *, readonly: bool = False, migrate: bool = True,
     try:
         try:
             client = _open_client(url, engine, {})
+        except AnalyticsUnavailable:
+            raise
         except Exception as exc:  # noqa: BLE001 - driver boundary
             raise AnalyticsUnavailable(
                 f"cannot open the analytics database {url}: {_short(exc)}"

@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-import sqlite_utils
 
 from ledger import blobs as blobstore
 from ledger.errors import (
@@ -37,7 +36,8 @@ from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
-from schemas import MAX_EVENT_BYTES, SwarmEvent
+from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
+from schemas.paths import check_symlink
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0
@@ -101,7 +101,7 @@ class Ledger(LedgerReads, LedgerOutbox):
         except OSError as exc:
             raise StoreError(f"cannot create the ledger directory {self.path.parent}: {exc}") from exc
         with self._converted("migrate"):
-            migrate(sqlite_utils.Database(self._conn()))
+            migrate(self._conn())
         if durability == "group":
             from ledger.groupcommit import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW_S, GroupCommitter
 
@@ -346,6 +346,8 @@ class Ledger(LedgerReads, LedgerOutbox):
                     f"event {event.event_id}: content {digest} of "
                     f"{event.state_change.target_resource!r} is not in the blob store; pass its bytes"
                 )
+        if is_file_change(event):
+            self._check_file_change(conn, event, blobs)
         cur = conn.execute(INSERT_SQL, event_row(event, body, time.time_ns()))
         if cur.rowcount == 0:
             row = conn.execute(
@@ -363,6 +365,36 @@ class Ledger(LedgerReads, LedgerOutbox):
         if self._group is not None:  # lets group-mode submit() see this uncommitted id
             self._group.note(event.event_id, body)
         return Appended(seq=seq, event_id=event.event_id, inserted=True)
+
+    def _check_file_change(self, conn: sqlite3.Connection, event: SwarmEvent,
+                           blobs: Mapping[str, bytes]) -> None:
+        """Refuse, at record time, what replay would refuse later (so one event can never
+        block a project's history): a symlink whose target is empty, has a NUL or is too
+        long, or has a name git refuses (``schemas.paths.check_symlink``); and a change of
+        a path below a path that is a symlink at that moment (writing through it could
+        leave the work tree). Raises ``InvalidEvent``."""
+        sc = event.state_change
+        if sc.file_mode == FileMode.SYMLINK and sc.operation != Operation.DELETE:
+            target = blobs.get(sc.new_state_hash)
+            if target is None:
+                target = blobstore.get(conn, sc.new_state_hash)
+            try:
+                check_symlink(sc.target_resource, target)
+            except ValueError as exc:
+                raise InvalidEvent(f"event {event.event_id}: {exc}") from None
+        for path in (sc.target_resource, sc.previous_resource):
+            if "/" not in path:
+                continue
+            parents = [path[:i] for i in range(len(path)) if path[i] == "/"]
+            row = conn.execute(
+                "SELECT path FROM path_state WHERE tenant_id = ? AND project_id = ? AND mode = 'symlink' "
+                f"AND path IN ({', '.join('?' * len(parents))}) LIMIT 1",
+                (event.tenant_id, event.project_id, *parents)).fetchone()
+            if row is not None:
+                raise InvalidEvent(
+                    f"event {event.event_id}: {path!r} is below {row[0]!r}, which is a symlink at this "
+                    "moment; a change through a symlink could write outside the work tree (record the "
+                    "symlink's delete first)")
 
     @staticmethod
     def _project_path_state(conn: sqlite3.Connection, event: SwarmEvent, seq: int) -> None:
