@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-CLIENT = Path(__file__).resolve().parents[1] / "nervous_system" / "hooks" / "client.py"
+CLIENT = Path(__file__).resolve().parents[1] / "nervous_system" / "hooks" / "hook.py"
 
 
 @dataclass

@@ -34,7 +34,7 @@ def _repo(tmp_path: Path) -> Path:
 
 
 def _ours(handler: dict) -> bool:
-    return "nervous_system/hooks/client.py" in handler.get("command", "") or "/hook/claude-code" in handler.get("url", "")
+    return "nervous_system/hooks/hook.py" in handler.get("command", "") or "/hook/claude-code" in handler.get("url", "")
 
 
 def _handlers(data: dict, agent: str) -> dict[str, list[dict]]:

@@ -114,3 +114,34 @@ def test_real_agent_is_recorded_and_replays_exactly(agent, agents_ready, tmp_pat
     for snap, span_event in zip(boundaries, tools):
         got = replay_tree(db, span_event.event_id, tmp_path / f"replay-{snap.name}")
         assert got == tree(snap, git_dir=ws / ".git"), snap.name
+
+
+def test_real_claude_with_http_hooks_and_otel_to_ledger_serve(agents_ready, tmp_path):
+    """`ledger agent install claude --http --otel`: SessionStart is the one command hook
+    (it starts the collector on 127.0.0.1:4318 inside the namespace), every other hook is
+    an HTTP POST from Claude Code itself (no process), and Claude Code's own
+    OpenTelemetry (from the settings' env) goes to the same collector, joined to the
+    hook session."""
+    ws = make_workspace(tmp_path / "ws")
+    db = tmp_path / "data" / "ledger.db"
+    try:
+        run = run_agent("claude", ws, hooks_config_writer=make_writer(db, None, install_args=("--http", "--otel")),
+                        run_dir=tmp_path / "run", otlp=False, extra_env={"LEDGER_COLLECTOR_IDLE_S": "60"})
+    finally:
+        stop_collector(db)
+    assert run.exit_code == 0, (run.stdout_tail, run.stderr_tail)
+    assert failures(db) == []
+    with Ledger(db) as led:
+        events = [s.event for s in led.events(tenant_id="default", project_id="ws", order="seq")]
+    mine = [e for e in events if e.agent_id == "claude-code"]
+    session = next(e.session_id for e in mine if e.signal and e.signal.status == "session start")
+    assert len([e for e in mine if e.span and e.span.name.startswith("execute_tool")]) == 2
+    assert next(e for e in mine if e.decision).decision.rationale == "Done: created hello.py and updated files."
+    assert {e.state_change.target_resource for e in mine if e.state_change} == {
+        "hello.py", "notes.txt", "renamed.txt", "run.sh", "link.py"}
+    assert replay_tree(db, "now", tmp_path / "replay-now") == tree(ws)
+    otel = [e for e in events if e.agent_id == "claude-code" and (e.signal or e.span) and e.session_id == session
+            and not (e.span and e.span.scope_name == "context-ledger.hooks") and not (e.signal and e.signal.status in (
+                "session start", "session end"))]
+    names = {e.signal.status for e in otel if e.signal} | {e.span.name for e in otel if e.span}
+    assert "hook_execution_complete" in names and "claude_code.tool" in names, names

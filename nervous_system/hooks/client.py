@@ -27,9 +27,7 @@ Every failure is appended to ``<hooks dir>/failures.jsonl`` (``ledger agent stat
 The hooks dir of a ledger ``DB`` is ``DB + ".hooks"`` next to it.
 """
 
-import json
 import os
-import socket
 import sys
 import time
 
@@ -38,6 +36,37 @@ import time
 ENV_NAMES = ("TRACEPARENT", "TRACESTATE", "ANTHROPIC_MODEL", "GEMINI_MODEL", "CLAUDE_CODE_ENTRYPOINT",
              "CODEX_TOOL_CALL_ID", "CURSOR_VERSION")
 END_EVENTS = (b'"SessionEnd"', b'"sessionEnd"')
+
+
+def _q(text) -> str:
+    """A JSON string literal without importing json (ASCII only: header-safe)."""
+    out = ['"']
+    for ch in str(text):
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 32 <= o < 127:
+            out.append(ch)
+        elif o < 0x10000:
+            out.append("\\u%04x" % o)
+        else:
+            o -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+    out.append('"')
+    return "".join(out)
+
+
+def _meta_json(meta: dict) -> str:
+    parts = []
+    for k, v in meta.items():
+        if isinstance(v, dict):
+            v = "{" + ",".join(f"{_q(a)}:{_q(b)}" for a, b in v.items()) + "}"
+        elif isinstance(v, int):
+            v = str(v)
+        else:
+            v = _q(v)
+        parts.append(f"{_q(k)}:{v}")
+    return "{" + ",".join(parts) + "}"
 
 
 def hooks_dir(db: str) -> str:
@@ -60,6 +89,8 @@ def _args(argv):
 def record_failure(hdir: str, agent: str, stage: str, error: str, event: str = "") -> None:
     """Append one line to the failures log; never raises."""
     try:
+        import json
+
         os.makedirs(hdir, exist_ok=True)
         line = json.dumps({"time_ns": time.time_ns(), "agent": agent, "event": event, "stage": stage,
                            "error": error[:2000], "pid": os.getpid()}) + "\n"
@@ -73,10 +104,11 @@ def record_failure(hdir: str, agent: str, stage: str, error: str, event: str = "
 
 
 def _endpoint(hdir: str):
+    """(port, token) from ``collector.port`` (``PORT TOKEN``, written by the collector)."""
     try:
-        with open(os.path.join(hdir, "collector.json"), "rb") as fh:
-            info = json.loads(fh.read())
-        return int(info["port"]), str(info.get("token", ""))
+        with open(os.path.join(hdir, "collector.port"), "rb") as fh:
+            port, token = fh.read().split()[:2]
+        return int(port), token.decode("ascii")
     except Exception:  # noqa: BLE001 - no collector yet
         return None
 
@@ -84,12 +116,16 @@ def _endpoint(hdir: str):
 def post(port: int, token: str, path: str, body: bytes, meta: dict, timeout: float) -> int:
     """One HTTP/1.1 POST on a raw socket (http.client costs more to import than this
     whole file); returns the status code. Raises OSError on connection failure."""
+    import _socket  # the C module: socket.py's own imports cost more than this whole request
+
     head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\nX-Ledger-Token: {token}\r\n"
-            f"X-Ledger-Meta: {json.dumps(meta)}\r\n\r\n").encode("ascii")
+            f"X-Ledger-Meta: {_meta_json(meta)}\r\n\r\n").encode("ascii")
     deadline = time.monotonic() + timeout
-    sock = socket.create_connection(("127.0.0.1", port), timeout=min(timeout, 0.5))
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
     try:
+        sock.settimeout(min(timeout, 0.5))
+        sock.connect(("127.0.0.1", port))
         sock.sendall(head + body)
         chunks = []
         while True:
@@ -97,7 +133,10 @@ def post(port: int, token: str, path: str, body: bytes, meta: dict, timeout: flo
             if left <= 0:
                 raise TimeoutError("no answer within the budget")
             sock.settimeout(left)
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+            except _socket.timeout as exc:
+                raise TimeoutError("no answer within the budget") from exc
             if not data:
                 break
             chunks.append(data)
@@ -160,6 +199,7 @@ def start_collector(hdir: str, opts: dict) -> bool:
 
 def in_process(opts: dict, meta: dict, body: bytes, timeout: float) -> None:
     """Record without the collector: a full Python process with the same code."""
+    import json
     import subprocess
 
     proc = subprocess.run([sys.executable, "-I", "-m", "nervous_system.hooks.inprocess", json.dumps(meta)],
@@ -171,6 +211,8 @@ def in_process(opts: dict, meta: dict, body: bytes, timeout: float) -> None:
 
 def spool(hdir: str, meta: dict, body: bytes) -> None:
     """Append the raw hook durably to the spool; the collector records it when it starts."""
+    import json
+
     sdir = os.path.join(hdir, "spool")
     os.makedirs(sdir, exist_ok=True)
     name = f"{meta['t_ns']:020d}-{meta['delivery']}.json"
@@ -202,6 +244,8 @@ def run(argv) -> None:
     except Exception as exc:  # noqa: BLE001
         record_failure(hdir, agent, "stdin", repr(exc))
     if not body.strip():
+        import json
+
         body = json.dumps({"hook_event_name": opts.get("event", "post-commit" if agent == "git" else ""),
                            "cwd": os.getcwd()}).encode()
     ending = any(name in body for name in END_EVENTS)
@@ -238,14 +282,12 @@ def run(argv) -> None:
             while time.monotonic() < wait_until:
                 ep2 = _endpoint(hdir)
                 if ep2 is not None and ep2 != ep:
-                    try:
-                        socket.create_connection(("127.0.0.1", ep2[0]), timeout=0.2).close()
-                        break
-                    except OSError:
-                        pass
+                    break
                 time.sleep(0.02)
         else:
             break
+    import json
+
     event = ""
     try:
         event = str(json.loads(body).get("hook_event_name", ""))

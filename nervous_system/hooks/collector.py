@@ -17,8 +17,9 @@ Endpoints (127.0.0.1 by default; Starlette on uvicorn):
 
 Lifecycle: one collector per ledger file, guarded by an exclusive ``flock`` on
 ``<hooks dir>/collector.lock`` held for the process lifetime (a second one exits at
-once). It writes ``<hooks dir>/collector.json`` (port, pid, token) once it listens
-and removes it on exit. Started by hand (``ledger serve``) or by the first hook that
+once). It writes ``<hooks dir>/collector.json`` (port, pid, token) and
+``collector.port`` (``PORT TOKEN``, for the hook client) once it listens and removes
+them on exit. Started by hand (``ledger serve``) or by the first hook that
 finds none (``--auto``: detached, port 4318 or, if taken, any free port; exits after
 ``--idle-timeout`` seconds without a request, default 1800). On start it records the
 payloads the client spooled while no collector was reachable, oldest first.
@@ -76,7 +77,8 @@ class Collector:
         self.hdir = hooks_dir(ledger.path)
         self.token = _token(self.hdir)
         self.tenant, self.project = tenant, project
-        self.processor = HookProcessor(ledger, default_tenant=tenant, default_project=project, state_dir=self.hdir)
+        self.processor = HookProcessor(ledger, default_tenant=tenant, default_project=project, state_dir=self.hdir,
+                                       watch=True)
         self.writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-collector")
         self.last_activity = time.monotonic()
         self.fail_first = fail_first  # test support: answer 503 AFTER committing, to force exporter retries
@@ -281,6 +283,11 @@ def serve(db: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DEFAULT
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(info))
         os.replace(tmp, hdir / "collector.json")
+        tmp = hdir / f".collector.{os.getpid()}.port"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{bound} {col.token}\n")
+        os.replace(tmp, hdir / "collector.port")  # what the hook client reads (no json import there)
         if ready is not None:
             ready(bound)
         while idle and not server.should_exit:
@@ -297,6 +304,7 @@ def serve(db: str | os.PathLike, *, host: str = "127.0.0.1", port: int = DEFAULT
         try:
             current = json.loads((hdir / "collector.json").read_text())
             if current.get("pid") == os.getpid():
+                (hdir / "collector.port").unlink(missing_ok=True)
                 (hdir / "collector.json").unlink()
         except (OSError, ValueError):
             pass

@@ -35,8 +35,8 @@ from nervous_system.hooks.processor import hooks_dir
 
 __all__ = ["InstallError", "Target", "install", "uninstall", "status", "hook_command", "CLIENT_PATH"]
 
-CLIENT_PATH = Path(__file__).resolve().parent / "client.py"
-MARK = "nervous_system/hooks/client.py"
+CLIENT_PATH = Path(__file__).resolve().parent / "hook.py"
+MARK = "nervous_system/hooks/hook.py"
 GEMINI_NAME = "context-ledger"
 BLOCK_BEGIN = "# >>> context-ledger >>>"
 BLOCK_END = "# <<< context-ledger <<<"
@@ -114,7 +114,8 @@ def _write_json(path: Path, data: dict) -> None:
 def _ours(handler: Any) -> bool:
     if not isinstance(handler, dict):
         return False
-    return (MARK in str(handler.get("command", "")) or handler.get("name") == GEMINI_NAME
+    command = str(handler.get("command", ""))
+    return (MARK in command or "nervous_system/hooks/client.py" in command or handler.get("name") == GEMINI_NAME
             or "/hook/claude-code" in str(handler.get("url", "")))
 
 

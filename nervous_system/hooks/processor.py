@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -52,7 +53,8 @@ from typing import Any
 from ledger import Ledger, PathState
 from ledger.changes import UNKNOWN, apply_change, file_state_change
 from ledger.errors import DuplicateEventId
-from nervous_system.exec import Entry, Excluder, diff, read_content, snapshot
+from nervous_system.exec import Entry, Excluder, _stat_key, diff, read_content, snapshot
+from nervous_system.hooks.watch import Unsure, Watcher
 from nervous_system.hooks.agents import AGENTS, Kind, canonical, kind_of
 from schemas import (
     AgentDecision,
@@ -158,17 +160,21 @@ class HookProcessor:
     """Turns hook payloads into events in ``ledger`` (see the module docstring).
 
     ``default_tenant``/``default_project``: used when the hook's meta names none.
-    Thread-safe: one hook is processed at a time.
+    ``watch``: keep an inotify watch on each work tree (``nervous_system.hooks.watch``)
+    so a hook re-reads only the paths the kernel reported (the collector; a cold
+    in-process hook walks the tree). Thread-safe: one hook is processed at a time.
     """
 
     def __init__(self, ledger: Ledger, *, default_tenant: str = "default", default_project: str = "",
-                 state_dir: Path | None = None):
+                 state_dir: Path | None = None, watch: bool = False):
         self.ledger = ledger
         self.default_tenant = default_tenant
         self.default_project = default_project
         self.state_dir = Path(state_dir) if state_dir else hooks_dir(ledger.path)
         self._lock = threading.RLock()
-        self._snapshots: dict[str, tuple[dict[str, Entry], int]] = {}
+        self._trees: dict[str, dict] = {}  # root -> entries, taken_ns, excluder, watcher
+        self.watch = watch
+        self.snapshot_stats = {"full": 0, "incremental": 0}
         self._sessions: dict[str, dict] = {}
         self.sessions_by_id: dict[str, tuple[str, str]] = {}  # session id -> (tenant, project)
 
@@ -230,17 +236,112 @@ class HookProcessor:
             pass
         return GitIgnoreExcluder(root, extra, self.ledger.path)
 
-    def take_snapshot(self, root: Path) -> tuple[dict[str, Entry], dict[str, Entry] | None, Excluder]:
-        """(current snapshot, previous snapshot of this root or None, excluder)."""
+    def take_snapshot(self, root: Path, full: bool = False) -> tuple[dict[str, Entry], dict[str, Entry] | None, Excluder]:
+        """(current snapshot, previous snapshot of this root or None, excluder); from
+        an incremental snapshot, both restricted to the paths that may have changed.
+        Incremental (only the paths the watcher reported) when a watcher vouches for
+        the tree, else a full walk with the previous snapshot as stat cache."""
+        key = str(root)
+        tree = self._trees.get(key)
+        if tree is not None and tree.get("watcher") is not None and not full:
+            try:
+                now, touched = self._incremental(root, tree)
+                prev = tree["entries"]
+                tree["entries"] = now
+                self.snapshot_stats["incremental"] += 1
+                # only touched paths can differ: diffing them alone gives the same changes
+                return ({p: now[p] for p in touched if p in now}, {p: prev[p] for p in touched if p in prev},
+                        tree["excluder"])
+            except Unsure:
+                tree["watcher"].close()
+                tree["watcher"] = None
         excl = self.excluder(root)
-        prev = self._snapshots.get(str(root))
+        watcher = None
+        if self.watch:
+            if tree is not None and tree.get("watcher") is not None:
+                tree["watcher"].close()
+            try:
+                watcher = Watcher(str(root), lambda rel: excl.excluded(rel, True))
+            except Unsure:
+                watcher = None
         taken = time.time_ns()
-        now = snapshot(root, excl, previous=prev[0] if prev else None, previous_taken_ns=prev[1] if prev else None)
-        self._snapshots[str(root)] = (now, taken)
-        return now, (prev[0] if prev else None), excl
+        prev = tree["entries"] if tree else None
+        now = snapshot(root, excl, previous=prev, previous_taken_ns=tree["taken"] if tree else None)
+        self._trees[key] = {"entries": now, "taken": taken, "excluder": excl, "watcher": watcher}
+        self.snapshot_stats["full"] += 1
+        return now, prev, excl
+
+    def _incremental(self, root: Path, tree: dict) -> tuple[dict[str, Entry], set[str]]:
+        w, excl, prev = tree["watcher"], tree["excluder"], tree["entries"]
+        paths, added, removed = w.drain()
+        if any(p == ".gitignore" or p.endswith("/.gitignore") for p in paths | added | removed):
+            raise Unsure("ignore rules changed")
+        cand = set(paths)
+        for d in removed:
+            prefix = d + "/"
+            cand.update(p for p in prev if p.startswith(prefix))
+            cand.add(d)
+        new_dirs = [d for d in added if not excl.excluded(d, True)]
+        if new_dirs:
+            ignored = _git_ignored(root, new_dirs)
+            for d in new_dirs:
+                if d not in ignored:
+                    cand.update(w.add_tree(d))
+        fresh = [p for p in cand if p not in prev and not excl.excluded(p, False)]
+        ignored = _git_ignored(root, fresh) if fresh else set()
+        now = dict(prev)
+        for rel in cand:
+            if rel in ignored or excl.excluded(rel, False):
+                continue
+            entry = _entry(root, rel)
+            if entry is None:
+                now.pop(rel, None)
+            else:
+                now[rel] = entry
+        return now, cand
 
     def forget_snapshot(self, root: Path) -> None:
-        self._snapshots.pop(str(root), None)
+        tree = self._trees.pop(str(root), None)
+        if tree and tree.get("watcher") is not None:
+            tree["watcher"].close()
+
+
+def _git_ignored(root: Path, paths: list[str]) -> set[str]:
+    """Which of ``paths`` git ignores (tracked paths never are)."""
+    if not paths:
+        return set()
+    try:
+        out = subprocess.run(["git", "-C", str(root), "check-ignore", "-z", "--stdin"],
+                             input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0",
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unsure(f"git check-ignore: {exc}") from exc
+    if out.returncode not in (0, 1):
+        if b"not a git repository" in out.stderr:
+            return set()
+        raise Unsure(f"git check-ignore failed: {out.stderr[:200]!r}")
+    return {p.decode("utf-8", "surrogateescape") for p in out.stdout.split(b"\0") if p}
+
+
+def _entry(root: Path, rel: str) -> Entry | None:
+    """The snapshot entry of one path now (None: gone, or not a file or symlink);
+    the same rules as the shared snapshot."""
+    full = os.path.join(root, rel)
+    try:
+        st = os.lstat(full)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.fsencode(os.readlink(full))
+            return Entry(rel, "symlink", hashlib.sha256(target).hexdigest(), len(target), _stat_key(st))
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        h = hashlib.sha256()
+        with open(full, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    mode = "executable" if st.st_mode & stat.S_IXUSR else "regular"
+    return Entry(rel, mode, h.hexdigest(), st.st_size, _stat_key(st))
 
 
 class _Handling:
@@ -316,7 +417,7 @@ class _Handling:
         """Snapshot the work tree and queue a StateChange per difference."""
         if not self.root.is_dir():
             return 0
-        now, prev, excl = self.proc.take_snapshot(self.root)
+        now, prev, excl = self.proc.take_snapshot(self.root, full=full)
         if prev is None or full:
             tree = self.proc.ledger.current_tree(self.tenant, self.project)
             prev = {p: Entry(p, s.mode, s.hash, 0, ()) for p, s in tree.items() if not excl.excluded(p, False)}

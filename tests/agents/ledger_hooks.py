@@ -28,7 +28,8 @@ def ledger(db: Path, *args: str, env: dict | None = None, check: bool = True, **
     return p
 
 
-def make_writer(db: Path, snapdir: Path | None, *, tenant: str = "default", project: str = "ws"):
+def make_writer(db: Path, snapdir: Path | None, *, tenant: str = "default", project: str = "ws",
+                install_args: tuple[str, ...] = ()):
     """A runner `hooks_config_writer` that runs `ledger agent install` (no Codex trust:
     that must run inside the namespace) and wraps our hook commands with the tree
     snapshot wrapper when `snapdir` is given."""
@@ -36,14 +37,14 @@ def make_writer(db: Path, snapdir: Path | None, *, tenant: str = "default", proj
     def writer(agent: str, workspace: Path, home: Path, hooks_log: Path) -> list[Path]:
         env = {"HOME": str(home), "CODEX_HOME": str(home / ".codex")}
         ledger(db, "--tenant", tenant, "--project", project, "agent", "install", HARNESS_AGENT[agent],
-               "--root", str(workspace), "--no-trust", env=env)
+               "--root", str(workspace), "--no-trust", *install_args, env=env)
         if snapdir is not None:
             path = workspace / CONFIG[agent]
             data = json.loads(path.read_text())
             for groups in data["hooks"].values():
                 for group in groups:
                     for h in group["hooks"]:
-                        if "nervous_system/hooks/client.py" in h.get("command", ""):
+                        if "nervous_system/hooks/hook.py" in h.get("command", ""):
                             h["command"] = shlex.join([sys.executable, str(WRAPPER), str(snapdir), "--"]) + " " + h["command"]
             path.write_text(json.dumps(data, indent=2))
         return []
