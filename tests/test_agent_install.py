@@ -88,7 +88,8 @@ def test_install_merges_is_idempotent_and_uninstall_restores(agent, tmp_path):
 @pytest.mark.parametrize("agent", ["claude", "codex", "gemini", "cursor"])
 def test_uninstall_removes_files_and_directories_install_created(agent, tmp_path):
     ws, db = _repo(tmp_path), tmp_path / "ledger.db"
-    env = {"CODEX_HOME": str(tmp_path / "codex-home"), "PATH": "/usr/bin:/bin"}
+    env = {"CODEX_HOME": str(tmp_path / "codex-home"), "PATH": "/usr/bin:/bin",
+           "CLAUDE_CONFIG_DIR": str(tmp_path / "claude-config")}
     ledger(db, "agent", "install", agent, "--root", str(ws), "--otel", env=env)
     assert (ws / FILES[agent]).exists()
     ledger(db, "agent", "uninstall", agent, "--root", str(ws), env=env)
@@ -97,22 +98,26 @@ def test_uninstall_removes_files_and_directories_install_created(agent, tmp_path
 
 def test_claude_http_hooks_and_otel_env(tmp_path):
     ws, db = _repo(tmp_path), tmp_path / "ledger.db"
-    settings = ws / ".claude" / "settings.json"
-    settings.parent.mkdir()
-    settings.write_text(json.dumps({"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"}}))
-    ledger(db, "--project", "web", "agent", "install", "claude", "--root", str(ws), "--http", "--otel")
-    data = json.loads(settings.read_text())
+    cfg_dir = tmp_path / "claude-config"
+    cfg_dir.mkdir()
+    user = cfg_dir / "settings.json"
+    user.write_text(json.dumps({"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"}}))
+    env = {"CLAUDE_CONFIG_DIR": str(cfg_dir)}
+    ledger(db, "--project", "web", "agent", "install", "claude", "--root", str(ws), "--http", "--otel", env=env)
+    data = json.loads((ws / ".claude" / "settings.json").read_text())
     start = data["hooks"]["SessionStart"][0]["hooks"][0]
     assert start["type"] == "command"  # Claude Code sends no HTTP hook for SessionStart
     post = data["hooks"]["PostToolUse"][0]["hooks"][0]
     assert post["type"] == "http" and post["url"].startswith("http://127.0.0.1:4318/hook/claude-code?project=web")
     token = (Path(str(db) + ".hooks") / "token").read_text()
     assert post["headers"] == {"X-Ledger-Token": token}
-    assert data["env"]["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
-    assert data["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.internal:4318"  # the user's stays
-    assert data["env"]["OTEL_RESOURCE_ATTRIBUTES"] == "ledger.project.id=web,ledger.tenant.id=default"
-    ledger(db, "agent", "uninstall", "claude", "--root", str(ws))
-    assert json.loads(settings.read_text()) == {"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"}}
+    # telemetry env goes to the USER settings (Claude Code ignores the project's for OTel)
+    udata = json.loads(user.read_text())
+    assert udata["env"]["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert udata["env"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector.internal:4318"  # the user's stays
+    ledger(db, "agent", "uninstall", "claude", "--root", str(ws), env=env)
+    assert json.loads(user.read_text()) == {"env": {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector.internal:4318"}}
+    assert not (ws / ".claude").exists()
 
 
 def test_codex_user_level_hooks(tmp_path):

@@ -121,7 +121,8 @@ def test_real_claude_with_http_hooks_and_otel_to_ledger_serve(agents_ready, tmp_
     (it starts the collector on 127.0.0.1:4318 inside the namespace), every other hook is
     an HTTP POST from Claude Code itself (no process), and Claude Code's own
     OpenTelemetry (from the settings' env) goes to the same collector, joined to the
-    hook session."""
+    hook session. (Claude Code takes the telemetry env from its USER settings, which
+    install writes: the harness's HOME/.claude here.)"""
     ws = make_workspace(tmp_path / "ws")
     db = tmp_path / "data" / "ledger.db"
     try:

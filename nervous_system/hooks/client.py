@@ -278,7 +278,7 @@ def run(argv) -> None:
                 start_collector(hdir, opts)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"cannot start the collector: {exc!r}")
-            wait_until = time.monotonic() + min(float(opts.get("start_wait", "10")), max(left() - 2, 0))
+            wait_until = time.monotonic() + min(float(opts.get("start_wait", "20")), max(left() - 2, 0))
             while time.monotonic() < wait_until:
                 ep2 = _endpoint(hdir)
                 if ep2 is not None and ep2 != ep:

@@ -240,14 +240,29 @@ def _handlers(agent: str, t: Target, http: bool, token: str) -> dict[str, dict]:
     return out
 
 
+def _claude_user_settings() -> Path:
+    return Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude") / "settings.json"
+
+
+def _apply_otel(data: dict, patch: dict, added_log: dict) -> None:
+    """Set the patch's keys that are absent (or that we set earlier); log what we add."""
+    for top, values in patch.items():
+        section = data.setdefault(top, {})
+        added = added_log.setdefault(top, [])
+        for k, v in values.items():
+            if k not in section:
+                added.append(k)
+            if k not in section or k in added:
+                section[k] = v
+
+
 def _otel_patch(agent: str, t: Target) -> dict:
     endpoint = f"http://127.0.0.1:{t.port}"
-    attrs = f"ledger.project.id={t.project},ledger.tenant.id={t.tenant}"
     if agent == "claude-code":
         return {"env": {"CLAUDE_CODE_ENABLE_TELEMETRY": "1", "OTEL_LOGS_EXPORTER": "otlp",
                         "OTEL_METRICS_EXPORTER": "otlp", "OTEL_TRACES_EXPORTER": "otlp",
                         "CLAUDE_CODE_ENHANCED_TELEMETRY_BETA": "1", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_RESOURCE_ATTRIBUTES": attrs}}
+                        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}}
     if agent == "gemini":
         return {"telemetry": {"enabled": True, "target": "local", "otlpEndpoint": endpoint, "otlpProtocol": "http",
                               "logPrompts": True}}
@@ -286,24 +301,30 @@ def install(agent: str, t: Target, *, user: bool = False, http: bool = False, ot
         if agent == "cursor":
             data.setdefault("version", 1)
         _merge_hooks(data, _handlers(agent, t, http, _token(t.db) if http else ""), nested=agent != "cursor")
-        if otel:
-            patch = _otel_patch(agent, t)
-            for top, values in patch.items():
-                section = data.setdefault(top, {})
-                added = entry["added"].setdefault(top, [])
-                for k, v in values.items():
-                    if k not in section:
-                        added.append(k)
-                    if k not in section or k in added:
-                        section[k] = v
-            if agent == "codex":
-                rep.notes.append(_codex_otel(t, entry))
+        if otel and agent == "gemini":
+            _apply_otel(data, _otel_patch(agent, t), entry["added"])
+        if otel and agent == "codex":
+            rep.notes.append(_codex_otel(t, entry))
         if json.dumps(data, sort_keys=True) != before:
             _write_json(path, data)
             rep.changed = True
         if created:
             entry["created"] = sorted(set(entry["created"]) | {str(path)})
         rep.files.append(str(path))
+        if otel and agent == "claude-code":
+            # Claude Code 2.1 reads OTEL_* from the env block of the USER settings, not of
+            # the project's (verified with the real CLI): no project attribute there, the
+            # collector joins its telemetry to the hook session by session id
+            upath = _claude_user_settings()
+            udata = _read_json(upath)
+            if not upath.exists():
+                entry["created_user"] = [str(upath)]
+            ubefore = json.dumps(udata, sort_keys=True)
+            _apply_otel(udata, _otel_patch(agent, t), entry.setdefault("added_user", {}))
+            if json.dumps(udata, sort_keys=True) != ubefore:
+                _write_json(upath, udata)
+                rep.changed = True
+            rep.files.append(str(upath))
         if agent == "codex":
             rep.notes.extend(_codex_trust(t, entry, user, trust, codex_bin))
         if agent == "gemini":
@@ -368,6 +389,23 @@ def uninstall(agent: str, t: Target, *, user: bool = False) -> Report:
                             pass  # something else lives there now
                 else:
                     _write_json(path, data)
+        if agent == "claude-code" and entry.get("added_user"):
+            upath = _claude_user_settings()
+            if upath.exists():
+                udata = _read_json(upath)
+                for top, keys in entry["added_user"].items():
+                    section = udata.get(top)
+                    if isinstance(section, dict):
+                        for k in keys:
+                            section.pop(k, None)
+                        if not section:
+                            del udata[top]
+                if not udata and str(upath) in entry.get("created_user", []):
+                    upath.unlink()
+                else:
+                    _write_json(upath, udata)
+                rep.changed = True
+                rep.files.append(str(upath))
         if agent == "codex":
             cfg = _codex_home() / "config.toml"
             if cfg.exists():

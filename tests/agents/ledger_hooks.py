@@ -35,7 +35,7 @@ def make_writer(db: Path, snapdir: Path | None, *, tenant: str = "default", proj
     snapshot wrapper when `snapdir` is given."""
 
     def writer(agent: str, workspace: Path, home: Path, hooks_log: Path) -> list[Path]:
-        env = {"HOME": str(home), "CODEX_HOME": str(home / ".codex")}
+        env = {"HOME": str(home), "CODEX_HOME": str(home / ".codex"), "CLAUDE_CONFIG_DIR": str(home / ".claude")}
         ledger(db, "--tenant", tenant, "--project", project, "agent", "install", HARNESS_AGENT[agent],
                "--root", str(workspace), "--no-trust", *install_args, env=env)
         if snapdir is not None:
