@@ -15,8 +15,8 @@ def installed_command(root: Path, agent: str, event: str) -> str:
     data = json.loads((root / CONFIG[agent]).read_text())
     groups = data["hooks"][event]
     if agent == "cursor":
-        return next(h["command"] for h in groups if "hooks/hook.py" in h.get("command", ""))
-    return next(h["command"] for g in groups for h in g["hooks"] if "hooks/hook.py" in h.get("command", ""))
+        return next(h["command"] for h in groups if "hooks/hook" in h.get("command", ""))
+    return next(h["command"] for g in groups for h in g["hooks"] if "hooks/hook" in h.get("command", ""))
 
 
 def fire(root: Path, agent: str, payload: dict, env: dict | None = None) -> subprocess.CompletedProcess:

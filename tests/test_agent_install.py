@@ -34,7 +34,7 @@ def _repo(tmp_path: Path) -> Path:
 
 
 def _ours(handler: dict) -> bool:
-    return "nervous_system/hooks/hook.py" in handler.get("command", "") or "/hook/claude-code" in handler.get("url", "")
+    return "nervous_system/hooks/hook" in handler.get("command", "") or "/hook/claude-code" in handler.get("url", "")
 
 
 def _handlers(data: dict, agent: str) -> dict[str, list[dict]]:
@@ -59,7 +59,7 @@ def test_install_merges_is_idempotent_and_uninstall_restores(agent, tmp_path):
     assert all(len(hs) <= 1 for hs in ours.values())
     cmd = next(hs[0] for hs in ours.values() if hs)["command"]
     assert f"--db {db}" in cmd and "--tenant acme" in cmd and "--project web" in cmd and f"--root {ws}" in cmd
-    assert " -S -I " in cmd
+    assert "hooks/hook.sh" in cmd or " -S -I " in cmd
     for key, value in EXISTING[agent].items():  # other keys and hooks untouched
         if key != "hooks":
             assert data[key] == value

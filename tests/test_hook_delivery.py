@@ -4,6 +4,7 @@ collector can be had the hook records in-process or spools durably for later."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -103,18 +104,25 @@ def test_kill_9_after_acknowledgement_loses_nothing(tmp_path):
     assert len([e for e in events if e.span]) == 5
 
 
-def test_no_collector_records_in_process(tmp_path):
-    """A collector that cannot start (here: its lock is held): the hook records in-process."""
-    ws, db = _ws(tmp_path), tmp_path / "ledger.db"
+@contextlib.contextmanager
+def _collector_cannot_start(db: Path):
+    """Hold the collector lock, as a hung collector would: no collector can start."""
     hdir = Path(str(db) + ".hooks")
-    hdir.mkdir(parents=True)
+    hdir.mkdir(parents=True, exist_ok=True)
     fd = os.open(hdir / "collector.lock", os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        p = run_client("gemini", {"hook_event_name": "SessionStart", "session_id": "g1", "cwd": str(ws)}, db, ws,
-                       extra=("--start-wait", "0.2"))
+        yield hdir
     finally:
         os.close(fd)
+
+
+def test_no_collector_records_in_process(tmp_path):
+    """A collector that cannot start (here: its lock is held): the hook records in-process."""
+    ws, db = _ws(tmp_path), tmp_path / "ledger.db"
+    with _collector_cannot_start(db):
+        p = run_client("gemini", {"hook_event_name": "SessionStart", "session_id": "g1", "cwd": str(ws)}, db, ws,
+                       extra=("--start-wait", "0.2"))
     assert (p.returncode, p.stdout) == (0, b"")
     events = _events(db)
     assert any(e.signal and e.signal.status == "session start" for e in events)
@@ -124,18 +132,12 @@ def test_no_collector_records_in_process(tmp_path):
 
 def test_spooled_when_nothing_else_fits_the_budget_and_replayed_by_the_next_collector(tmp_path):
     ws, db = _ws(tmp_path), tmp_path / "ledger.db"
-    hdir = Path(str(db) + ".hooks")
-    hdir.mkdir(parents=True)
-    fd = os.open(hdir / "collector.lock", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
+    with _collector_cannot_start(db) as hdir:
         t0 = time.monotonic()
         p = run_client("codex", {"hook_event_name": "UserPromptSubmit", "session_id": "c1", "turn_id": "t1",
                                  "prompt": "spool me", "cwd": str(ws)}, db, ws,
                        extra=("--budget", "0.8", "--start-wait", "0.1"))
         elapsed = time.monotonic() - t0
-    finally:
-        os.close(fd)
     assert (p.returncode, p.stdout) == (0, b"")
     assert len(list((hdir / "spool").glob("*.json"))) == 1
     assert "spooled" in _failures(db)[-1]["error"]
@@ -170,3 +172,36 @@ def test_client_imports_only_the_standard_library():
     heavy = {"pydantic", "opentelemetry", "sqlite_utils", "click", "google", "ledger", "schemas", "starlette"}
     assert not (modules & heavy), modules & heavy
     assert "http" not in modules  # a raw socket, not http.client
+
+
+BASH_HOOK = Path(__file__).resolve().parents[1] / "nervous_system" / "hooks" / "hook.sh"
+
+
+def _bash_hook(agent: str, payload: dict, db: Path, root: Path, env: dict | None = None):
+    return subprocess.run(["bash", str(BASH_HOOK), sys.executable, agent, "--db", str(db), "--tenant", "default",
+                           "--project", "proj", "--root", str(root), "--port", "0"],
+                          input=json.dumps(payload, ensure_ascii=False).encode(), capture_output=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_bash_hook_posts_with_builtins_and_hands_over_to_python_otherwise(tmp_path):
+    """hook.sh (what install writes where bash 5 exists): the fast path posts through
+    /dev/tcp; a root that a header cannot carry, or no collector, goes to the Python
+    client — same result, nothing recorded twice."""
+    ws, db = _ws(tmp_path), tmp_path / "ledger.db"
+    col = start_collector(db)
+    try:
+        p = _bash_hook("codex", {"hook_event_name": "UserPromptSubmit", "session_id": "b1", "turn_id": "t1",
+                                 "prompt": "héllo \"quoted\" \\ back", "cwd": str(ws)}, db, ws)
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    finally:
+        col.stop()
+    p = _bash_hook("codex", {"hook_event_name": "Stop", "session_id": "b1", "turn_id": "t1",
+                             "last_assistant_message": "done"}, db, ws, env={"LEDGER_COLLECTOR_IDLE_S": "30"})
+    assert (p.returncode, p.stdout) == (0, b"")  # no collector: hook.py started one
+    _stop_auto_collector(db)
+    events = _events(db)
+    assert [e.message.content for e in events if e.message] == ["héllo \"quoted\" \\ back"]
+    decision = next(e for e in events if e.decision and e.agent_id == "codex")
+    assert decision.decision.rationale == "done" and decision.decision.input_trigger == "héllo \"quoted\" \\ back"
+    assert _failures(db) == []

@@ -250,8 +250,11 @@ def run(argv) -> None:
                            "cwd": os.getcwd()}).encode()
     ending = any(name in body for name in END_EVENTS)
     budget = float(opts.get("end_budget", "0.9") if ending else opts.get("budget", "30"))
+    if opts.get("t_ns", "").isdigit():  # handed over by hook.sh, with its delivery id
+        t_ns = int(opts["t_ns"])
     meta = {"agent": agent, "db": db, "tenant": opts.get("tenant", ""), "project": opts.get("project", ""),
-            "root": opts.get("root", ""), "t_ns": t_ns, "delivery": os.urandom(12).hex(), "ppid": os.getppid(),
+            "root": opts.get("root", ""), "t_ns": t_ns, "delivery": opts.get("delivery") or os.urandom(12).hex(),
+            "ppid": int(opts["ppid"]) if opts.get("ppid", "").isdigit() else os.getppid(),
             "env": {k: os.environ[k] for k in ENV_NAMES if k in os.environ}}
     path = f"/hook/{agent}"
 

@@ -36,7 +36,8 @@ from nervous_system.hooks.processor import hooks_dir
 __all__ = ["InstallError", "Target", "install", "uninstall", "status", "hook_command", "CLIENT_PATH"]
 
 CLIENT_PATH = Path(__file__).resolve().parent / "hook.py"
-MARK = "nervous_system/hooks/hook.py"
+SHELL_PATH = Path(__file__).resolve().parent / "hook.sh"
+MARK = "nervous_system/hooks/hook"
 GEMINI_NAME = "context-ledger"
 BLOCK_BEGIN = "# >>> context-ledger >>>"
 BLOCK_END = "# <<< context-ledger <<<"
@@ -86,9 +87,29 @@ def repo_root(start: Path) -> Path:
 
 
 def hook_command(agent: str, t: Target) -> str:
-    """The command line the agent runs for every hook."""
-    return shlex.join([t.python, "-S", "-I", str(CLIENT_PATH), agent, "--db", str(t.db), "--tenant", t.tenant,
-                       "--project", t.project, "--root", str(t.root), "--port", str(t.port)])
+    """The command line the agent runs for every hook: ``bash hook.sh PYTHON ...`` (bash
+    builtins only on the fast path) where bash 4+ is installed, else
+    ``PYTHON -S -I hook.py ...`` (see docs/agents.md, "Latency")."""
+    args = [agent, "--db", str(t.db), "--tenant", t.tenant, "--project", t.project, "--root", str(t.root),
+            "--port", str(t.port)]
+    bash = _bash()
+    if bash:
+        return shlex.join([bash, str(SHELL_PATH), t.python, *args])
+    return shlex.join([t.python, "-S", "-I", str(CLIENT_PATH), *args])
+
+
+def _bash() -> str | None:
+    """An absolute bash 5+ (EPOCHREALTIME, /dev/tcp), or None."""
+    if os.environ.get("LEDGER_HOOK_NO_BASH"):
+        return None
+    path = shutil.which("bash")
+    if not path:
+        return None
+    try:
+        out = subprocess.run([path, "-c", "echo ${BASH_VERSINFO[0]}"], capture_output=True, text=True, timeout=10)
+        return path if int(out.stdout.strip() or 0) >= 5 else None
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
 
 
 # ---------------------------------------------------------------------- json files

@@ -223,6 +223,8 @@ class HookProcessor:
         agent = canonical(agent)
         if not isinstance(payload, dict):
             raise ValueError("the hook payload is not a JSON object")
+        if agent == "git" and not payload.get("hook_event_name"):
+            payload = {**payload, "hook_event_name": "post-commit"}  # git hooks get no stdin
         with self._lock:
             return _Handling(self, agent, payload, meta).run()
 

@@ -44,7 +44,7 @@ def make_writer(db: Path, snapdir: Path | None, *, tenant: str = "default", proj
             for groups in data["hooks"].values():
                 for group in groups:
                     for h in group["hooks"]:
-                        if "nervous_system/hooks/hook.py" in h.get("command", ""):
+                        if "nervous_system/hooks/hook" in h.get("command", ""):
                             h["command"] = shlex.join([sys.executable, str(WRAPPER), str(snapdir), "--"]) + " " + h["command"]
             path.write_text(json.dumps(data, indent=2))
         return []
