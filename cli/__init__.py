@@ -18,10 +18,11 @@ from cli.common import AppContext, JsonError, cli_errors, wants_json
 COMMANDS: dict[str, str] = {
     "log": "cli.core:log_cmd",
     "show": "cli.core:show_cmd",
-    "projects": "cli.core:projects_cmd",
+    "projects": "cli.projects:projects_group",
     "import": "cli.importing:import_group",
     "replay": "cli.replaying:replay_cmd",
     "diff": "cli.replaying:diff_cmd",
+    "restore": "cli.replaying:restore_cmd",
     "demo": "cli.demo:demo_cmd",
     "record": "cli.capture:record_cmd",
     "exec": "cli.capture:exec_cmd",

@@ -56,6 +56,12 @@ class AppContext:
             self._hub = connect(cluster_file, self.tenant, settings=self.settings)
         return self._hub
 
+    def history(self, project: str | None = None):
+        """The local ledger's ``History`` of ``project`` (default: ``project()``)."""
+        from replay import LocalHistory
+
+        return LocalHistory(self.ledger, self.tenant, project or self.project())
+
     def set_scope(self, **values: str | None) -> None:
         """Override ``tenant``/``project``/``db_path`` (options given after the
         subcommand: ``ledger log --project web``); settings are reloaded on next use."""
@@ -64,9 +70,11 @@ class AppContext:
                 self._overrides[key] = value
                 self._settings = None
 
-    def project(self) -> str:
-        """The project to act on (the configured one, else the only one in the ledger)."""
-        return self.ledger.resolve_project(self.tenant, self.settings.project)
+    def project(self, *, recording: bool = False) -> str:
+        """The project to act on (``Ledger.choose_project``: the configured one, else the
+        one whose work tree holds the current directory, else the tenant's only one).
+        ``recording``: a command that records may start the tenant's first project."""
+        return self.ledger.choose_project(self.tenant, self.settings.project, first_may_be_new=recording)
 
     def close(self) -> None:
         if self._ledger is not None:

@@ -21,6 +21,7 @@ _EXPORTS = {
     "load_settings": "ledger.config",
     "sha256_hex": "ledger.blobs",
     **dict.fromkeys(["Appended", "ChangeRow", "PathState", "ProjectSummary", "StoredEvent"], "ledger.records"),
+    "ProjectInfo": "ledger.registry",
     **dict.fromkeys(_errors, "ledger.errors"),
 }
 __all__ = sorted(_EXPORTS)

@@ -102,6 +102,47 @@ def m006_link_indexes(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX events_trace ON events(trace_id) WHERE trace_id != ''")
 
 
+def m007_project_registry(db: "sqlite_utils.Database") -> None:
+    """The project registry (``ledger.registry``): every tenant/project, with the root of
+    its work tree and an identity where known; filled from the events already stored."""
+    db.execute(
+        """
+        CREATE TABLE projects (
+            tenant_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            root TEXT,
+            identity TEXT,
+            created_ns INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, project_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX projects_root ON projects(tenant_id, root) WHERE root IS NOT NULL")
+    db.execute(
+        "INSERT INTO projects (tenant_id, project_id, created_ns) "
+        "SELECT tenant_id, project_id, min(recorded_ns) FROM events GROUP BY tenant_id, project_id"
+    )
+    # every insert path registers its project (also group commit's multi-row INSERTs)
+    db.execute(
+        """
+        CREATE TRIGGER events_register_project AFTER INSERT ON events BEGIN
+            INSERT OR IGNORE INTO projects (tenant_id, project_id, created_ns)
+            VALUES (NEW.tenant_id, NEW.project_id, NEW.recorded_ns);
+        END
+        """
+    )
+
+
+def m008_blob_owners(db: "sqlite_utils.Database") -> None:
+    """Which tenant may use which content (``ledger.owners``); filled from the file
+    changes already stored."""
+    db.execute("CREATE TABLE blob_owners (tenant_id TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (tenant_id, hash))")
+    db.execute(
+        "INSERT OR IGNORE INTO blob_owners (tenant_id, hash) SELECT DISTINCT tenant_id, new_hash FROM events "
+        "WHERE kind = 'state_change' AND target_type = 'file' AND new_hash IS NOT NULL AND new_hash != ''"
+    )
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -109,6 +150,8 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m004_create_checkpoints_and_meta,
     m005_outbox_columns,
     m006_link_indexes,
+    m007_project_registry,
+    m008_blob_owners,
 ]
 
 

@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 
 from ledger import blobs as blobstore
+from ledger import owners
 from ledger.errors import (
     DuplicateEventId,
     EventTooLarge,
@@ -34,6 +35,7 @@ from ledger.migrations import migrate
 from ledger.policies import Pipeline, WritePolicy
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
+from ledger.registry import LedgerRegistry
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
 from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
@@ -63,7 +65,7 @@ def _not_stored(event_id: str) -> None:
     return None
 
 
-class Ledger(LedgerReads, LedgerOutbox):
+class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
     """The local ledger at ``path`` (created and migrated on open).
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
@@ -341,7 +343,8 @@ class Ledger(LedgerReads, LedgerOutbox):
             data = blobs.get(digest)
             if data is not None:
                 blobstore.put(conn, data, digest)
-            elif not blobstore.exists(conn, digest):
+                owners.own(conn, event.tenant_id, digest)
+            elif not owners.owns(conn, event.tenant_id, digest) or not blobstore.exists(conn, digest):
                 raise MissingContent(
                     f"event {event.event_id}: content {digest} of "
                     f"{event.state_change.target_resource!r} is not in the blob store; pass its bytes"
@@ -428,16 +431,18 @@ class Ledger(LedgerReads, LedgerOutbox):
             _check_contents(blobs)
             return self._insert(conn, prepared, body, blobs)
 
-    def put_blob(self, data: bytes) -> str:
-        """Store content (once per SHA-256); returns its SHA-256 hex."""
-        with self.write_transaction() as conn:
-            return blobstore.put(conn, data)
+    def put_blob(self, data: bytes, *, tenant_id: str) -> str:
+        """Store content for ``tenant_id`` (once per SHA-256; ``ledger.owners``); returns
+        its SHA-256 hex."""
+        digest = blobstore.sha256_hex(data)
+        self.put_blobs({digest: data}, tenant_id=tenant_id)
+        return digest
 
-    def put_blobs(self, blobs: Mapping[str, bytes]) -> int:
-        """Store contents ahead of the events that name them, in one transaction
-        (``{sha256_hex: bytes}``; each is checked against its key). An orphan blob is
-        harmless; this lets a producer bound the memory of a huge batch. Returns the
-        number of blobs that were new. Raises ``InvalidEvent`` when a content does not
+    def put_blobs(self, blobs: Mapping[str, bytes], *, tenant_id: str) -> int:
+        """Store contents for ``tenant_id`` ahead of the events that name them, in one
+        transaction (``{sha256_hex: bytes}``; each is checked against its key). An orphan
+        blob is harmless; this lets a producer bound the memory of a huge batch. Returns
+        the number of blobs that were new. Raises ``InvalidEvent`` when a content does not
         hash to its key, ``StoreError`` on SQLite failure."""
         _check_contents(blobs)
         new = 0
@@ -446,7 +451,9 @@ class Ledger(LedgerReads, LedgerOutbox):
                 if not blobstore.exists(conn, digest):
                     blobstore.put(conn, data, digest)
                     new += 1
+                owners.own(conn, tenant_id, digest)
         return new
+
 
 def open_ledger(settings=None, **overrides) -> Ledger:
     """Open (and migrate) the ledger named by settings (see ``ledger.config``)."""
