@@ -15,12 +15,23 @@ from cli.common import AppContext, emit_json, json_option, pass_app
 AGENT_CHOICES = ["claude-code", "claude", "codex", "gemini", "cursor", "git"]
 
 
-def _target(app: AppContext, root: str | None, port: int):
+def _target(app: AppContext, root: str | None, port: int, *, register: bool = False):
+    """Where hooks record: --project, else the project registered for this repository,
+    else the repository's directory name. ``register``: record the project and its root
+    in the ledger's project registry (install)."""
     from nervous_system.hooks.install import Target, repo_root
+    from nervous_system.repo import repository_identity
 
     r = repo_root(Path(root or os.getcwd()))
-    project = app.settings.project or r.name
-    return Target(root=r, db=Path(app.settings.ledger_path).resolve(), tenant=app.tenant, project=project, port=port)
+    db = Path(app.settings.ledger_path).resolve()
+    project = app.settings.project
+    if project is None and db.exists():
+        here = app.ledger.project_for_path(app.tenant, r)
+        project = here.project_id if here is not None else None
+    project = project or r.name
+    if register:
+        app.ledger.register_project(app.tenant, project, root=r, identity=repository_identity(r))
+    return Target(root=r, db=db, tenant=app.tenant, project=project, port=port)
 
 
 @click.group("agent")
@@ -54,11 +65,19 @@ def install_cmd(app: AppContext, agent: str, root: str | None, user: bool, http:
     """Install AGENT's hooks for this repository (merged into its settings; idempotent).
 
     The hooks record to this ledger (--db), tenant (--tenant) and project (--project,
-    default: the repository's directory name), written into the hook command.
+    default: the project registered for this repository, else its directory name),
+    written into the hook command; the project and its root are registered.
+
+    \b
+    Examples:
+      ledger agent install claude
+      ledger agent install claude --http --otel
+      ledger --project web agent install codex --codex-bin "npx codex"
+      ledger agent install gemini && GEMINI_CLI_TRUST_WORKSPACE=true gemini
     """
     from nervous_system.hooks.install import InstallError, install
 
-    t = _target(app, root, port)
+    t = _target(app, root, port, register=True)
     try:
         rep = install(agent, t, user=user, http=http, otel=otel, trust=not no_trust, codex_bin=codex_bin)
     except InstallError as exc:
@@ -79,7 +98,13 @@ def install_cmd(app: AppContext, agent: str, root: str | None, user: bool, http:
 @click.option("--user", is_flag=True, help="Codex: the user-level hooks file.")
 @pass_app
 def uninstall_cmd(app: AppContext, agent: str, root: str | None, user: bool) -> None:
-    """Remove exactly what `ledger agent install AGENT` added."""
+    """Remove exactly what `ledger agent install AGENT` added.
+
+    \b
+    Examples:
+      ledger agent uninstall claude
+      ledger agent uninstall codex --user
+    """
     from nervous_system.hooks.install import InstallError, uninstall
 
     t = _target(app, root, 4318)
@@ -95,7 +120,13 @@ def uninstall_cmd(app: AppContext, agent: str, root: str | None, user: bool) -> 
 @json_option
 @pass_app
 def status_cmd(app: AppContext, root: str | None, as_json: bool) -> None:
-    """What is installed where, the last event seen per agent, the collector, hook failures."""
+    """What is installed where, the last event seen per agent, the collector, hook failures.
+
+    \b
+    Examples:
+      ledger agent status
+      ledger agent status --json
+    """
     from nervous_system.hooks.install import last_events, status
 
     t = _target(app, root, 4318)
@@ -140,8 +171,13 @@ def hook_cmd(app: AppContext, agent: str, root: str | None, port: int) -> None:
     """Record one hook of AGENT (its JSON on stdin); always exits 0 and prints nothing.
 
     `ledger agent install` writes a faster form of this command into the agent's
-    configuration (the stdlib-only client under `python -S -I`); this one is for
-    hand-written hook configs.
+    configuration (bash builtins, or the stdlib-only client under `python -S -I`);
+    this one is for hand-written hook configs.
+
+    \b
+    Examples:
+      echo '{"hook_event_name":"Stop","session_id":"s1"}' | ledger hook claude
+      ledger --project web hook codex < payload.json
     """
     from nervous_system.hooks import client
     from nervous_system.hooks.agents import canonical

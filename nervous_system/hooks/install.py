@@ -76,14 +76,10 @@ class Report:
 
 def repo_root(start: Path) -> Path:
     """The git work tree containing ``start`` (else ``start`` itself)."""
-    try:
-        out = subprocess.run(["git", "-C", str(start), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10)
-        if out.returncode == 0 and out.stdout.strip():
-            return Path(out.stdout.strip()).resolve()
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    return start.resolve()
+    from nervous_system.repo import repository_root
+
+    found = repository_root(start)
+    return Path(found).resolve() if found else Path(start).resolve()
 
 
 def hook_command(agent: str, t: Target) -> str:
