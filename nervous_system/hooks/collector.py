@@ -123,11 +123,11 @@ class Collector:
         project = str(resource.get("ledger.project.id") or "")
         if session and not (tenant and project):
             owner = self.processor.sessions_by_id.get(session) or self._session_owner.get(session)
-            if owner is None:
+            if owner is None and session not in self._session_owner:
                 found = next(iter(self.ledger.events(session_id=session, limit=1)), None)
-                if found is not None:
-                    owner = (found.tenant_id, found.project_id)
-                    self._session_owner[session] = owner
+                owner = (found.tenant_id, found.project_id) if found is not None else None
+                if owner is not None or len(self._session_owner) < 10_000:
+                    self._session_owner[session] = owner  # None: not a hook session (asked once)
             if owner is not None:
                 tenant, project = tenant or owner[0], project or owner[1]
         return otlp.Who(tenant or self.tenant, project or self.project or str(resource.get("service.namespace") or "")
