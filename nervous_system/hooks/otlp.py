@@ -7,7 +7,7 @@ cannot be decoded raises ``MalformedRequest`` (the receiver answers 400 and writ
 nothing).
 
 * spans become ``SpanRecord`` events with the span converter the SDK span processor
-  uses (``nervous_system.capture``), so a span exported twice (an exporter retry) has
+  uses (``nervous_system.spans``), so a span exported twice (an exporter retry) has
   the same deterministic event id and is stored once;
 * log records become messages (user prompts and assistant responses: events named
   ``*.user_prompt``, ``gen_ai.user.message``, ``*.assistant_response``,
@@ -41,6 +41,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from nervous_system.spans import OTLP_KINDS, OTLP_STATUS, Identity, SpanEventData, SpanLinkData, span_to_event
 from schemas import AgentMessage, SwarmEvent, SystemSignal, deterministic_event_id
 from schemas.errors import SchemaError
 
@@ -192,34 +193,21 @@ def _session_of(*attr_dicts: dict) -> str:
 
 # ---------------------------------------------------------------------- spans
 def _span_event(span, scope, resource: dict, who: Who) -> SwarmEvent:
-    from nervous_system.capture import LedgerSpanProcessor  # noqa: PLC0415 - heavy, only for spans
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import Event, ReadableSpan
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
-
-    def ctx(trace_id: bytes, span_id: bytes) -> SpanContext:
-        return SpanContext(int.from_bytes(trace_id, "big"), int.from_bytes(span_id, "big"), is_remote=True)
-
-    kinds = {1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT, 4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}
-    statuses = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+    """One OTLP span as an event, by the converter the SDK span processor uses."""
     if len(span.trace_id) != 16 or len(span.span_id) != 8 or not any(span.trace_id) or not any(span.span_id):
         raise SchemaError(f"span {span.name!r} has an invalid trace or span id")
-    readable = ReadableSpan(
-        name=span.name, context=ctx(span.trace_id, span.span_id),
-        parent=ctx(span.trace_id, span.parent_span_id) if len(span.parent_span_id) == 8 else None,
-        resource=Resource(resource), attributes=attributes(span.attributes),
-        events=[Event(e.name, attributes(e.attributes), e.time_unix_nano) for e in span.events],
-        links=[Link(ctx(link.trace_id, link.span_id), attributes(link.attributes)) for link in span.links
+    return span_to_event(
+        name=span.name, kind=OTLP_KINDS.get(span.kind, OTLP_KINDS[0]), trace_id=span.trace_id, span_id=span.span_id,
+        parent_span_id=span.parent_span_id if len(span.parent_span_id) == 8 else None,
+        start_ns=span.start_time_unix_nano, end_ns=span.end_time_unix_nano,
+        status_code=OTLP_STATUS.get(span.status.code, OTLP_STATUS[0]),
+        status_message=span.status.message if span.status.code == 2 else "",
+        attributes=attributes(span.attributes),
+        events=[SpanEventData(e.name, e.time_unix_nano, attributes(e.attributes)) for e in span.events],
+        links=[SpanLinkData(link.trace_id, link.span_id, attributes(link.attributes)) for link in span.links
                if len(link.trace_id) == 16 and len(link.span_id) == 8],
-        kind=kinds.get(span.kind, SpanKind.INTERNAL),
-        status=Status(statuses.get(span.status.code, StatusCode.UNSET),
-                      span.status.message if span.status.code == 2 else None),
-        start_time=span.start_time_unix_nano, end_time=span.end_time_unix_nano,
-        instrumentation_scope=InstrumentationScope(scope.name, scope.version or None))
-    proc = LedgerSpanProcessor(None, tenant_id=who.tenant_id, project_id=who.project_id,
-                               session_id=who.session_id or None)
-    return proc.to_event(readable)
+        scope_name=scope.name, scope_version=scope.version, resource=resource,
+        identity=Identity(tenant_id=who.tenant_id, project_id=who.project_id, session_id=who.session_id or None))
 
 
 def span_events(request, resolve: Resolver) -> tuple[list[SwarmEvent], int, str]:

@@ -53,7 +53,7 @@ from typing import Any
 from ledger import Ledger, PathState
 from ledger.changes import UNKNOWN, apply_change, file_state_change
 from ledger.errors import DuplicateEventId
-from nervous_system.exec import Entry, Excluder, _stat_key, diff, read_content, snapshot
+from nervous_system.worktree import Entry, Excluder, StatCache, cache_path, diff, read_content, snapshot
 from nervous_system.hooks.watch import Unsure, Watcher
 from nervous_system.hooks.agents import AGENTS, Kind, canonical, kind_of
 from schemas import (
@@ -122,38 +122,6 @@ def _text(value: Any, limit: int = MAX_TOOL_TEXT) -> str:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class GitIgnoreExcluder(Excluder):
-    """``Excluder`` that also leaves out what git ignores (``.gitignore``,
-    ``.git/info/exclude``, core.excludesFile), asked of ``git ls-files`` once per
-    snapshot."""
-
-    def __init__(self, root: Path, patterns=(), ledger_path: Path | None = None):
-        super().__init__(root, patterns, ledger_path)
-        self.ignored_files: set[str] = set()
-        self.ignored_dirs: set[str] = set()
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
-                 "--directory"], capture_output=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return
-        if out.returncode != 0:
-            return
-        for item in out.stdout.split(b"\0"):
-            if not item:
-                continue
-            rel = item.decode("utf-8", "surrogateescape")
-            if rel.endswith("/"):
-                self.ignored_dirs.add(rel[:-1])
-            else:
-                self.ignored_files.add(rel)
-
-    def excluded(self, rel: str, is_dir: bool) -> bool:
-        if rel in self.ignored_files or (is_dir and rel in self.ignored_dirs):
-            return True
-        return super().excluded(rel, is_dir)
 
 
 class HookProcessor:
@@ -236,7 +204,7 @@ class HookProcessor:
             extra.append(rel.as_posix() + "/")
         except ValueError:
             pass
-        return GitIgnoreExcluder(root, extra, self.ledger.path)
+        return Excluder(root, extra, self.ledger.path)
 
     def take_snapshot(self, root: Path, full: bool = False) -> tuple[dict[str, Entry], dict[str, Entry] | None, Excluder]:
         """(current snapshot, previous snapshot of this root or None, excluder); from
@@ -262,14 +230,19 @@ class HookProcessor:
         if self.watch:
             if tree is not None and tree.get("watcher") is not None:
                 tree["watcher"].close()
+            skip = _ignored_dirs(root)
             try:
-                watcher = Watcher(str(root), lambda rel: excl.excluded(rel, True))
+                watcher = Watcher(str(root), lambda rel: rel in skip or excl.excluded(rel, True))
             except Unsure:
                 watcher = None
-        taken = time.time_ns()
         prev = tree["entries"] if tree else None
-        now = snapshot(root, excl, previous=prev, previous_taken_ns=tree["taken"] if tree else None)
-        self._trees[key] = {"entries": now, "taken": taken, "excluder": excl, "watcher": watcher}
+        if prev is not None:  # warm: the last snapshot is the stat cache
+            cache = StatCache.of(key, {p: (e.stat_key, e.digest) for p, e in prev.items()}, tree["taken"])
+        else:  # cold (in-process, a new collector): the persistent stat cache
+            cache = StatCache.load(cache_path(self.ledger.path, root), root)
+        snap = snapshot(root, excl, cache=cache)
+        now = snap.entries
+        self._trees[key] = {"entries": now, "taken": snap.taken_ns, "excluder": excl, "watcher": watcher}
         self.snapshot_stats["full"] += 1
         return now, prev, excl
 
@@ -289,11 +262,11 @@ class HookProcessor:
             for d in new_dirs:
                 if d not in ignored:
                     cand.update(w.add_tree(d))
-        fresh = [p for p in cand if p not in prev and not excl.excluded(p, False)]
+        fresh = [p for p in cand if p not in prev and not excl.excluded_file(p)]
         ignored = _git_ignored(root, fresh) if fresh else set()
         now = dict(prev)
         for rel in cand:
-            if rel in ignored or excl.excluded(rel, False):
+            if rel in ignored or excl.excluded_file(rel):
                 continue
             entry = _entry(root, rel)
             if entry is None:
@@ -325,9 +298,25 @@ def _git_ignored(root: Path, paths: list[str]) -> set[str]:
     return {p.decode("utf-8", "surrogateescape") for p in out.stdout.split(b"\0") if p}
 
 
+def _ignored_dirs(root: Path) -> set[str]:
+    """Directories git ignores (the watcher does not watch them)."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--others", "--ignored", "--exclude-standard",
+                              "--directory"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    if out.returncode != 0:
+        return set()
+    return {p.decode("utf-8", "surrogateescape")[:-1] for p in out.stdout.split(b"\0") if p.endswith(b"/")}
+
+
+def _stat_key(st: os.stat_result) -> tuple:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)  # as nervous_system.worktree
+
+
 def _entry(root: Path, rel: str) -> Entry | None:
     """The snapshot entry of one path now (None: gone, or not a file or symlink);
-    the same rules as the shared snapshot."""
+    the same rules as ``nervous_system.worktree.snapshot`` for one path."""
     full = os.path.join(root, rel)
     try:
         st = os.lstat(full)
@@ -422,7 +411,7 @@ class _Handling:
         now, prev, excl = self.proc.take_snapshot(self.root, full=full)
         if prev is None or full:
             tree = self.proc.ledger.current_tree(self.tenant, self.project)
-            prev = {p: Entry(p, s.mode, s.hash, 0, ()) for p, s in tree.items() if not excl.excluded(p, False)}
+            prev = {p: Entry(p, s.mode, s.hash, 0, ()) for p, s in tree.items() if not excl.excluded_file(p)}
         count = 0
         for ch in diff(prev, now):
             if self._change(ch, now, caused_by=caused_by, span_id=span_id, agent_id=agent_id, commit=commit):
