@@ -4,7 +4,7 @@ changed since the last hook (Linux inotify through ctypes; nothing elsewhere).
 The collector snapshots the work tree at almost every hook. A full walk stats every
 file (5,000 files: ~100-300 ms of Python on a loaded 2-core machine); with a watch on
 every directory, a hook only re-reads the paths the kernel reported. The snapshot and
-the diff stay the shared ones (``nervous_system.exec``/``worktree``): this module only
+the diff stay the shared ones (``nervous_system.worktree``): this module only
 says which entries of the previous snapshot to refresh, and gives up — the caller then
 takes a full snapshot — whenever it cannot be sure: the kernel's event queue overflowed,
 a watch could not be added (watch limit), a ``.gitignore`` or git's exclude file
