@@ -33,6 +33,9 @@ COMMANDS: dict[str, str] = {
     "ingest": "cli.analytics:ingest_cmd",
     "sql": "cli.analytics:sql_cmd",
     "audit": "cli.analytics:audit_group",
+    "agent": "cli.agents:agent_group",
+    "hook": "cli.agents:hook_cmd",
+    "serve": "cli.agents:serve_cmd",
 }
 
 

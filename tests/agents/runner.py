@@ -296,7 +296,7 @@ def check_unshare() -> None:
 def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter | None = None,
               extra_env: dict[str, str] | None = None, otlp: bool = True, timeout_s: float = 180,
               run_dir: Path | None = None, prompt: str | None = None,
-              codex_hook_trust: str = "bypass") -> AgentRun:
+              codex_hook_trust: str = "bypass", pre_commands: list[list[str]] | None = None) -> AgentRun:
     """Run `agent` ("claude" | "codex" | "gemini") once on `workspace` with the scripted model.
 
     Args:
@@ -312,6 +312,8 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
             "app-server" instead persists trust for the workspace's hooks first, with
             codex_trust.py inside the namespace (what a real install has to do);
             "none" does neither (Codex then skips the hooks without a word).
+        pre_commands: more commands run inside the namespace before the agent (after
+            the trust step), e.g. `ledger agent install codex` doing its own trust.
     Returns:
         AgentRun with exit code, output tails and the three logs' paths.
     """
@@ -335,6 +337,7 @@ def run_agent(agent: str, workspace: Path, *, hooks_config_writer: HooksWriter |
         argv = [a for a in argv if a != "--dangerously-bypass-hook-trust"]
         if codex_hook_trust == "app-server":
             pre_argv.append([sys.executable, str(HERE / "codex_trust.py"), str(workspace)])
+    pre_argv.extend(pre_commands or [])
     writer = hooks_config_writer or default_hooks_writer
     templates = templates + list(writer(agent, workspace, home, logs["hooks"]) or [])
     env = {**_base_env(home), **env_agent, "AGENT_HOOK_LOG": str(logs["hooks"]), **(extra_env or {})}
