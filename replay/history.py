@@ -92,6 +92,8 @@ class History(Protocol):
 
     def select(self, query: LogQuery) -> list[LogEntry]: ...
 
+    def get(self, event_id: str) -> LogEntry: ...
+
 
 def local_entry(stored: StoredEvent) -> LogEntry:
     """The ``LogEntry`` of an event of the local ledger."""
@@ -147,6 +149,17 @@ class LocalHistory:
 
     def read_blob(self, digest: str) -> bytes:
         return self.ledger.get_blob(digest)
+
+    def get(self, event_id: str) -> LogEntry:
+        """The project's event with that id. Raises ``EventNotFound`` (also for an
+        event of another tenant or project)."""
+        from ledger.errors import EventNotFound
+
+        stored = self.ledger.get(event_id, tenant_id=self.tenant)
+        if stored.project_id != self.project:
+            raise EventNotFound(f"event {event_id} belongs to project {stored.project_id!r}, "
+                                f"not {self.project!r}")
+        return local_entry(stored)
 
     def select(self, query: LogQuery) -> list[LogEntry]:
         """Events matching ``query``, by event time (ties by seq)."""
