@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "ingest": "cli.analytics:ingest_cmd",
     "sql": "cli.analytics:sql_cmd",
     "audit": "cli.analytics:audit_group",
+    "blame": "cli.blaming:blame_cmd",
+    "ui": "cli.ui:ui_cmd",
 }
 
 

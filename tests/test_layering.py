@@ -21,6 +21,7 @@ ALLOWED = {
     "replay": {"schemas", "ledger", "replay", "hub", "syncer.errors"},
     "syncer": {"schemas", "ledger", "syncer", "hub"},
     "ingest": {"schemas", "ledger", "ingest"},
+    "ui": {"schemas", "ledger", "replay", "ingest", "ui"},
 }
 
 
