@@ -110,7 +110,7 @@ export async function mount(container, params, app) {
       lanes.append(
         s("rect", { x: 0, y, width, height: LANE_H, class: i % 2 ? "lane odd" : "lane" }),
         s("circle", { cx: 10, cy: y + LANE_H / 2, r: 4, fill: colourOf(lane.agent || "") }),
-        s("text", { x: 20, y: y + LANE_H / 2 + 4, class: "lane-label", "data-testid": "lane" },
+        s("text", { x: 20, y: y + LANE_H / 2 + 4, class: "lane-label", "data-testid": "lane", "data-key": lane.key },
           label.length > 24 ? label.slice(0, 23) + "…" : label, s("title", {}, `${label}: ${lane.events} events`)),
       );
     });
