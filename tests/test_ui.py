@@ -282,8 +282,9 @@ def test_decision_card_changes_and_trace(page, world):
     assert "1,200 tokens in, 350 out" in page.inner_text("[data-testid=waterfall] h3")
     shot(page, "decision")
     # a change opens with the decision behind it
+    before = renders(page)
     page.goto(world["server"].base + f"/#/decision/{ids['edit']}")
-    wait_render(page, "decision", renders(page))
+    wait_render(page, "decision", before)
     assert page.inner_text("[data-testid=why]").startswith("handle empty input")
 
 
@@ -301,8 +302,9 @@ def test_file_history_and_blame(page, world):
     assert [line.get_attribute("data-event") for line in lines.all()] == [line.event_id for line in expected.lines]
     assert [line.event_id for line in expected.lines] == [ids["lexer"], ids["shell"]]
     shot(page, "file")
+    before = renders(page)
     page.goto(world["server"].base + "/#/file?path=src/parser.py")
-    wait_render(page, "file", renders(page))
+    wait_render(page, "file", before)
     assert page.locator("[data-testid=blame-line]").count() == PARSER_2.count(b"\n")
 
 

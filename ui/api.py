@@ -95,7 +95,8 @@ def events(request, state: UIState):
         rows = [r for r in rows if filters.match(r)]
     offset = _int(q.get("offset"), 0)
     limit = min(_int(q.get("limit"), PAGE), 500)
-    page = rows[::-1][offset:offset + limit]
+    stop = max(0, len(rows) - offset)
+    page = rows[max(0, stop - limit):stop][::-1]  # newest first
     return {"total": len(rows), "offset": offset,
             "events": [event_json(state.history.get(r[R_ID])) for r in page]}
 

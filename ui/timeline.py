@@ -43,16 +43,36 @@ def window(index: EventIndex, start_ns: int | None, end_ns: int | None, width_px
         start_ns = first if start_ns is None else start_ns
         end_ns = max(last, start_ns + 1) if end_ns is None else end_ns
     key = R_SESSION if group == "session" else R_AGENT
+    few = len(rows) <= max_marks
+    buckets = max(1, width_px // BUCKET_PX)
+    size = max(1, (end_ns - start_ns) / buckets)
+    kind_no = {k: i for i, k in enumerate(KINDS)}
+    # one pass: events per lane, first time and agent of each lane, sessions, and (when
+    # there are too many events for marks) counts per (lane, bucket, kind)
     counts: dict[str, int] = {}
     firsts: dict[str, int] = {}
     agent_of: dict[str, str] = {}
+    sessions: dict[str, list] = {}
+    cells: dict[tuple[str, int, int], int] = {}
+    last_bucket = buckets - 1
     for r in rows:
         k = r[key]
-        if k not in counts:
-            counts[k] = 0
+        if k in counts:
+            counts[k] += 1
+        else:
+            counts[k] = 1
             firsts[k] = r[R_TIME]
             agent_of[k] = r[R_AGENT]
-        counts[k] += 1
+        s = sessions.get(r[R_SESSION])
+        if s is None:
+            sessions[r[R_SESSION]] = [r[R_AGENT], r[R_TIME], r[R_TIME], 1]
+        else:
+            s[2] = r[R_TIME]
+            s[3] += 1
+        if not few:
+            b = int((r[R_TIME] - start_ns) / size)
+            cell = (k, b if b < last_bucket else last_bucket, kind_no[r[R_KIND]])
+            cells[cell] = cells.get(cell, 0) + 1
     shown = sorted(counts, key=lambda k: -counts[k])[:max_lanes]
     shown.sort(key=lambda k: firsts[k])
     lane_of = {k: i for i, k in enumerate(shown)}
@@ -62,28 +82,20 @@ def window(index: EventIndex, start_ns: int | None, end_ns: int | None, width_px
         "lanes": lanes, "hidden_lanes": len(counts) - len(shown), "kinds": list(KINDS),
         "version": index.version,
     }
-    visible = [r for r in rows if r[key] in lane_of]
-    if len(visible) <= max_marks:
+    if few:
         out["mode"] = "marks"
         out["marks"] = [{
             "t": _ms(r[R_TIME]), "lane": lane_of[r[key]], "kind": r[R_KIND], "id": r[R_ID],
             "label": r[R_LABEL], "path": r[R_PATH],
             **({"start": _ms(r[R_START]), "end": _ms(r[R_END])} if r[R_KIND] == "span" else {}),
-        } for r in visible]
+        } for r in rows if r[key] in lane_of]
     else:
-        buckets = max(1, width_px // BUCKET_PX)
-        size = max(1, (end_ns - start_ns) / buckets)
-        kind_no = {k: i for i, k in enumerate(KINDS)}
-        cells: dict[tuple[int, int, int], int] = {}
-        for r in visible:
-            cell = (lane_of[r[key]], min(buckets - 1, int((r[R_TIME] - start_ns) / size)), kind_no[r[R_KIND]])
-            cells[cell] = cells.get(cell, 0) + 1
         out["mode"] = "buckets"
         out["bucket_ms"] = size / 1e6
         # [lane, bucket, kind index, count]
-        out["cells"] = [[lane, b, k, n] for (lane, b, k), n in cells.items()]
+        out["cells"] = [[lane_of[k], b, kind, n] for (k, b, kind), n in cells.items() if k in lane_of]
     if group == "agent":
-        bars = [(s, v) for s, v in index.sessions(visible).items() if v[3] > 1 and v[2] > v[1]]
+        bars = [(s, v) for s, v in sessions.items() if v[3] > 1 and v[2] > v[1] and v[0] in lane_of]
         bars.sort(key=lambda sv: -sv[1][3])
         out["sessions"] = [{"session": s, "lane": lane_of[v[0]], "start": _ms(v[1]), "end": _ms(v[2]),
                             "events": v[3]} for s, v in bars[:MAX_SESSION_BARS]]

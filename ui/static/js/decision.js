@@ -33,7 +33,7 @@ export async function mount(container, params, app) {
       h("span", { class: "muted" }, ` · ${ev.event_id}`)),
   );
   if (d) {
-    card.append(
+    card.append(...[
       h("h2", { "data-testid": "rationale" }, d.rationale || "(no rationale)"),
       field("Trigger", d.input_trigger, "trigger"),
       confidence(d.confidence_score),
@@ -42,7 +42,7 @@ export async function mount(container, params, app) {
           h("ul", { "data-testid": "rejected" }, d.rejected_alternatives.map((a) => h("li", {}, a))))
         : null,
       ev.related_commit_hash ? field("Commit", ev.related_commit_hash, "commit") : null,
-    );
+    ].filter(Boolean));
   } else {
     card.append(h("h2", {}, ev.summary), details(ev));
     if (data.decision) {

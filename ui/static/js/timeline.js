@@ -86,15 +86,17 @@ export async function mount(container, params, app) {
   // ---- data and drawing --------------------------------------------------------
   async function refresh(started, what = "timeline") {
     const seq = ++view.seq;
-    const data = await api("timeline", {
-      start: view.start, end: view.end, width: plotWidth(), group: view.group, ...view.filters,
-    });
+    // the marks and the list of events in view are asked for at the same time
+    const [data, page] = await Promise.all([
+      api("timeline", { start: view.start, end: view.end, width: plotWidth(), group: view.group, ...view.filters }),
+      listPage(0),
+    ]);
     if (seq !== view.seq) return; // a newer request is on its way
     view.data = data;
     view.lastSeen = app.summary.last_ns / 1e6;
     draw(data);
-    await loadList(false);
-    if (seq === view.seq) rendered(what, started);
+    showList(page, false);
+    rendered(what, started);
   }
 
   function draw(data) {
@@ -172,9 +174,14 @@ export async function mount(container, params, app) {
   }
 
   // ---- the list of events in view ---------------------------------------------
+  const listPage = (offset) => api("events", { start: view.start, end: view.end, ...view.filters, offset, limit: 50 });
+
   async function loadList(append) {
-    view.offset = append ? view.offset + 50 : 0;
-    const page = await api("events", { start: view.start, end: view.end, ...view.filters, offset: view.offset, limit: 50 });
+    showList(await listPage(view.offset + 50), append);
+  }
+
+  function showList(page, append) {
+    view.offset = page.offset;
     const rows = page.events.map((e) => h("div", { class: "event-row", "data-testid": "event-row", "data-id": e.event_id,
       onclick: () => app.go(`decision/${e.event_id}`) },
       h("span", { class: "time" }, fmtTime(Date.parse(e.time))),
