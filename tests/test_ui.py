@@ -344,3 +344,21 @@ def test_blame_endpoint_is_ledger_blame(world):
                                       "blame", "src/parser.py", "--json"])
     assert result.exit_code == 0, result.output
     assert served == json.loads(result.output)
+
+
+def test_front_end_ships_as_package_data():
+    """Every file under ui/static is matched by pyproject's package-data (so a
+    non-editable `pip install .` ships the front end), and the app references no
+    network resource (no CDN)."""
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "ui*" in config["packages"]["find"]["include"]
+    patterns = config["package-data"]["ui"]
+    static = REPO_ROOT / "ui" / "static"
+    files = [p.relative_to(REPO_ROOT / "ui").as_posix() for p in static.rglob("*") if p.is_file()]
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), files
+    for f in files:
+        text = (REPO_ROOT / "ui" / f).read_text(errors="replace")
+        assert "https://" not in text and "http://" not in text.replace("http://www.w3.org/2000/svg", ""), f
