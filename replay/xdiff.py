@@ -326,29 +326,24 @@ def _measure(f: _File, split: int) -> tuple[int, int, int, int, int, int]:
         eof, indent = 1, -1
     else:
         eof, indent = 0, f.indent(split)
-    pre_blank, pre_indent = 0, -1
-    i = split - 1
-    while i >= 0:
-        pre_indent = f.indent(i)
-        if pre_indent != -1:
-            break
-        pre_blank += 1
-        if pre_blank == _MAX_BLANKS:
-            pre_indent = 0
-            break
-        i -= 1
-    post_blank, post_indent = 0, -1
-    i = split + 1
-    while i < f.n:
-        post_indent = f.indent(i)
-        if post_indent != -1:
-            break
-        post_blank += 1
-        if post_blank == _MAX_BLANKS:
-            post_indent = 0
-            break
-        i += 1
+    pre_blank, pre_indent = _blank_run(f, split - 1, -1)
+    post_blank, post_indent = _blank_run(f, split + 1, 1)
     return eof, indent, pre_blank, pre_indent, post_blank, post_indent
+
+
+def _blank_run(f: _File, i: int, step: int) -> tuple[int, int]:
+    """From line ``i`` going ``step``: how many blank lines (at most ``_MAX_BLANKS``, then
+    indent 0), and the indent of the first non-blank one (-1 when the file ends first)."""
+    blank = 0
+    while 0 <= i < f.n:
+        indent = f.indent(i)
+        if indent != -1:
+            return blank, indent
+        blank += 1
+        if blank == _MAX_BLANKS:
+            return blank, 0
+        i += step
+    return blank, -1
 
 
 def _score(m: tuple[int, int, int, int, int, int], score: list[int]) -> None:

@@ -36,13 +36,18 @@ def record_session(lg: Ledger, work: Path) -> Session:
     from nervous_system import Recorder
     from nervous_system.exec import run_and_record
 
+    def agent(name: str, role: str):
+        inst = nervous_system.configure(lg, project_id=PROJECT, agent_id=name, agent_role=role,
+                                        otlp=False, set_global=False)
+        return inst, inst.tracer(name)
+
+    def llm(model: str, tokens_in: int, tokens_out: int) -> dict:
+        return {"gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": tokens_in, "gen_ai.usage.output_tokens": tokens_out}
+
     out = Session()
-    arch = nervous_system.configure(lg, project_id=PROJECT, agent_id="architect-1", agent_role="architect",
-                                    otlp=False, set_global=False)
-    tracer = arch.tracer("architect")
-    with tracer.start_as_current_span("chat plan", attributes={
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": "test-model-large",
-            "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 350}):
+    arch, tracer = agent("architect-1", "architect")
+    with tracer.start_as_current_span("chat plan", attributes=llm("test-model-large", 1200, 350)):
         out.ids["plan"] = arch.recorder.decision(
             "split the parser into a lexer and a parser", confidence=0.82, input_trigger="issue #12: parser too slow",
             rejected_alternatives=["one big regular expression", "a parser generator"])
@@ -54,12 +59,8 @@ def record_session(lg: Ledger, work: Path) -> Session:
                                                  recipients=["coder-1"])
     arch.shutdown()
 
-    coder = nervous_system.configure(lg, project_id=PROJECT, agent_id="coder-1", agent_role="coder",
-                                     otlp=False, set_global=False)
-    tracer = coder.tracer("coder")
-    with tracer.start_as_current_span("chat fix", attributes={
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": "test-model-small",
-            "gen_ai.usage.input_tokens": 800, "gen_ai.usage.output_tokens": 120}):
+    coder, tracer = agent("coder-1", "coder")
+    with tracer.start_as_current_span("chat fix", attributes=llm("test-model-small", 800, 120)):
         out.ids["fix"] = coder.recorder.decision("handle empty input; rename the lexer module", confidence=0.4,
                                                  input_trigger="message from architect-1")
         out.ids["rename"] = coder.recorder.file_change("src/tokens.py", None, previous_path="src/lexer.py")

@@ -193,12 +193,7 @@ class EventIndex:
         for r in rows:
             agents[r[R_AGENT]] = agents.get(r[R_AGENT], 0) + 1
             kinds[r[R_KIND]] = kinds.get(r[R_KIND], 0) + 1
-            s = sessions.get(r[R_SESSION])
-            if s is None:
-                sessions[r[R_SESSION]] = [r[R_AGENT], r[R_TIME], r[R_TIME], 1]
-            else:
-                s[2] = r[R_TIME]
-                s[3] += 1
+            add_session(sessions, r)
         return {
             "events": len(rows),
             "first_ns": rows[0][R_TIME] if rows else None,
@@ -209,14 +204,13 @@ class EventIndex:
             "version": self.version,
         }
 
-    def sessions(self, rows: Iterable[tuple]) -> dict[str, list]:
-        """``{session: [agent, first_ns, last_ns, events]}`` over ``rows``."""
-        out: dict[str, list] = {}
-        for r in rows:
-            s = out.get(r[R_SESSION])
-            if s is None:
-                out[r[R_SESSION]] = [r[R_AGENT], r[R_TIME], r[R_TIME], 1]
-            else:
-                s[2] = r[R_TIME]
-                s[3] += 1
-        return out
+
+def add_session(sessions: dict[str, list], row: tuple) -> None:
+    """Count ``row`` in ``sessions``: ``{session: [agent, first_ns, last_ns, events]}``
+    (rows come in time order)."""
+    s = sessions.get(row[R_SESSION])
+    if s is None:
+        sessions[row[R_SESSION]] = [row[R_AGENT], row[R_TIME], row[R_TIME], 1]
+    else:
+        s[2] = row[R_TIME]
+        s[3] += 1

@@ -11,7 +11,7 @@ nanosecond counts only approximately); event ids identify events exactly.
 
 from __future__ import annotations
 
-from ui.index import KINDS, R_AGENT, R_END, R_ID, R_KIND, R_LABEL, R_PATH, R_SESSION, R_START, R_TIME, EventIndex, Filters
+from ui.index import KINDS, add_session, R_AGENT, R_END, R_ID, R_KIND, R_LABEL, R_PATH, R_SESSION, R_START, R_TIME, EventIndex, Filters
 
 #: Most individual marks sent for one view; above it, buckets.
 MAX_MARKS = 1500
@@ -63,12 +63,7 @@ def window(index: EventIndex, start_ns: int | None, end_ns: int | None, width_px
             counts[k] = 1
             firsts[k] = r[R_TIME]
             agent_of[k] = r[R_AGENT]
-        s = sessions.get(r[R_SESSION])
-        if s is None:
-            sessions[r[R_SESSION]] = [r[R_AGENT], r[R_TIME], r[R_TIME], 1]
-        else:
-            s[2] = r[R_TIME]
-            s[3] += 1
+        add_session(sessions, r)
         if not few:
             b = int((r[R_TIME] - start_ns) / size)
             cell = (k, b if b < last_bucket else last_bucket, kind_no[r[R_KIND]])
