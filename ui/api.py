@@ -115,9 +115,8 @@ def event(request, state: UIState):
             out["decision"] = None
     decision_id = ev.event_id if ev.kind == "decision" else ev.caused_by
     if decision_id:
-        caused = state.history.select(LogQuery(caused_by=decision_id, descending=False, limit=500))
-        out["caused"] = [event_json(e) for e in caused]
-    out["trace"] = traces.waterfall(state.history, ev)
+        out["caused"] = [event_json(state.history.get(i)) for i in state.index.matching(caused_by=decision_id, limit=500)]
+    out["trace"] = traces.waterfall(state.history, state.index, ev)
     return out
 
 

@@ -29,7 +29,7 @@ from replay.views import first_line
 from schemas import events_pb2
 
 #: Positions in an index row.
-R_TIME, R_ORDER, R_ID, R_KIND, R_AGENT, R_SESSION, R_PATH, R_PREV, R_TEXT, R_START, R_END, R_CAUSE, R_LABEL = range(13)
+R_TIME, R_ORDER, R_ID, R_KIND, R_AGENT, R_SESSION, R_PATH, R_PREV, R_TEXT, R_START, R_END, R_CAUSE, R_LABEL, R_TRACE = range(14)
 KINDS = ("decision", "state_change", "message", "signal", "span")
 _BATCH = 20_000
 _LABEL_CHARS = 90
@@ -68,10 +68,11 @@ class Filters:
         return not self.text or self.text.lower() in row[R_TEXT]
 
 
-def _row(time_ns, order, event_id, kind, agent, session, path, prev, texts, start, end, cause, label, commit):
+def _row(time_ns, order, event_id, kind, agent, session, path, prev, texts, start, end, cause, label, commit,
+         trace):
     search = "\n".join((event_id, agent, session, path, prev, commit, *texts)).lower()
     return (time_ns, order, event_id, kind, agent, session, path, prev, search, start, end, cause,
-            first_line(label, _LABEL_CHARS) if label else "")
+            first_line(label, _LABEL_CHARS) if label else "", trace)
 
 
 def _ts(ts) -> int:
@@ -108,7 +109,7 @@ def row_from_proto(msg, order) -> tuple:
         texts = (sp.name,)
         label = sp.name
     return _row(t, order, msg.event_id, kind, msg.agent_id, msg.session_id, path, prev, texts,
-                start, end, msg.caused_by, label, msg.related_commit_hash)
+                start, end, msg.caused_by, label, msg.related_commit_hash, msg.trace_id)
 
 
 def row_from_entry(entry) -> tuple:
@@ -183,6 +184,22 @@ class EventIndex:
         lo = 0 if start_ns is None else bisect.bisect_left(times, start_ns)
         hi = len(rows) if end_ns is None else bisect.bisect_right(times, end_ns)
         return rows[lo:hi]
+
+    def matching(self, *, caused_by: str | None = None, kind: str | None = None, trace_id: str | None = None,
+                 session_id: str | None = None, limit: int = 1000) -> list[str]:
+        """Ids of the events (time order) with these links: the changes a decision caused,
+        the spans of a trace or a session. (From memory: a scan of the index is a few
+        milliseconds, and needs no SQL index on those columns.)"""
+        rows, _ = self.snapshot()
+        out = []
+        for r in rows:
+            if ((caused_by is None or r[R_CAUSE] == caused_by) and (kind is None or r[R_KIND] == kind)
+                    and (trace_id is None or r[R_TRACE] == trace_id)
+                    and (session_id is None or r[R_SESSION] == session_id)):
+                out.append(r[R_ID])
+                if len(out) >= limit:
+                    break
+        return out
 
     def summary(self) -> dict:
         """Counts and ranges for the page header and the filter menus."""

@@ -24,6 +24,10 @@ from schemas import format_timestamp_ns
 from ui.index import EventIndex
 
 _TREE_CACHE = 16
+#: Changes between two checkpoint trees (more when the history is long: at most
+#: ``_MAX_CHECKPOINTS`` trees are kept per order).
+_CHECKPOINT_STEP = 4000
+_MAX_CHECKPOINTS = 48
 
 
 class UIState:
@@ -40,6 +44,8 @@ class UIState:
         self._by_order: list[ChangeRow] = []
         self._orders: list = []
         self._trees: OrderedDict = OrderedDict()
+        # per order ("time", "seq"): trees after every `step` changes, with conflict counts
+        self._checkpoints: dict[str, list[tuple[Tree, int]]] = {"time": [], "seq": []}
 
     @property
     def source(self) -> str:
@@ -56,33 +62,54 @@ class UIState:
         self._by_time, self._times = rows, [r.time_ns for r in rows]
         self._by_order, self._orders = by_order, [r.order for r in by_order]
         self._trees.clear()
+        self._checkpoints = {"time": [], "seq": []}
+        self._step = max(_CHECKPOINT_STEP, len(rows) // _MAX_CHECKPOINTS + 1)
         self._changes_version = version
+
+    def _prefix(self, moment: Moment) -> tuple[str, list[ChangeRow], int]:
+        """(order, the rows in that order, how many of them the moment selects)."""
+        if moment.kind == "time":
+            end = len(self._by_time) if moment.until_ns is None else bisect.bisect_right(self._times, moment.until_ns)
+            return "time", self._by_time, end
+        return "seq", self._by_order, bisect.bisect_right(self._orders, moment.until)
 
     def changes(self, moment: Moment) -> list[ChangeRow]:
         """``History.changes(moment)``, answered from memory."""
         with self._lock:
             self._load_changes()
-            if moment.kind == "time":
-                end = len(self._by_time) if moment.until_ns is None else bisect.bisect_right(self._times, moment.until_ns)
-                return self._by_time[:end]
-            return self._by_order[:bisect.bisect_right(self._orders, moment.until)]
+            _, rows, end = self._prefix(moment)
+            return rows[:end]
 
     def tree(self, moment: Moment) -> tuple[Tree, int]:
-        """The project's tree at ``moment`` and the number of replay conflicts met."""
-        key = (moment.kind, moment.until_ns if moment.kind == "time" else moment.until)
+        """The project's tree at ``moment`` and the number of replay conflicts met:
+        ``build_tree`` of ``changes(moment)``, resumed from the nearest checkpoint tree
+        (the same result, see ``build_tree``'s ``start``)."""
         with self._lock:
             self._load_changes()
+            order, rows, end = self._prefix(moment)
+            key = (order, end)
             cached = self._trees.get(key)
             if cached is not None:
                 self._trees.move_to_end(key)
                 return cached
-        rows = self.changes(moment)
-        tree, conflicts = build_tree(rows)
-        with self._lock:
-            self._trees[key] = (tree, len(conflicts))
+            checkpoints = self._checkpoints[order]
+            while len(checkpoints) < end // self._step:  # fill the checkpoints up to `end`
+                n = len(checkpoints)
+                start, conflicts = checkpoints[-1] if checkpoints else ({}, 0)
+                tree, more = build_tree(rows[n * self._step:(n + 1) * self._step], start=start)
+                checkpoints.append((tree, conflicts + len(more)))
+            n = end // self._step
+            start, conflicts = checkpoints[n - 1] if n else ({}, 0)
+            tree, more = build_tree(rows[n * self._step:end], start=start)
+            result = (tree, conflicts + len(more))
+            self._trees[key] = result
             while len(self._trees) > _TREE_CACHE:
                 self._trees.popitem(last=False)
-        return tree, len(conflicts)
+            return result
+
+    def warm(self) -> None:
+        """Build the checkpoint trees ahead of the first scrubber drag."""
+        self.tree(self.history.resolve("now"))
 
     def resolve(self, when: str | None) -> Moment:
         return self.history.resolve(when or "now")

@@ -4,7 +4,7 @@ OpenTelemetry's GenAI semantic conventions."""
 
 from __future__ import annotations
 
-from replay.history import History, LogQuery
+from replay.history import History
 
 #: Most spans shown in one waterfall.
 MAX_SPANS = 1000
@@ -21,18 +21,19 @@ GEN_AI = {
 }
 
 
-def waterfall(history: History, event) -> dict:
-    """The spans of ``event``'s trace (or, when it has no trace, of its session)."""
+def waterfall(history: History, index, event) -> dict:
+    """The spans of ``event``'s trace (or, when it has no trace, of its session); ``index``
+    is the UI's ``EventIndex`` (it finds the spans; ``history`` reads them)."""
     if event.trace_id:
         scope = {"trace_id": event.trace_id}
-        query = LogQuery(trace_id=event.trace_id, kind="span", descending=False, limit=MAX_SPANS)
+        ids = index.matching(trace_id=event.trace_id, kind="span", limit=MAX_SPANS)
     elif event.session_id:
         scope = {"session_id": event.session_id}
-        query = LogQuery(session_id=event.session_id, kind="span", descending=False, limit=MAX_SPANS)
+        ids = index.matching(session_id=event.session_id, kind="span", limit=MAX_SPANS)
     else:
         return {"spans": []}
     spans = []
-    for entry in history.select(query):
+    for entry in map(history.get, ids):
         ev, sp = entry.event, entry.event.span
         attrs = sp.attributes or {}
         start, end = sp.start_time or entry.time_ns, sp.end_time or entry.time_ns
