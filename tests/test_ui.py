@@ -362,3 +362,23 @@ def test_front_end_ships_as_package_data():
     for f in files:
         text = (REPO_ROOT / "ui" / f).read_text(errors="replace")
         assert "https://" not in text and "http://" not in text.replace("http://www.w3.org/2000/svg", ""), f
+
+
+def test_scrubber_trees_from_checkpoints_equal_build_tree(world, monkeypatch):
+    """The server resumes trees from checkpoint trees; with a checkpoint every two
+    changes, the tree at every change (by time and by event) is replay's."""
+    import ui.state
+    from replay import build_tree
+    from schemas import format_timestamp_ns
+
+    monkeypatch.setattr(ui.state, "_CHECKPOINT_STEP", 2)
+    history = world["history"]
+    state = ui.state.UIState(history)
+    rows = list(history.changes(history.resolve("now")))
+    assert len(rows) >= 5
+    for row in reversed(rows):  # newest first: later trees are asked before their checkpoints exist
+        for when in (row.event_id, format_timestamp_ns(row.time_ns)):
+            moment = history.resolve(when)
+            tree, conflicts = state.tree(moment)
+            expected, expected_conflicts = build_tree(history.changes(moment))
+            assert tree == expected and conflicts == len(expected_conflicts), when

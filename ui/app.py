@@ -96,13 +96,6 @@ async def _poll(app) -> None:
             app.state.changed.clear()
 
 
-def _quietly(fn) -> None:
-    try:
-        fn()
-    except Exception:  # warming is an optimisation: a failure shows when the tree is asked for
-        pass
-
-
 def create_app(state: UIState, *, token: str, port: int, hosts: tuple[str, ...] = ()) -> Guard:
     """The guarded ASGI application serving ``state`` (see the module docstring)."""
 
@@ -110,8 +103,6 @@ def create_app(state: UIState, *, token: str, port: int, hosts: tuple[str, ...] 
     async def lifespan(app):
         app.state.changed = asyncio.Event()
         poller = asyncio.create_task(_poll(app))
-        # the scrubber's checkpoint trees, built in the background
-        asyncio.get_running_loop().run_in_executor(None, _quietly, state.warm)
         try:
             yield
         finally:

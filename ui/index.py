@@ -129,6 +129,8 @@ class EventIndex:
         self.times: list[int] = []
         self.last_seq = 0
         self.version = 0  # bumps whenever rows are added
+        self._summary: dict | None = None
+        self.answers: dict = {}  # ui.timeline's cache of answers
         self._lock = threading.Lock()
         self._local = isinstance(history, LocalHistory)
         self.refresh()
@@ -202,7 +204,15 @@ class EventIndex:
         return out
 
     def summary(self) -> dict:
-        """Counts and ranges for the page header and the filter menus."""
+        """Counts and ranges for the page header and the filter menus (computed once
+        per version of the index)."""
+        cached = self._summary
+        if cached is not None and cached["version"] == self.version:
+            return cached
+        self._summary = self._summarize()
+        return self._summary
+
+    def _summarize(self) -> dict:
         rows, _ = self.snapshot()
         agents: dict[str, int] = {}
         sessions: dict[str, list] = {}

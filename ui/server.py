@@ -43,6 +43,7 @@ class UIServer:
         self.host = host
         self.token = token or new_token()
         self.state = UIState(history, analytics_url=analytics_url)
+        self.state.warm()  # the scrubber's checkpoint trees, before the first request
         self.sock = _bind(host, port)
         self.port = self.sock.getsockname()[1]
         shown = f"[{host.strip('[]')}]" if ":" in host.strip("[]") else host

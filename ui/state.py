@@ -108,8 +108,14 @@ class UIState:
             return result
 
     def warm(self) -> None:
-        """Build the checkpoint trees ahead of the first scrubber drag."""
-        self.tree(self.history.resolve("now"))
+        """Build the checkpoint trees ahead of the first scrubber drag (a project whose
+        history cannot be replayed, e.g. an unsafe path, is reported when asked for)."""
+        from replay.errors import ReplayError
+
+        try:
+            self.tree(self.history.resolve("now"))
+        except ReplayError:
+            pass
 
     def resolve(self, when: str | None) -> Moment:
         return self.history.resolve(when or "now")

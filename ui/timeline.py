@@ -27,12 +27,32 @@ def _ms(ns: int) -> float:
     return ns / 1e6
 
 
+#: Answers kept per index (the newest).
+_CACHE_SIZE = 32
+
+
 def window(index: EventIndex, start_ns: int | None, end_ns: int | None, width_px: int, *,
            group: str = "agent", filters: Filters = Filters(), max_marks: int = MAX_MARKS,
            max_lanes: int = MAX_LANES) -> dict:
     """The timeline between ``start_ns`` and ``end_ns`` (None: the first/last event)
     ``width_px`` pixels wide; ``group``: "agent" (a lane per agent, its sessions as bars)
-    or "session" (a lane per session)."""
+    or "session" (a lane per session). Answers are cached per index version (the first
+    view of every page load asks for the same whole range)."""
+    cache = index.answers
+    key = (index.version, start_ns, end_ns, width_px, group, filters, max_marks, max_lanes)
+    hit = cache.get(key)
+    if hit is None:
+        hit = _window(index, start_ns, end_ns, width_px, group=group, filters=filters,
+                      max_marks=max_marks, max_lanes=max_lanes)
+        if len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)), None)
+        cache[key] = hit
+    return hit
+
+
+def _window(index: EventIndex, start_ns: int | None, end_ns: int | None, width_px: int, *,
+           group: str = "agent", filters: Filters = Filters(), max_marks: int = MAX_MARKS,
+           max_lanes: int = MAX_LANES) -> dict:
     rows = index.between(start_ns, end_ns)
     if filters:
         rows = [r for r in rows if filters.match(r)]
