@@ -181,7 +181,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="build (or reuse) the ledger in this directory")
     parser.add_argument("--rounds", type=int, default=9, help="runs of each measurement")
     args = parser.parse_args()
-    commits, sessions = (2_000, 40) if args.quick else (22_000, 400)
+    commits, sessions = (2_000, 40) if args.quick else (22_000, 800)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         db = build_ledger(args.keep, commits, sessions)

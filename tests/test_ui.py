@@ -382,3 +382,30 @@ def test_scrubber_trees_from_checkpoints_equal_build_tree(world, monkeypatch):
             tree, conflicts = state.tree(moment)
             expected, expected_conflicts = build_tree(history.changes(moment))
             assert tree == expected and conflicts == len(expected_conflicts), when
+
+
+def test_the_ui_reads_the_hub(tmp_path, cluster_file, tenant):
+    """`ledger ui --source hub`: the same API over a HubHistory (the team's events)."""
+    from nervous_system.recorder import Recorder
+    from replay.hub import HubHistory
+    from syncer.syncer import Syncer
+    from tests.hub_fixtures import FakeClock, make_hub
+    from ui.server import UIServer
+
+    with Ledger(tmp_path / "laptop.db") as lg:
+        rec = Recorder(lg, project_id="web", agent_id="remote-1", tenant_id=tenant, clock=FakeClock())
+        why = rec.decision("write on another laptop", confidence=0.7)
+        rec.file_change("a.txt", b"one\n")
+        rec.file_change("a.txt", b"one\ntwo\n")
+        hub = make_hub(cluster_file, tenant)
+        Syncer(lg, hub).sync_once()
+    with UIServer(HubHistory(hub, "web")) as server:
+        cookie = {"Cookie": f"ledger-ui-token-{server.port}={server.token}"}
+        summary = json.loads(_get(f"{server.base}/api/summary", cookie)[2])
+        assert summary["source"] == "hub" and summary["events"] == 3
+        tree = json.loads(_get(f"{server.base}/api/tree", cookie)[2])
+        assert [f[0] for f in tree["files"]] == ["a.txt"]
+        event = json.loads(_get(f"{server.base}/api/event/{why}", cookie)[2])
+        assert len(event["caused"]) == 2 and event["event"]["hub_position"]
+        blamed = json.loads(_get(f"{server.base}/api/blame?path=a.txt", cookie)[2])
+        assert [line["rationale"] for line in blamed["lines"]] == ["write on another laptop"] * 2

@@ -158,10 +158,10 @@ class EventIndex:
         """Add events recorded since the last call; returns how many were added."""
         if self._local:
             new = self._new_local_rows()
+        elif self.rows:
+            return 0  # a hub history is a snapshot (``replay.hub.HubHistory`` reads the hub once)
         else:
-            seen = {r[R_ID] for r in self.rows} if self.rows else set()
-            new = [row_from_entry(e) for e in self.history.select(LogQuery(limit=None, descending=False))
-                   if e.event_id not in seen]
+            new = [row_from_entry(e) for e in self.history.select(LogQuery(limit=None, descending=False))]
         if not new:
             return 0
         with self._lock:
