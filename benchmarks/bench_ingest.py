@@ -105,7 +105,7 @@ def main() -> None:
         url = args.clickhouse or f"chdb://{work / 'analytics'}"
         with connect(url) as ch, Ledger(ledger_path) as lg:
             engine = ch.engine
-            source = LocalSource(lg)
+            source = LocalSource(lg, tenant="acme")
             n, bs = args.ingest_events, args.batch_size
             # The prepared rows: exactly what the ingestor builds (ledger -> rows), in memory.
             rows = [r for i in range(0, n, bs) for r in source.read(
@@ -145,10 +145,10 @@ def main() -> None:
                       f" / {wire_t[-1] / ingest_t[-1]:4.0%}")
             # split of the ingestor's work, each step alone, in batches like the ingestor
             t = time.perf_counter()
-            records = [lg.event_rows(i, bs) for i in range(0, n, bs)]
+            records = [lg.event_rows(i, bs, tenant_id="acme") for i in range(0, n, bs)]
             read_s = time.perf_counter() - t
             t = time.perf_counter()
-            converted = [local_rows(rec, source.stream) for rec in records]
+            converted = [local_rows(rec, source.stream, tenant="acme")[0] for rec in records]
             convert_s = time.perf_counter() - t
             t = time.perf_counter()
             for batch in converted:

@@ -12,16 +12,17 @@ import importlib.util
 
 import click
 
-from cli.common import AppContext, cli_errors
+from cli.common import AppContext, JsonError, cli_errors, wants_json
 
 #: command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
     "log": "cli.core:log_cmd",
     "show": "cli.core:show_cmd",
-    "projects": "cli.core:projects_cmd",
+    "projects": "cli.projects:projects_group",
     "import": "cli.importing:import_group",
     "replay": "cli.replaying:replay_cmd",
     "diff": "cli.replaying:diff_cmd",
+    "restore": "cli.replaying:restore_cmd",
     "demo": "cli.demo:demo_cmd",
     "record": "cli.capture:record_cmd",
     "exec": "cli.capture:exec_cmd",
@@ -50,12 +51,44 @@ class LazyGroup(click.Group):
             module_name, attr = COMMANDS[cmd_name].split(":")
             if importlib.util.find_spec(module_name) is None:
                 return None
-            return getattr(importlib.import_module(module_name), attr)
+            return with_scope_options(getattr(importlib.import_module(module_name), attr))
         return super().get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ledger.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
-        with cli_errors():
-            return super().invoke(ctx)
+        try:
+            with cli_errors():
+                return super().invoke(ctx)
+        except click.ClickException as exc:
+            if wants_json(ctx.meta.get("ledger.argv", [])):
+                raise JsonError(exc) from exc.__cause__
+            raise
+
+
+def _set_scope(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(AppContext).set_scope(**{param.name.removeprefix("scope_"): value})
+
+
+_SCOPE_HELP = {"project": "Project id (as the global --project).", "tenant": "Tenant id (as the global --tenant)."}
+
+
+def with_scope_options(cmd: click.Command) -> click.Command:
+    """Accept ``--project``/``--tenant`` after the subcommand too (``ledger log --project
+    web``), unless the command has an option of that name itself. Idempotent."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            with_scope_options(sub)
+        return cmd
+    names = {p.name for p in cmd.params}
+    for name, help_text in _SCOPE_HELP.items():
+        if name not in names and f"scope_{name}" not in names:
+            cmd.params.append(click.Option([f"--{name}", f"scope_{name}"], expose_value=False,
+                                           callback=_set_scope, is_eager=True, help=help_text))
+    return cmd
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

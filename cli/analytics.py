@@ -5,8 +5,6 @@ Thin: each command makes one call into ``ingest`` and prints the result.
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import json
 import re
 import sys
@@ -14,59 +12,45 @@ import sys
 import click
 
 from cli.common import AppContext, emit_json, pass_app
+from cli.output import format_option, json_flag, render
 from cli.progress import progress_bar
 from ledger.errors import LedgerError
 
-_FORMATS = click.Choice(["table", "csv", "json"])
 clickhouse_option = click.option(
     "--clickhouse", "clickhouse_url", envvar="LEDGER_CLICKHOUSE_URL",
     help="ClickHouse URL: http(s)://user:pass@host:8123, or chdb:///dir "
          "[default: embedded chdb in <data dir>/analytics; env LEDGER_CLICKHOUSE_URL].")
+no_ingest_option = click.option(
+    "--no-ingest", is_flag=True,
+    help="Do not bring the analytics up to date from the local ledger first (answers may be stale).")
 
 
 def _url(app: AppContext, explicit: str | None) -> str:
     return explicit or app.settings.analytics_url
 
 
-# ------------------------------------------------------------------ output
-def _cell(value) -> str:
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+def _limits(app: AppContext):
+    from ingest.sandbox import Limits
+
+    return Limits.from_settings(app.settings)
 
 
-def _jsonable(value):
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    return value
+def _refresh(app: AppContext, no_ingest: bool):
+    """The local ledger to catch up from before a query (None: --no-ingest, or no ledger file)."""
+    if no_ingest or not app.settings.ledger_path.exists():
+        return None
+    return app.ledger
 
 
-def print_result(result, fmt: str) -> None:
-    """Print a ``QueryResult`` as a rich table, CSV or JSON (list of objects)."""
-    if fmt == "json":
-        emit_json([{k: _jsonable(v) for k, v in row.items()} for row in result.as_dicts()])
-    elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        for row in result.rows:
-            writer.writerow([_cell(v) for v in row])
-    else:
-        from rich.console import Console
-        from rich.table import Table
+def _note_refreshed(stats) -> None:
+    if stats is not None and (stats.inserted or stats.refused):
+        extra = f", {stats.refused:,} refused (see `ledger ingest`)" if stats.refused else ""
+        click.echo(f"note: ingested {stats.inserted:,} new event{'s' if stats.inserted != 1 else ''} from the "
+                   f"local ledger first{extra} (--no-ingest skips this)", err=True)
 
-        table = Table(show_lines=False, header_style="bold")
-        for name in result.columns:
-            table.add_column(name, overflow="fold")
-        for row in result.rows:
-            table.add_row(*[_cell(v) for v in row])
-        Console(soft_wrap=False).print(table)
-        click.echo(f"{len(result.rows)} row{'s' if len(result.rows) != 1 else ''}", err=True)
+
+def _fmt(fmt: str, as_json: bool) -> str:
+    return "json" if as_json else fmt
 
 
 # ------------------------------------------------------------------ ingest
@@ -85,16 +69,20 @@ def print_result(result, fmt: str) -> None:
 @pass_app
 def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consumer, cluster_file,
                clickhouse_url, as_json):
-    """Load events into ClickHouse for SQL audits, exactly once.
+    """Load the tenant's events into ClickHouse for SQL audits, exactly once.
 
-    Resumes from its checkpoint (stored in ClickHouse); a crash at any point followed by
-    a re-run leaves every event in `swarm_events` exactly once.
+    Only the events of --tenant are loaded (local ledger or hub). Resumes from its
+    checkpoint (stored in ClickHouse); a crash at any point followed by a re-run leaves
+    every event in `swarm_events` exactly once. A stored event that cannot be loaded
+    (corrupt body, unsupported schema version, id mismatch) is skipped and listed by
+    sequence number and id (also in analytics.ingest_refused); it never stops the run.
 
     \b
     Examples:
       ledger ingest                              # local ledger -> embedded ClickHouse
-      ledger ingest --follow                     # keep going as agents record
+      ledger --tenant acme ingest --follow       # keep going as agents record
       ledger ingest --source hub --clickhouse http://ch:8123
+      ledger ingest --json | jq .refused_rows    # what was skipped, and why
     """
     from ingest.ingestor import Ingestor
     from ingest.sources import HubSource, LocalSource
@@ -102,7 +90,7 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
     if source == "hub":
         src = HubSource(app.hub(cluster_file))
     else:
-        src = LocalSource(app.ledger)
+        src = LocalSource(app.ledger, tenant=app.tenant)
     url = _url(app, clickhouse_url)
     with progress_bar("ingesting", unit="events", enabled=not as_json) as update:
         ingestor = Ingestor(url, src, batch_size=batch_size, consumer=consumer,
@@ -117,6 +105,7 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
                     sys.stdout.flush()
                 elif stats.read:
                     click.echo(f"ingested {stats.inserted:,} events", err=True)
+                    _echo_refused(stats)
 
             stats = ingestor.follow(poll_interval_s=poll_interval, on_round=on_round)
         else:
@@ -127,7 +116,21 @@ def ingest_cmd(app: AppContext, source, follow, batch_size, poll_interval, consu
         return
     rate = f" ({stats.read / stats.seconds:,.0f} events/s)" if stats.seconds and stats.read else ""
     extra = f", {stats.skipped_present:,} already present from an interrupted run" if stats.skipped_present else ""
-    click.echo(f"ingested {stats.inserted:,} events in {stats.batches} batches{rate}{extra} into {url}")
+    click.echo(f"ingested {stats.inserted:,} events of tenant {app.tenant!r} in {stats.batches} batches"
+               f"{rate}{extra} into {url}")
+    _echo_refused(stats)
+
+
+def _echo_refused(stats) -> None:
+    if not stats.refused:
+        return
+    click.echo(f"refused {stats.refused:,} stored event{'s' if stats.refused != 1 else ''} that cannot be loaded "
+               "(skipped; all are listed in analytics.ingest_refused):", err=True)
+    for row in stats.refused_rows:
+        where = f"seq {row.seq}" if row.seq else f"{row.stream} position {row.position}"
+        click.echo(f"  {where} event {row.event_id or '?'}: {row.reason}", err=True)
+    if stats.refused > len(stats.refused_rows):
+        click.echo(f"  ... and {stats.refused - len(stats.refused_rows):,} more", err=True)
 
 
 # ------------------------------------------------------------------ sql
@@ -143,31 +146,38 @@ def _params(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("sql")
 @click.argument("query")
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@format_option
+@json_flag
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Query parameter for {NAME:Type} placeholders (repeatable).")
+@no_ingest_option
 @clickhouse_option
 @pass_app
-def sql_cmd(app: AppContext, query, fmt, as_json, params, clickhouse_url):
-    """Run ONE read-only SQL query on the analytics database (table swarm_events).
+def sql_cmd(app: AppContext, query, fmt, as_json, params, no_ingest, clickhouse_url):
+    """Run ONE read-only SQL query on the tenant's analytics events (table swarm_events).
 
-    Writes are refused by ClickHouse itself (readonly setting); several statements,
-    INSERT, DROP, ALTER, SYSTEM ... are refused with an error and change nothing.
-    QUERY '-' reads the query from stdin.
+    The query sees only --tenant's rows and only swarm_events (plus numbers(), values()
+    and harmless system tables); files, URLs, other servers, dictionaries, writes and
+    SETTINGS are refused. Limits: sql_max_execution_time, sql_max_memory_usage,
+    sql_max_result_rows (ledger.toml / LEDGER_SQL_MAX_*). New local events are ingested
+    first (--no-ingest skips that). QUERY '-' reads the query from stdin.
 
     \b
     Examples:
       ledger sql "SELECT agent_id, count() FROM swarm_events GROUP BY agent_id"
-      ledger sql "SELECT * FROM swarm_events WHERE target_path = {p:String}" --param p=src/app.py
+      ledger sql "SELECT * FROM swarm_events WHERE target_path = {p:String} LIMIT 5" --param p=src/app.py
       ledger sql --format csv "SELECT event_type, count() FROM swarm_events GROUP BY 1" > kinds.csv
+      ledger sql --format vertical "SELECT * FROM swarm_events ORDER BY time DESC LIMIT 1"
+      ledger --tenant acme sql --no-ingest --json "SELECT count() FROM swarm_events"
     """
-    from ingest.readonly import run_readonly
+    from ingest.readonly import open_query
 
     if query == "-":
         query = sys.stdin.read()
-    result = run_readonly(_url(app, clickhouse_url), query, _params(params))
-    print_result(result, "json" if as_json else fmt)
+    with open_query(_url(app, clickhouse_url), query, _params(params), tenant=app.tenant,
+                    limits=_limits(app), refresh=_refresh(app, no_ingest)) as result:
+        _note_refreshed(result.refreshed)
+        render(result.columns, result.rows, _fmt(fmt, as_json))
 
 
 # ------------------------------------------------------------------ audits
@@ -206,26 +216,31 @@ def when_ns(app: AppContext, text: str) -> int:
 
 
 def _audit_output(fn):
-    fn = click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)(fn)
-    fn = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(fn)
+    fn = format_option(fn)
+    fn = json_flag(fn)
+    fn = no_ingest_option(fn)
     fn = clickhouse_option(fn)
     return fn
 
 
-def _run(app: AppContext, name: str, clickhouse_url, fmt, as_json, **params) -> None:
-    from ingest.audits import run_audit
+def _run(app: AppContext, name: str, opts: dict, **params) -> None:
+    from ingest.audits import AUDITS, run_audit
 
-    result = run_audit(_url(app, clickhouse_url), name, tenant=app.tenant,
-                       project=app.settings.project or "", **params)
-    print_result(result, "json" if as_json else fmt)
+    result = run_audit(_url(app, opts["clickhouse_url"]), name, tenant=app.tenant, limits=_limits(app),
+                       refresh=_refresh(app, opts["no_ingest"]), project=app.settings.project or "", **params)
+    _note_refreshed(result.refreshed)
+    fmt = _fmt(opts["fmt"], opts["as_json"])
+    render(result.columns, result.rows, fmt, title=None if fmt in ("csv", "json", "jsonl") else AUDITS[name].summary)
 
 
 @click.group("audit")
 def audit_group():
-    """Ready audit reports over the analytics database (run `ledger ingest` first).
+    """Ready audit reports over the tenant's analytics events.
 
     Each report is a documented SQL file (`ledger audit sql NAME` prints it) to copy
-    and adapt. --project limits a report to one project (default: every project).
+    and adapt. --project limits a report to one project (default: every project of
+    --tenant). New local events are ingested first (--no-ingest skips that); reports run
+    in the same sandbox and limits as `ledger sql`.
 
     \b
     Examples:
@@ -244,10 +259,15 @@ def audit_group():
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
 @_audit_output
 @pass_app
-def hot_files_cmd(app, min_changes, window, limit, clickhouse_url, fmt, as_json):
-    """Hot files and loops: paths changed at least N times within a window."""
-    _run(app, "hot-files", clickhouse_url, fmt, as_json, min_changes=min_changes,
-         window_s=parse_duration_s(window), limit=limit)
+def hot_files_cmd(app, min_changes, window, limit, **opts):
+    """Hot files and loops: paths changed at least N times within a window.
+
+    \b
+    Examples:
+      ledger audit hot-files                          # >= 5 changes within an hour
+      ledger audit hot-files --min-changes 3 --window 15m --format csv
+    """
+    _run(app, "hot-files", opts, min_changes=min_changes, window_s=parse_duration_s(window), limit=limit)
 
 
 @audit_group.command("decisions")
@@ -255,12 +275,17 @@ def hot_files_cmd(app, min_changes, window, limit, clickhouse_url, fmt, as_json)
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
 @_audit_output
 @pass_app
-def decisions_cmd(app, before, limit, clickhouse_url, fmt, as_json):
-    """Decisions up to a moment, newest first, with the changes each one caused."""
+def decisions_cmd(app, before, limit, **opts):
+    """Decisions up to a moment, newest first, with the changes each one caused.
+
+    \b
+    Examples:
+      ledger audit decisions --before "2 hours ago"
+      ledger audit decisions --before 3f2a9c1 --limit 10 --json   # up to a commit
+    """
     import time
 
-    _run(app, "decisions", clickhouse_url, fmt, as_json,
-         before=when_ns(app, before) if before else time.time_ns(), limit=limit)
+    _run(app, "decisions", opts, before=when_ns(app, before) if before else time.time_ns(), limit=limit)
 
 
 @audit_group.command("reverted")
@@ -268,9 +293,15 @@ def decisions_cmd(app, before, limit, clickhouse_url, fmt, as_json):
               help="Changes whose decision's confidence is below this count as low-confidence.")
 @_audit_output
 @pass_app
-def reverted_cmd(app, max_confidence, clickhouse_url, fmt, as_json):
-    """Low-confidence changes later reverted (previous content restored, or created file deleted)."""
-    _run(app, "reverted", clickhouse_url, fmt, as_json, max_confidence=max_confidence)
+def reverted_cmd(app, max_confidence, **opts):
+    """Low-confidence changes later reverted (previous content restored, or created file deleted).
+
+    \b
+    Examples:
+      ledger audit reverted
+      ledger audit reverted --max-confidence 0.6 --format vertical
+    """
+    _run(app, "reverted", opts, max_confidence=max_confidence)
 
 
 @audit_group.command("agents")
@@ -278,25 +309,43 @@ def reverted_cmd(app, max_confidence, clickhouse_url, fmt, as_json):
 @click.option("--until", default=None, help="Up to this moment (default: now and later).")
 @_audit_output
 @pass_app
-def agents_cmd(app, since, until, clickhouse_url, fmt, as_json):
-    """Activity per agent and role: events, decisions, changes, lines, files, sessions."""
-    _run(app, "agents", clickhouse_url, fmt, as_json,
-         since=when_ns(app, since) if since else None, until=when_ns(app, until) if until else None)
+def agents_cmd(app, since, until, **opts):
+    """Activity per agent and role: events, decisions, changes, lines, files, sessions.
+
+    \b
+    Examples:
+      ledger audit agents
+      ledger audit agents --since "1 week ago" --until yesterday --format csv
+    """
+    _run(app, "agents", opts, since=when_ns(app, since) if since else None,
+         until=when_ns(app, until) if until else None)
 
 
 @audit_group.command("why")
 @click.argument("path")
 @_audit_output
 @pass_app
-def why_cmd(app, path, clickhouse_url, fmt, as_json):
-    """Every change of PATH with the decision behind it (via caused_by)."""
-    _run(app, "why", clickhouse_url, fmt, as_json, path=path)
+def why_cmd(app, path, **opts):
+    """Every change of PATH with the decision behind it (via caused_by).
+
+    \b
+    Examples:
+      ledger audit why src/app.py
+      ledger --project web audit why src/app.py --format vertical
+    """
+    _run(app, "why", opts, path=path)
 
 
 @audit_group.command("sql")
 @click.argument("name", required=False)
 def audit_sql_cmd(name):
-    """Print the SQL file of report NAME (or list the reports) to copy and adapt."""
+    """Print the SQL file of report NAME (or list the reports) to copy and adapt.
+
+    \b
+    Examples:
+      ledger audit sql                  # the reports and their files
+      ledger audit sql reverted         # paste into `ledger sql -` with --param values
+    """
     from ingest.audits import AUDITS
 
     if name is None:

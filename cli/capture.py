@@ -42,7 +42,7 @@ def record_cmd(app: AppContext, agent_id: str, session_id: str, batch_size: int,
     """
     from nervous_system.jsonl import Defaults, record_jsonl
 
-    defaults = Defaults(tenant_id=app.tenant, project_id=app.settings.project,
+    defaults = Defaults(tenant_id=app.tenant, project_id=_record_project(app),
                         agent_id=agent_id, session_id=session_id)
     result = record_jsonl(app.ledger, input_file, defaults, batch_size=batch_size, dry_run=dry_run)
     if as_json:
@@ -52,6 +52,22 @@ def record_cmd(app: AppContext, agent_id: str, session_id: str, batch_size: int,
         count = len(result.event_ids) if dry_run else result.inserted
         extra = f", {result.duplicates} already present" if result.duplicates else ""
         click.echo(f"{verb} {count} event(s){extra}", err=True)
+
+
+def _record_project(app: AppContext) -> str | None:
+    """The default project of `ledger record` lines: the chosen project (a mistyped
+    --project is an error), or None when none can be chosen (then each line must name its
+    own project)."""
+    from ledger.errors import AmbiguousProject, ProjectNotFound
+
+    try:
+        return app.project(recording=True)
+    except AmbiguousProject:
+        return None
+    except ProjectNotFound:
+        if app.settings.project is not None:
+            raise
+        return None
 
 
 @click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

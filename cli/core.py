@@ -6,7 +6,8 @@ import click
 
 from cli.common import emit_json, format_local_time, json_option, pass_app
 from cli.replaying import open_history, source_option
-from schemas import PAYLOAD_KINDS, format_timestamp_ns
+from schemas.enums import PAYLOAD_KINDS
+from schemas.timestamps import format_timestamp_ns
 
 #: Shortest event id prefix shown by `ledger log` (UUIDv7: 48-bit ms time + 12 bits).
 SHORT_ID_CHARS = 18
@@ -155,29 +156,3 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
             click.echo(ev.state_change.diff_patch, nl=False)
         else:
             click.echo("(no text diff: binary, symlink, too large, or unchanged content)")
-
-
-@click.command("projects")
-@json_option
-@pass_app
-def projects_cmd(app, as_json: bool) -> None:
-    """List the tenants/projects in the local ledger with event counts and time ranges.
-
-    \b
-    Examples:
-      ledger projects
-      ledger projects --json
-    """
-    projects = app.ledger.projects()
-    if as_json:
-        emit_json([{
-            "tenant_id": p.tenant_id, "project_id": p.project_id, "events": p.events,
-            "first": format_timestamp_ns(p.first_ns), "last": format_timestamp_ns(p.last_ns),
-        } for p in projects])
-        return
-    if not projects:
-        click.echo("No events yet: `ledger import git REPO` or record with the SDK.", err=True)
-        return
-    for p in projects:
-        click.echo(f"{p.tenant_id}/{p.project_id}  {p.events:,} events  "
-                   f"{format_local_time(p.first_ns)} .. {format_local_time(p.last_ns)}")

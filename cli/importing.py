@@ -51,12 +51,13 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
       ledger import git ~/src/app --raw-blobs
       ledger --db /tmp/l.db import git ~/src/app --json
     """
-    from nervous_system.gitimport import import_git
+    from nervous_system.gitimport import import_git, project_for_repository
 
+    project = project_for_repository(app.ledger, app.tenant, repo, project or app.settings.project)
     with progress_bar("importing commits", unit="commits", enabled=not as_json) as update:
         summary = import_git(
             app.ledger, repo, tenant_id=app.tenant,
-            project_id=project or app.settings.project,
+            project_id=project,
             rev=rev, batch_commits=batch_commits, raw_blobs=raw_blobs,
             skip_invalid_paths=skip_invalid_paths, progress=update,
         )

@@ -72,12 +72,14 @@ def replay_cmd(app, when: str, out_dir: str, strict: bool, force: bool, source: 
       ledger replay --at 2026-11-21T14:05 --out /tmp/then --force --strict
       ledger replay --at 0190a3b4-c5d6-7abc --out /tmp/after-event --json
     """
-    from replay import replay_from
+    from replay import ledger_output_policy, replay_from
 
     src = open_history(app, source)
-    moment = src.resolve(when)
+    moment = src.resolve(when, require_events=True)
+    policy = ledger_output_policy(app.settings.ledger_path, app.settings.data_dir)
     with progress_bar("writing files", unit="entries", enabled=not as_json) as update:
-        report = replay_from(src, moment, out_dir, force=force, strict=strict, progress=update)
+        report = replay_from(src, moment, out_dir, force=force, strict=strict, progress=update,
+                             policy=policy)
     if as_json:
         emit_json({"source": src.name, "tenant": src.tenant, "project": src.project,
                    "moment": moment.to_dict(), **report.to_dict()})
@@ -157,3 +159,100 @@ def diff_cmd(app, a: str, b: str, stat: bool, source: str, as_json: bool) -> Non
         f"{d['modified']} modified, {d['mode_changed']} mode changed; "
         f"+{d['lines_added']} -{d['lines_removed']} lines ({result.a_label} -> {result.b_label})"
     )
+
+
+@click.command("restore")
+@click.option("--at", "when", required=True, metavar="WHEN", help=_WHEN_HELP)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--force", is_flag=True,
+              help="Also overwrite changes the ledger has not seen (they are recorded first).")
+@json_option
+@pass_app
+def restore_cmd(app, when: str, paths: tuple[str, ...], dry_run: bool, force: bool, as_json: bool) -> None:
+    """Rewind the project's files in place, in its work tree, to WHEN.
+
+    Only paths the project records are touched (never .git, ignored or untracked files);
+    PATHS narrow it to files or directories. Changes the ledger has not seen are never
+    overwritten silently: the restore is refused, listing them, unless --force (which
+    records them first). The restore is itself recorded, so it can be undone with
+    `ledger restore --at DECISION^` (the moment just before its decision).
+
+    \b
+    Examples:
+      ledger restore --at "20 minutes ago" --dry-run
+      ledger restore --at HEAD~3
+      ledger restore --at 0193f0c2 src/parser.py
+      ledger restore --at 0193f0c2^             # just before that event
+    """
+    from replay.restore import apply_restore, plan_restore
+
+    project = app.project()
+    root = _work_tree_root(app, project)
+    moment = app.history(project).resolve(when, require_events=True)
+    plan = plan_restore(app.ledger, app.tenant, project, root, moment, _relative(root, paths))
+    if dry_run or (not plan.writes and not plan.deletes):
+        if as_json:
+            emit_json({**plan.to_dict(), "dry_run": dry_run, "decision_id": None})
+        else:
+            _show_plan(plan, dry_run)
+        return
+    decision = apply_restore(app.ledger, plan, force=force)
+    if as_json:
+        emit_json({**plan.to_dict(), "dry_run": False, "decision_id": decision})
+        return
+    _show_plan(plan, False)
+    click.echo(f"Restored {len(plan.writes):,} path(s), deleted {len(plan.deletes):,} in {plan.root} "
+               f"to {moment.describe()}.\nUndo with: ledger restore --at {decision}^")
+
+
+def _work_tree_root(app, project: str):
+    """The project's work tree: its registered root, else the repository (or directory)
+    the command runs in, which is then registered for the project."""
+    import os
+    from pathlib import Path
+
+    from nervous_system.repo import repository_identity, repository_root
+
+    info = app.ledger.project_info(app.tenant, project)
+    if info is not None and info.root:
+        return Path(info.root)
+    root = repository_root(os.getcwd()) or Path(os.path.realpath(os.getcwd()))
+    app.ledger.register_project(app.tenant, project, root=root, identity=repository_identity(root))
+    click.echo(f"project {project!r}: work tree {root} (registered)", err=True)
+    return root
+
+
+def _relative(root, paths: tuple[str, ...]) -> list[str] | None:
+    """PATHS (relative to the current directory) as project paths; refuses paths outside the work tree."""
+    import os
+
+    out = []
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), root)
+        if rel == ".":
+            return None
+        if rel.startswith(".." + os.sep) or rel == ".." or os.path.isabs(rel):
+            raise click.BadParameter(f"{p} is outside the project's work tree {root}", param_hint="PATHS")
+        out.append(rel.replace(os.sep, "/"))
+    return out or None
+
+
+def _show_plan(plan, dry_run: bool) -> None:
+    from replay.views import printable
+
+    verb = "would " if dry_run else ""
+    for path, (_, mode) in sorted(plan.writes.items()):
+        action = "create" if plan.on_disk.get(path) is None else "update"
+        click.echo(f"{verb}{action} {printable(path)}" + (f" ({mode})" if mode != "regular" else ""))
+    for path in sorted(plan.deletes):
+        click.echo(f"{verb}delete {printable(path)}")
+    if plan.unseen:
+        click.secho(f"{len(plan.unseen)} path(s) have changes the ledger has not seen"
+                    + (" (--force records them, then restores over them):" if dry_run else ":"),
+                    fg="yellow", err=True)
+        for u in plan.unseen[:50]:
+            click.echo(f"  {printable(u.path)}", err=True)
+    if not plan.writes and not plan.deletes:
+        click.echo(f"Nothing to restore: {plan.root} already matches {plan.moment.describe()} "
+                   f"({plan.unchanged:,} paths).")

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.client import connect
 from ingest.errors import AnalyticsError
-from ingest.readonly import QueryResult, execute_readonly
+from ingest.readonly import QueryResult, run_readonly
 
 AUDIT_DIR = Path(__file__).resolve().parent / "audits"
 
@@ -75,8 +74,10 @@ def audit_parameters(name: str, tenant: str, **params: Any) -> dict[str, Any]:
     return values
 
 
-def run_audit(url: str, name: str, *, tenant: str, **params: Any) -> QueryResult:
-    """Run report ``name`` read-only against the analytics database at ``url``.
+def run_audit(url: str, name: str, *, tenant: str, limits=None, refresh=None, **params: Any) -> QueryResult:
+    """Run report ``name`` for ``tenant`` in the SQL sandbox (``ingest.readonly``) against
+    the analytics database at ``url``; ``limits``/``refresh`` as for ``run_readonly``
+    (``refresh=ledger`` ingests the tenant's new local events first).
 
     ``params`` per report (see the SQL file's header): ``project`` ('' = all),
     hot-files ``window_s``, ``min_changes``, ``limit``; decisions ``before`` (ns),
@@ -84,5 +85,4 @@ def run_audit(url: str, name: str, *, tenant: str, **params: Any) -> QueryResult
     Raises ``AnalyticsError`` subclasses.
     """
     values = audit_parameters(name, tenant, **params)
-    with connect(url, readonly=True) as ch:
-        return execute_readonly(ch, AUDITS[name].sql(), values)
+    return run_readonly(url, AUDITS[name].sql(), values, tenant=tenant, limits=limits, refresh=refresh)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 from urllib.parse import urlparse
 
-from ingest.errors import AnalyticsBusy, AnalyticsError, AnalyticsUnavailable, QueryError, WriteRefused
+from ingest.errors import (AnalyticsBusy, AnalyticsError, AnalyticsUnavailable, QueryError, QueryLimitExceeded,
+                           SqlRefused, WriteRefused)
 
 #: The ClickHouse database holding every analytics table.
 DATABASE = "analytics"
@@ -82,11 +83,24 @@ def _short(exc: BaseException) -> str:
 
 def convert_error(exc: BaseException, what: str) -> AnalyticsError:
     """Map a clickhouse-connect/chdb exception to an ``ingest.errors`` exception."""
+    from ingest.sandbox import LIMIT_ERRORS
+
     code = _error_code(exc)
-    if code in (READONLY_ERROR_CODE, ACCESS_DENIED_ERROR_CODE):
+    if code == READONLY_ERROR_CODE:
         return WriteRefused(
             f"{what}: refused by ClickHouse ({_short(exc)}); `ledger sql` and `ledger audit` are "
             "read-only: use `ledger ingest` to load data"
+        )
+    if code == ACCESS_DENIED_ERROR_CODE:
+        return SqlRefused(
+            f"{what}: refused by ClickHouse ({_short(exc)}); `ledger sql` is read-only and reads only "
+            "your tenant's rows of swarm_events: no files, URLs, other servers or tables"
+        )
+    if code in LIMIT_ERRORS:
+        happened, setting = LIMIT_ERRORS[code]
+        return QueryLimitExceeded(
+            f"{what}: the query {happened} ({_short(exc)}); narrow it (WHERE, LIMIT, fewer columns) "
+            f"or raise {setting} in ledger.toml (env LEDGER_{setting.upper()})"
         )
     from clickhouse_connect.driver.exceptions import OperationalError
 
@@ -150,16 +164,22 @@ class ColumnData(NamedTuple):
 class Analytics:
     """An open analytics database: a clickhouse-connect client plus its engine kind.
 
-    Use ``connect()`` to build one. ``engine`` is ``"chdb"`` or ``"server"``; ``url`` the DSN.
+    Use ``connect()`` to build one. ``engine`` is ``"chdb"`` or ``"server"``; ``url`` the DSN;
+    ``tenant`` the tenant a read-only (sandboxed) handle is restricted to, else None.
     Methods convert driver errors to ``ingest.errors``. Close it (or use ``with``) to free
     the embedded engine for other processes.
     """
 
-    def __init__(self, client, url: str, engine: str, lock: _DirLock | None = None):
+    def __init__(self, client, url: str, engine: str, lock: _DirLock | None = None, *,
+                 tenant: str | None = None, cleanup: Path | None = None):
         self.client = client
         self.url = url
         self.engine = engine
+        self.tenant = tenant
         self._lock = lock
+        self._cleanup = cleanup
+        #: result rows a stream may return (None: no limit beyond the engine's)
+        self.max_result_rows: int | None = None
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None,
               settings: Mapping[str, Any] | None = None, what: str = "query"):
@@ -169,6 +189,54 @@ class Analytics:
             return self.client.query(sql, parameters=dict(parameters or {}), settings=dict(settings or {}))
         except Exception as exc:  # noqa: BLE001 - driver boundary
             raise convert_error(exc, what) from exc
+
+    @contextlib.contextmanager
+    def stream(self, sql: str, parameters: Mapping[str, Any] | None = None,
+               what: str = "query") -> Iterator[tuple[list[str], list[str], Iterator[tuple]]]:
+        """Run a query and stream its result: yields ``(column names, type names, rows)``,
+        rows an iterator of tuples read block by block (a large result is never held in
+        memory at once). Errors, also those raised mid-stream (a limit), are
+        ``ingest.errors``."""
+        try:
+            ctx = self.client.query_row_block_stream(sql, parameters=dict(parameters or {}))
+            stream = ctx.__enter__()
+        except Exception as exc:  # noqa: BLE001
+            if "Streaming query is not supported" not in str(exc):
+                raise convert_error(exc, what) from exc
+            # chdb streams SELECTs only: DESCRIBE, SHOW, EXPLAIN results are small
+            result = self.query(sql, parameters, what=what)
+            yield (list(result.column_names), [t.name for t in result.column_types],
+                   iter([tuple(r) for r in self._limited(result.result_rows, what)]))
+            return
+        limit = self.max_result_rows
+
+        def rows() -> Iterator[tuple]:
+            count = 0
+            try:
+                for block in stream:
+                    count += len(block)
+                    if limit is not None and count > limit:
+                        self._limited(range(count), what)
+                    for row in block:
+                        yield tuple(row)
+            except AnalyticsError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise convert_error(exc, what) from exc
+
+        try:
+            source = stream.source
+            yield list(source.column_names), [t.name for t in source.column_types], rows()
+        finally:
+            with contextlib.suppress(Exception):
+                ctx.__exit__(None, None, None)
+
+    def _limited(self, rows: Sequence, what: str) -> Sequence:
+        if self.max_result_rows is not None and len(rows) > self.max_result_rows:
+            raise QueryLimitExceeded(
+                f"{what}: the query returned more rows than allowed ({self.max_result_rows:,}); narrow it "
+                "(WHERE, LIMIT) or raise sql_max_result_rows in ledger.toml (env LEDGER_SQL_MAX_RESULT_ROWS)")
+        return rows
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None, what: str = "command") -> Any:
         """Run a statement without a result set (DDL). Raises ``QueryError``."""
@@ -200,6 +268,11 @@ class Analytics:
             with contextlib.suppress(Exception):
                 self.client.close()
             self.client = None
+        if self._cleanup is not None:
+            import shutil
+
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+            self._cleanup = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -211,68 +284,148 @@ class Analytics:
         self.close()
 
 
-def _open_client(url: str, engine: str, settings: dict[str, Any]):
-    import clickhouse_connect
+def _open_client(url: str, engine: str, settings: dict[str, Any], config_file: Path | None = None):
+    try:
+        import clickhouse_connect
+        if engine == "chdb":
+            import chdb  # noqa: F401 - clickhouse-connect's chdb: DSN needs it
+    except ImportError as exc:
+        raise AnalyticsUnavailable(
+            f"analytics needs the analytics extra (missing Python module {exc.name!r}): "
+            "pip install 'context-ledger[analytics]' (or 'context-ledger[all]')") from exc
 
     if engine == "chdb":
         path = chdb_path(url)
         path.mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}", settings=settings)
+        options = {"chdb_options": {"config-file": str(config_file)}} if config_file else {}
+        return clickhouse_connect.get_client(dsn=f"chdb://{path.resolve()}", settings=settings, **options)
     return clickhouse_connect.get_client(dsn=url, settings=settings, connect_timeout=10,
                                          send_receive_timeout=300)
 
 
-def connect(url: str, *, readonly: bool = False, migrate: bool = True,
-            lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Analytics:
+def connect(url: str, *, readonly: bool = False, tenant: str | None = None, limits=None,
+            migrate: bool = True, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Analytics:
     """Open the analytics database at ``url`` (``chdb:///dir`` or ``http(s)://``).
 
     ``migrate``: create/upgrade the schema first (``ingest.schema.migrate``; for a
-    ``readonly`` handle only on chdb, before the session turns read-only). ``readonly``: every query of the session runs with ClickHouse's
-    ``readonly`` setting, so the ENGINE refuses writes, DDL and setting changes
-    (``readonly=1`` on chdb; ``readonly=2`` on a server, where clickhouse-connect itself
-    sends settings; pair it with the read-only ``ledger_reader`` user of
-    infrastructure/clickhouse/users.d/ledger.xml). Raises ``AnalyticsUnavailable``,
-    ``AnalyticsBusy`` (embedded database held by another process for ``lock_timeout_s``
-    seconds) or ``AnalyticsSchemaError``.
+    ``readonly`` handle only on chdb). ``readonly``: a sandboxed handle for ``tenant``
+    (required) with ``limits`` (``ingest.sandbox.Limits``, default: its defaults), see
+    ``ingest.sandbox``: on chdb the engine is (re)started with a reader configuration whose
+    only user may SELECT the tenant's rows of ``swarm_events`` and nothing else, readonly,
+    with the limits; on a server the session gets ``readonly = 2`` (pair it with the
+    tenant's reader user, whose grants and row policy are the boundary there:
+    infrastructure/clickhouse/), the limits and the tenant filter as settings. Raises
+    ``AnalyticsUnavailable``, ``AnalyticsBusy`` (embedded database held by another process
+    for ``lock_timeout_s`` seconds), ``AnalyticsSchemaError`` or ``SqlRefused`` (no tenant).
     """
+    from ingest.sandbox import Limits, tenant_condition
+
     engine = engine_of(url)
+    if readonly:
+        tenant_condition(tenant)  # refuses a missing tenant
+        limits = limits or Limits()
     lock = _DirLock(chdb_path(url), lock_timeout_s) if engine == "chdb" else None
     try:
-        try:
-            client = _open_client(url, engine, {})
-        except Exception as exc:  # noqa: BLE001 - driver boundary
-            raise AnalyticsUnavailable(
-                f"cannot open the analytics database {url}: {_short(exc)}"
-                + ("; is a ClickHouse server running there? (infrastructure/clickhouse/compose.yaml)"
-                   if engine == "server" else "")
-            ) from exc
-        analytics = Analytics(client, url, engine, lock)
-        lock = None
-        try:
-            if migrate and (not readonly or engine == "chdb"):
-                from ingest.schema import migrate as run_migrations
+        if readonly and engine == "chdb":
+            analytics = _open_chdb_reader(url, tenant, limits, migrate)
+        else:
+            analytics = _open(url, engine)
+            try:
+                if migrate and not readonly:
+                    from ingest.schema import migrate as run_migrations
 
-                run_migrations(analytics)
-            _use_database(analytics, readonly)
-        except BaseException:
-            analytics.close()
-            raise
+                    run_migrations(analytics)
+                _use_database(analytics)
+                if readonly:
+                    _restrict_server_session(analytics, tenant, limits)
+            except BaseException:
+                analytics.close()
+                raise
+        analytics._lock, lock = lock, None
         return analytics
     finally:
         if lock is not None:
             lock.release()
 
 
-def _use_database(analytics: Analytics, readonly: bool) -> None:
-    client = analytics.client
+def _open(url: str, engine: str, config_file: Path | None = None) -> Analytics:
+    """A handle without the directory lock (``connect`` holds it)."""
+    try:
+        client = _open_client(url, engine, {}, config_file)
+    except AnalyticsUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver boundary
+        raise AnalyticsUnavailable(
+            f"cannot open the analytics database {url}: {_short(exc)}"
+            + ("; is a ClickHouse server running there? (infrastructure/clickhouse/compose.yaml)"
+               if engine == "server" else "")
+        ) from exc
+    return Analytics(client, url, engine)
+
+
+def _open_chdb_reader(url: str, tenant: str, limits, migrate: bool) -> Analytics:
+    """A sandboxed embedded reader: chdb (re)started with ``ingest.sandbox.reader_config``
+    (chdb hosts one engine per process; closing every handle ends it). When the schema is
+    missing or older than this code and ``migrate``, a writer engine applies the
+    migrations first, then the reader starts again."""
+    import shutil
+
+    from ingest.sandbox import reader_config, reader_directory
+    from ingest.schema import applied_versions, migrate as run_migrations, migrations
+
+    newest = max(m.version for m in migrations())
+    for attempt in range(2):
+        directory = reader_directory()
+        try:
+            analytics = _open(url, "chdb", reader_config(directory, tenant, limits, DATABASE))
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        analytics._cleanup = directory
+        analytics.tenant = tenant
+        try:
+            if migrate and attempt == 0 and newest not in applied_versions(analytics):
+                analytics.close()
+                with contextlib.closing(_open(url, "chdb")) as writer:
+                    run_migrations(writer)
+                continue
+            _use_database(analytics)
+            got = analytics.query("SELECT getSetting('readonly'), getSetting('max_result_rows')",
+                                  what="check the reader session").result_rows[0]
+            if int(got[0]) != 1 or int(got[1]) != limits.engine_result_rows:
+                raise AnalyticsError(f"the embedded reader session did not take its limits ({got}); refusing to run")
+            analytics.max_result_rows = int(limits.max_result_rows)
+            return analytics
+        except BaseException:
+            analytics.close()
+            raise
+    raise AnalyticsError("the analytics schema could not be brought up to date")  # pragma: no cover
+
+
+def _use_database(analytics: Analytics) -> None:
     exists = analytics.query("SELECT count() FROM system.databases WHERE name = {d:String}",
                              {"d": DATABASE}, what="look up the analytics database").result_rows[0][0]
     if exists:
-        client.database = DATABASE
-    if readonly:
-        current = analytics.query("SELECT getSetting('readonly')", what="read settings").result_rows[0][0]
-        if int(current) == 0:
-            client.set_client_setting("readonly", "1" if analytics.engine == "chdb" else "2")
+        analytics.client.database = DATABASE
+
+
+def _restrict_server_session(analytics: Analytics, tenant: str, limits) -> None:
+    """A server session of ``ledger sql``: readonly=2 (clickhouse-connect sends settings
+    itself), the limits and the tenant filter as settings sent with every query. The
+    server's reader user (grants, profile constraints, row policy) is the boundary; a
+    setting the server does not let this user change is left to its profile."""
+    from ingest.sandbox import table_filters
+
+    client = analytics.client
+    current = analytics.query("SELECT getSetting('readonly')", what="read settings").result_rows[0][0]
+    if int(current) == 0:
+        client.set_client_setting("readonly", "2")
+    wanted = {**limits.as_settings(), "additional_table_filters": table_filters(tenant, DATABASE)}
+    for name, value in wanted.items():
+        with contextlib.suppress(Exception):
+            client.set_client_setting(name, str(value))
+    analytics.tenant = tenant
+    analytics.max_result_rows = int(limits.max_result_rows)
 
 
 @contextlib.contextmanager

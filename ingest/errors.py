@@ -15,7 +15,9 @@ __all__ = [
     "AnalyticsBusy",
     "AnalyticsSchemaError",
     "QueryError",
+    "SqlRefused",
     "WriteRefused",
+    "QueryLimitExceeded",
     "SourceError",
     "IngestError",
 ]
@@ -45,8 +47,19 @@ class QueryError(AnalyticsError):
     """ClickHouse refused or failed a query (syntax, unknown column, ...)."""
 
 
-class WriteRefused(QueryError):
+class SqlRefused(QueryError):
+    """A query was refused by the SQL sandbox (``ingest.sandbox``): it would write, read
+    outside the analytics tables (files, URLs, other servers, dictionaries), change a
+    setting or limit, or reach another tenant's rows."""
+
+
+class WriteRefused(SqlRefused):
     """A query that would change data was refused (``ledger sql`` is read-only)."""
+
+
+class QueryLimitExceeded(QueryError):
+    """A query hit a resource limit of ``ledger sql`` (time, memory, result rows); the
+    message names the setting that raises it."""
 
 
 class SourceError(AnalyticsError):

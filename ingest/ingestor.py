@@ -30,14 +30,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Union
 
-from ingest.client import Analytics, ColumnData, connect
-from ingest.errors import AnalyticsBusy, AnalyticsError, IngestError
-from ingest.rows import COLUMNS
-from ingest.sources import Source, SourceBatch
+from ingest.client import Analytics, ColumnData, connected, engine_of
+from ingest.errors import AnalyticsBusy, IngestError
+from ingest.rows import COLUMNS, RefusedRow
+from ingest.sources import LocalSource, Source, SourceBatch
 from ingest.wire import WireFormat
 
 #: Rows per INSERT: ClickHouse wants big, infrequent inserts (thousands of rows).
 DEFAULT_BATCH_SIZE = 10_000
+#: Most monthly partitions (``PARTITION BY toYYYYMM(time)``) one INSERT may touch: a batch
+#: of a sparse, long history (12 years of commits in 10,000 events) is split into INSERTs
+#: of at most this many months each, well under ClickHouse's max_partitions_per_insert_block
+#: (100); a dense batch (the usual case: a few months) stays one INSERT.
+MAX_PARTITIONS_PER_INSERT = 50
+#: Refused rows listed in ``IngestStats.refused_rows`` (all are in analytics.ingest_refused).
+MAX_LISTED_REFUSED = 100
+_REFUSED_COLUMNS = ("consumer", "stream", "position", "event_id", "reason")
+_REFUSED_TYPES = ("String",) * 5
 #: Seconds between polls of the source in ``--follow`` mode.
 DEFAULT_POLL_INTERVAL_S = 1.0
 _CHECKPOINT_COLUMNS = ("consumer", "stream", "position", "events")
@@ -45,6 +54,37 @@ _CHECKPOINT_COLUMNS = ("consumer", "stream", "position", "events")
 _CHECKPOINT_TYPES = ("String", "String", "String", "UInt64")
 _EVENT_ID = COLUMNS.index("event_id")
 _POSITION = COLUMNS.index("source_position")
+_TIME = COLUMNS.index("time")
+_DAY_NS = 86_400 * 1_000_000_000
+_MONTHS: dict[int, int] = {}
+
+
+def _month(ns: int) -> int:
+    """Months since 1970-01 of a time in ns (the partition ``toYYYYMM(time)`` as a count)."""
+    day = ns // _DAY_NS
+    month = _MONTHS.get(day)
+    if month is None:
+        import datetime as dt
+
+        d = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+        month = _MONTHS[day] = (d.year - 1970) * 12 + d.month - 1
+    return month
+
+
+def partition_chunks(rows: list[tuple], max_partitions: int = MAX_PARTITIONS_PER_INSERT) -> list[list[tuple]]:
+    """``rows`` split into INSERTs that touch at most ``max_partitions`` months each
+    (one chunk, ``rows`` itself, when the batch spans fewer months)."""
+    if not rows:
+        return []
+    times = [r[_TIME] for r in rows]
+    if _month(max(times)) - _month(min(times)) < max_partitions:
+        return [rows]
+    by_month: dict[int, list[tuple]] = {}
+    for row, ns in zip(rows, times):
+        by_month.setdefault(_month(ns), []).append(row)
+    months = sorted(by_month)
+    return [[r for m in months[i:i + max_partitions] for r in by_month[m]]
+            for i in range(0, len(months), max_partitions)]
 
 
 @dataclass
@@ -60,15 +100,28 @@ class StreamProgress:
 @dataclass
 class IngestStats:
     """Totals of a run: events ``read`` from the source, rows ``inserted``, events
-    ``skipped_present`` (already in ClickHouse from an interrupted run), ``batches``,
-    ``seconds`` (wall time), per-stream progress."""
+    ``skipped_present`` (already in ClickHouse from an interrupted run), ``refused``
+    stored events that cannot be loaded (skipped; the first ``MAX_LISTED_REFUSED`` in
+    ``refused_rows``, all in ``analytics.ingest_refused``), ``batches``, ``inserts``
+    (INSERT statements: a batch spanning many months is split, see
+    ``MAX_PARTITIONS_PER_INSERT``), ``seconds`` (wall time), per-stream progress."""
 
     read: int = 0
     inserted: int = 0
     skipped_present: int = 0
+    refused: int = 0
     batches: int = 0
+    inserts: int = 0
     seconds: float = 0.0
     streams: dict[str, StreamProgress] = field(default_factory=dict)
+    refused_rows: list[RefusedRow] = field(default_factory=list)
+
+    def add(self, other: "IngestStats") -> None:
+        """Add the counts of another run (``follow``)."""
+        for name in ("read", "inserted", "skipped_present", "refused", "batches", "inserts"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.streams.update(other.streams)
+        self.refused_rows.extend(other.refused_rows[:MAX_LISTED_REFUSED - len(self.refused_rows)])
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -106,26 +159,33 @@ class Ingestor:
         self.positions: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ checkpoint
+    def _streams(self, stream: str) -> list[str]:
+        aliases = getattr(self.source, "aliases", None)
+        return [stream, *(aliases(stream) if aliases else ())]
+
     def checkpoint(self, ch: Analytics, stream: str) -> str | None:
-        """The committed position of ``stream`` (None: nothing ingested yet)."""
+        """The committed position of ``stream`` (None: nothing ingested yet); the source's
+        ``aliases`` of the stream (older names of the same log) count too."""
         rows = ch.query(
             "SELECT max(position), count() FROM analytics.ingest_checkpoints "
-            "WHERE consumer = {c:String} AND stream = {s:String}",
-            {"c": self.consumer, "s": stream}, what="read the ingest checkpoint").result_rows
+            "WHERE consumer = {c:String} AND stream IN {s:Array(String)}",
+            {"c": self.consumer, "s": self._streams(stream)}, what="read the ingest checkpoint").result_rows
         return rows[0][0] if rows[0][1] else None
 
     def _present_after(self, ch: Analytics, stream: str, position: str | None) -> set[str]:
         rows = ch.query(
             "SELECT event_id FROM analytics.swarm_events "
-            "WHERE source_stream = {s:String} AND source_position > {p:String}",
-            {"s": stream, "p": position or ""}, what="check the events after the checkpoint").result_rows
+            "WHERE source_stream IN {s:Array(String)} AND source_position > {p:String}",
+            {"s": self._streams(stream), "p": position or ""},
+            what="check the events after the checkpoint").result_rows
         return {r[0] for r in rows}
 
     # ------------------------------------------------------------------ ingest
-    def _read(self, stream: str, position: str | None, wire: WireFormat) -> tuple[SourceBatch, tuple | None]:
-        """The next batch after ``position`` and its wire form (None when empty)."""
+    def _read(self, stream: str, position: str | None, wire: WireFormat) -> tuple[SourceBatch, list]:
+        """The next batch after ``position`` and its INSERTs: ``(rows, wire form)`` per
+        chunk of at most ``MAX_PARTITIONS_PER_INSERT`` months."""
         batch = self.source.read(stream, position, self.batch_size)
-        return batch, wire.encode(batch.rows) if batch.rows else None
+        return batch, [(rows, wire.encode(rows)) for rows in partition_chunks(batch.rows)]
 
     def _ingest_stream(self, ch: Analytics, stream: str, stats: IngestStats,
                        stop: threading.Event | None) -> None:
@@ -141,41 +201,57 @@ class Ingestor:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as pool:
             pending = pool.submit(self._read, stream, position, wire)
             while not (stop is not None and stop.is_set()):
-                batch, encoded = pending.result()
-                if not batch.rows:
+                batch, chunks = pending.result()
+                if batch.last_position is None:
                     break
                 pending = pool.submit(self._read, stream, batch.last_position, wire)
-                rows = batch.rows
                 if present:
-                    rows = [r for r in batch.rows if r[_EVENT_ID] not in present]
+                    kept = []
+                    for rows, encoded in chunks:
+                        left = [r for r in rows if r[_EVENT_ID] not in present]
+                        if left:
+                            kept.append((left, encoded if len(left) == len(rows) else wire.encode(left)))
                     present.difference_update(r[_EVENT_ID] for r in batch.rows)
-                    skipped = len(batch.rows) - len(rows)
+                    skipped = len(batch.rows) - sum(len(rows) for rows, _ in kept)
                     stats.skipped_present += skipped
                     prog.skipped_present += skipped
-                    if skipped and rows:
-                        encoded = wire.encode(rows)
-                if rows:
-                    first = rows[0][_POSITION]
-                    names, data = encoded
+                    chunks = kept
+                inserted = 0
+                for rows, (names, data) in chunks:
+                    positions = [r[_POSITION] for r in rows]
                     ch.insert("swarm_events", data, names, what=f"insert events of {stream}", settings={
-                        "insert_deduplication_token": _token(self.consumer, stream, first,
-                                                             batch.last_position, len(rows)),
+                        "insert_deduplication_token": _token(self.consumer, stream, min(positions),
+                                                             max(positions), len(rows)),
                     })
-                checkpoint = ColumnData([(self.consumer,), (stream,), (batch.last_position,), (len(batch.rows),)],
-                                        _CHECKPOINT_TYPES)
+                    inserted += len(rows)
+                    stats.inserts += 1
+                if batch.refused:
+                    self._record_refused(ch, batch.refused, stats)
+                checkpoint = ColumnData([(self.consumer,), (stream,), (batch.last_position,),
+                                         (len(batch.rows) + len(batch.refused),)], _CHECKPOINT_TYPES)
                 ch.insert("ingest_checkpoints", checkpoint, _CHECKPOINT_COLUMNS, what="write the ingest checkpoint")
                 position = batch.last_position
                 self.positions[stream] = position
                 prog.position = position
-                prog.inserted += len(rows)
-                stats.read += len(batch.rows)
-                stats.inserted += len(rows)
+                prog.inserted += inserted
+                read = len(batch.rows) + len(batch.refused)
+                stats.read += read
+                stats.inserted += inserted
                 stats.batches += 1
-                done += len(batch.rows)
+                done += read
                 if self.progress is not None:
                     self.progress(stream, done, backlog)
             pending.cancel()
         self.positions[stream] = position
+
+    def _record_refused(self, ch: Analytics, refused: list[RefusedRow], stats: IngestStats) -> None:
+        columns = [tuple(self.consumer for _ in refused), tuple(r.stream for r in refused),
+                   tuple(r.position for r in refused), tuple(r.event_id for r in refused),
+                   tuple(r.reason for r in refused)]
+        ch.insert("ingest_refused", ColumnData(columns, _REFUSED_TYPES), _REFUSED_COLUMNS,
+                  what="record the refused stored events")
+        stats.refused += len(refused)
+        stats.refused_rows.extend(refused[:MAX_LISTED_REFUSED - len(stats.refused_rows)])
 
     def run(self, stop: threading.Event | None = None) -> IngestStats:
         """Catch up every stream of the source once; returns ``IngestStats``.
@@ -183,18 +259,17 @@ class Ingestor:
         Raises ``IngestError``/``AnalyticsError``/``SourceError``; whatever was committed
         stays committed and a re-run resumes from the checkpoint.
         """
+        if isinstance(self.target, str):
+            with connected(self.target) as ch:
+                return self.run_on(ch, stop)
+        return self.run_on(self.target, stop)
+
+    def run_on(self, ch: Analytics, stop: threading.Event | None = None) -> IngestStats:
+        """``run`` on an open database ``ch`` (left open)."""
         started = time.perf_counter()
         stats = IngestStats()
-        owned = isinstance(self.target, str)
-        ch = connect(self.target) if owned else self.target
-        try:
-            for stream in self.source.streams():
-                self._ingest_stream(ch, stream, stats, stop)
-        except AnalyticsError:
-            raise
-        finally:
-            if owned:
-                ch.close()
+        for stream in self.source.streams():
+            self._ingest_stream(ch, stream, stats, stop)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -202,7 +277,7 @@ class Ingestor:
         for stream in self.source.streams():
             if stream not in self.positions:
                 return True
-            if self.source.read(stream, self.positions[stream], 1).rows:
+            if self.source.read(stream, self.positions[stream], 1).last_position is not None:
                 return True
         return False
 
@@ -226,11 +301,7 @@ class Ingestor:
                         # `ledger sql` holds the embedded database: try again next poll
                         stop.wait(poll_interval_s)
                         continue
-                    total.read += stats.read
-                    total.inserted += stats.inserted
-                    total.skipped_present += stats.skipped_present
-                    total.batches += stats.batches
-                    total.streams.update(stats.streams)
+                    total.add(stats)
                     if on_round is not None and (stats.read or first):
                         on_round(stats)
                     first = False
@@ -239,3 +310,21 @@ class Ingestor:
             pass
         total.seconds = time.perf_counter() - started
         return total
+
+
+def catch_up(url: str, ledger, tenant: str, *, batch_size: int = DEFAULT_BATCH_SIZE) -> IngestStats | None:
+    """Bring the analytics database at ``url`` up to date with ``tenant``'s events in the
+    local ``ledger`` (incremental: from the checkpoint; quick when nothing is new), as
+    ``ledger sql`` and ``ledger audit`` do before answering. An embedded database is
+    always fed from the local ledger; a server only when it already holds this ledger's
+    stream (a server fed from the hub is kept current by its own ingestor, and one
+    database must not get the same events from two streams). Returns the stats, or None
+    when this database is not fed from this ledger."""
+    source = LocalSource(ledger, tenant=tenant)
+    ingestor = Ingestor(url, source, batch_size=batch_size)
+    if engine_of(url) == "server":
+        with connected(url) as ch:
+            if ingestor.checkpoint(ch, source.stream) is None:
+                return None
+            return ingestor.run_on(ch)
+    return ingestor.run()

@@ -1,88 +1,90 @@
-"""Read-only SQL against the analytics database (``ledger sql``).
+"""Sandboxed, read-only SQL against the analytics database (``ledger sql``, ``ledger audit``).
 
-Two guards, both in the ENGINE, none by matching strings in the user's text:
+Every query runs for ONE tenant in the sandbox of ``ingest.sandbox``: the engine (a reader
+engine or user that may only SELECT the tenant's rows of ``swarm_events``, readonly, with
+time/memory/result-row limits) and ClickHouse's parser (one statement; every table, table
+function and function it names is checked against allow-lists; the normalised text is
+what runs). See docs/analytics.md for what each layer stops.
 
-1. The session runs with ClickHouse's ``readonly`` setting (``readonly=1`` on chdb,
-   ``2`` on a server): ClickHouse itself refuses INSERT, DROP, ALTER, CREATE, TRUNCATE,
-   OPTIMIZE, table functions that write or read files and URLs (chdb), and any attempt to
-   turn the setting off (``SET readonly=0``, ``SETTINGS readonly=0``).
-2. Before running, the text is parsed by ClickHouse's own parser
-   (``formatQuerySingleLine``), which refuses several statements at once ("Multi-statements
-   are not allowed") — chdb would otherwise run ``SELECT 1; DROP ...`` as two statements —
-   and gives the statement's normalized form, whose kind must be a query (SELECT/WITH,
-   SHOW, DESCRIBE, EXPLAIN, EXISTS) without ``INTO OUTFILE``. This also refuses SYSTEM,
-   KILL and UNDROP, which ClickHouse's readonly mode lets through.
+``open_query`` streams a result (rows read block by block); ``run_readonly`` returns it
+whole. Both can first bring the analytics up to date from the local ledger
+(``refresh=ledger``: an incremental ingest of the tenant, see ``ingest.ingestor.catch_up``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
 
 from ingest.client import Analytics, connect
-from ingest.errors import QueryError, WriteRefused
-
-#: Statement kinds ``ledger sql`` runs (first keyword of the engine-normalized query).
-QUERY_KINDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "EXISTS")
+from ingest.sandbox import Limits, check_query
 
 
 @dataclass
 class QueryResult:
-    """Columns (names and ClickHouse type names) and rows (tuples) of a query."""
+    """Columns (names and ClickHouse type names) and rows (tuples) of a query;
+    ``refreshed``: the ``IngestStats`` of the ingest run first, if any."""
 
     columns: list[str]
     types: list[str]
     rows: list[tuple]
+    refreshed: Any = None
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row)) for row in self.rows]
 
 
-def check_query(ch: Analytics, sql: str) -> str:
-    """Parse ``sql`` with ClickHouse's parser; return its normalized single-line form.
+@dataclass
+class StreamedResult:
+    """A query result being read: ``columns``, ``types``, ``rows`` (an iterator of tuples;
+    a limit hit mid-stream raises ``QueryLimitExceeded`` from it) and ``refreshed``."""
 
-    Raises ``WriteRefused`` for several statements or a statement that is not a query,
-    ``QueryError`` for a syntax error.
-    """
-    try:
-        normalized = ch.query("SELECT formatQuerySingleLine({q:String})", {"q": sql},
-                              what="parse the query").result_rows[0][0]
-    except QueryError as exc:
-        if "Multi-statements are not allowed" in str(exc):
-            raise WriteRefused(
-                "`ledger sql` runs ONE read-only statement; several statements separated by ';' "
-                "are refused"
-            ) from exc
-        raise
-    kind = normalized.split(None, 1)[0].upper() if normalized.strip() else ""
-    kind = kind.lstrip("(")
-    if kind not in QUERY_KINDS:
-        raise WriteRefused(
-            f"`ledger sql` is read-only: a {kind or 'empty'} statement is refused; use SELECT, "
-            "WITH, SHOW, DESCRIBE, EXPLAIN or EXISTS (data is loaded by `ledger ingest`)"
-        )
-    if " INTO OUTFILE " in f" {normalized.upper()} ":
-        raise WriteRefused("`ledger sql` is read-only and does not write files: drop INTO OUTFILE and use --format csv > FILE")
-    return normalized
+    columns: list[str]
+    types: list[str]
+    rows: Iterator[tuple]
+    refreshed: Any = None
+    normalized: str = field(default="", repr=False)
 
 
 def execute_readonly(ch: Analytics, sql: str, parameters: Mapping[str, Any] | None = None,
                      *, precheck: bool = True) -> QueryResult:
-    """Run one query on a read-only handle (``connect(url, readonly=True)``).
+    """Run one query on a sandboxed handle (``connect(url, readonly=True, tenant=...)``).
 
-    ``precheck=False`` skips guard 2 (tests use it to prove guard 1 alone refuses writes).
-    Raises ``WriteRefused``/``QueryError``.
+    ``precheck=False`` skips the parser layer and runs ``sql`` as given (tests use it to
+    prove the engine alone refuses). Raises ``SqlRefused``/``WriteRefused``/
+    ``QueryLimitExceeded``/``QueryError``.
     """
-    if precheck:
-        check_query(ch, sql)
-    result = ch.query(sql, parameters)
-    return QueryResult(list(result.column_names),
-                       [t.name for t in result.column_types], [tuple(r) for r in result.result_rows])
+    text = check_query(ch, sql, parameters) if precheck else sql
+    result = ch.query(text, parameters)
+    return QueryResult(list(result.column_names), [t.name for t in result.column_types],
+                       [tuple(r) for r in result.result_rows])
 
 
-def run_readonly(url: str, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-    """Open ``url`` read-only, run ``sql`` (one query, ``{name:Type}`` parameters from
-    ``parameters``) and close. Tables resolve in the ``analytics`` database.
-    Raises ``WriteRefused``, ``QueryError``, ``AnalyticsUnavailable``/``AnalyticsBusy``."""
-    with connect(url, readonly=True) as ch:
-        return execute_readonly(ch, sql, parameters)
+@contextlib.contextmanager
+def open_query(url: str, sql: str, parameters: Mapping[str, Any] | None = None, *, tenant: str,
+               limits: Limits | None = None, refresh=None) -> Iterator[StreamedResult]:
+    """Stream one sandboxed query of ``tenant`` (``{name:Type}`` parameters from
+    ``parameters``); tables resolve in the ``analytics`` database.
+
+    ``refresh``: a ``ledger.Ledger`` to ingest the tenant's new local events from first
+    (``ingest.ingestor.catch_up``); None skips it. The embedded database stays locked
+    while the result is read. Raises ``SqlRefused``, ``WriteRefused``,
+    ``QueryLimitExceeded``, ``QueryError``, ``AnalyticsUnavailable``/``AnalyticsBusy``.
+    """
+    refreshed = None
+    if refresh is not None:
+        from ingest.ingestor import catch_up
+
+        refreshed = catch_up(url, refresh, tenant)
+    with connect(url, readonly=True, tenant=tenant, limits=limits) as ch:
+        normalized = check_query(ch, sql, parameters)
+        with ch.stream(normalized, parameters) as (columns, types, rows):
+            yield StreamedResult(columns, types, rows, refreshed, normalized)
+
+
+def run_readonly(url: str, sql: str, parameters: Mapping[str, Any] | None = None, *, tenant: str,
+                 limits: Limits | None = None, refresh=None) -> QueryResult:
+    """``open_query`` read whole into a ``QueryResult``."""
+    with open_query(url, sql, parameters, tenant=tenant, limits=limits, refresh=refresh) as result:
+        return QueryResult(result.columns, result.types, list(result.rows), result.refreshed)

@@ -17,13 +17,16 @@ cheaper than keeping orjson's bytes objects alive for a whole batch, see ``_Gene
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import orjson
+from google.protobuf.message import DecodeError
 
+from ingest.errors import IngestError
 from schemas import events_pb2
 from schemas.enums import proto_names
-from schemas.models import SwarmEvent
+from schemas.models import SUPPORTED_SCHEMA_VERSIONS, SwarmEvent
 from schemas.timestamps import format_timestamp_parts as format_ts
 
 #: Column order of the rows built here (the INSERT column list).
@@ -218,6 +221,64 @@ def event_json_dict(msg: events_pb2.SwarmEvent) -> tuple[dict, str, dict]:
     return doc, kind, payload
 
 
+#: Columns of ``COLUMNS`` the checks read.
+_I_TENANT, _I_TIME, _I_EVENT_ID, _I_VERSION = (COLUMNS.index(c) for c in ("tenant_id", "time", "event_id",
+                                                                          "schema_version"))
+_I_SPAN_TIMES = (COLUMNS.index("span_start"), COLUMNS.index("span_end"))
+#: DateTime64(9)'s range in ClickHouse: 1900-01-01 .. 2262-04-11 (ns since the epoch).
+MIN_TIME_NS = -2_208_988_800 * _NS
+MAX_TIME_NS = 9_223_372_036_000_000_000
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """A stored event the ingestor will not load: where it is (``stream``, ``position``;
+    ``seq`` for the local ledger), its id (the row's, else the body's, else ''), and why."""
+
+    stream: str
+    position: str
+    event_id: str
+    reason: str
+    seq: int = 0
+
+
+class BadRow(IngestError):
+    """Why one stored event cannot become a row (``build_row``)."""
+
+
+def build_row(body: bytes, source: str, stream: str, position: str, local_seq: int, hub_versionstamp: str,
+              recorded_ns: int, *, event_id: str | None = None, tenant: str | None = None) -> tuple:
+    """One checked ``swarm_events`` row; raises ``BadRow`` saying what is wrong: a body that
+    is not an event (protobuf), has no payload, an enum value or time this code cannot
+    represent, a schema version outside ``SUPPORTED_SCHEMA_VERSIONS``, an id other than
+    ``event_id`` (the id its store keeps it under) or a tenant other than ``tenant``."""
+    msg = events_pb2.SwarmEvent()
+    try:
+        msg.ParseFromString(body)
+    except DecodeError as exc:
+        raise BadRow(f"the stored body is not a readable event ({exc})") from None
+    kind = msg.WhichOneof("payload")
+    if kind is None:
+        raise BadRow("the stored event has no payload (decision, state_change, message, signal or span)")
+    try:
+        row = _ROW_BUILDERS[kind](msg, source, stream, position, local_seq, hub_versionstamp, recorded_ns)
+    except KeyError as exc:
+        raise BadRow(f"the stored event has a value this version does not know ({kind}: enum {exc})") from None
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise BadRow(f"the stored event has a value out of range ({type(exc).__name__}: {exc})") from None
+    if row[_I_VERSION] not in SUPPORTED_SCHEMA_VERSIONS:
+        raise BadRow(f"schema_version {row[_I_VERSION]} is not supported (this version reads "
+                     f"{sorted(SUPPORTED_SCHEMA_VERSIONS)}); upgrade context-ledger to ingest it")
+    if event_id is not None and row[_I_EVENT_ID] != event_id:
+        raise BadRow(f"the body's event id {row[_I_EVENT_ID]!r} differs from the id it is stored under {event_id!r}")
+    if tenant is not None and row[_I_TENANT] != tenant:
+        raise BadRow(f"the body belongs to another tenant than the stream's {tenant!r}")
+    for i in (_I_TIME, *_I_SPAN_TIMES):
+        if not MIN_TIME_NS <= row[i] < MAX_TIME_NS:
+            raise BadRow(f"{COLUMNS[i]} {row[i]} ns is outside 1900..2262, which ClickHouse cannot store")
+    return row
+
+
 def row_from_body(
     body: bytes,
     *,
@@ -233,31 +294,48 @@ def row_from_body(
     ``source`` is "local" or "hub"; ``stream``/``position`` name where the row came from
     (``position`` fixed-width and sortable inside the stream); ``hub_versionstamp`` the
     10-byte commit versionstamp if known; ``recorded_ns`` the local receive time (ns).
-    ``event_json`` (last column) is the JSON text (str). Raises
-    ``google.protobuf.message.DecodeError`` on bytes that are not an event.
+    ``event_json`` (last column) is the JSON text (str). Raises ``BadRow`` (see
+    ``build_row``) on bytes that are not a loadable event.
     """
-    msg = events_pb2.SwarmEvent()
-    msg.ParseFromString(body)
-    return _ROW_BUILDERS[msg.WhichOneof("payload")](
-        msg, source, stream, position, local_seq,
-        bytes(hub_versionstamp[:10]).hex() if hub_versionstamp else "", recorded_ns)
+    return build_row(body, source, stream, position, local_seq,
+                     bytes(hub_versionstamp[:10]).hex() if hub_versionstamp else "", recorded_ns)
 
 
-def local_rows(records: Iterable[tuple[int, bytes, bytes | None, int]], stream: str) -> list[tuple]:
-    """Rows of local ledger records ``(seq, body, hub_versionstamp or None, recorded_ns)``
-    (``Ledger.event_rows``), in order: for each the same row as ``row_from_body(body,
-    source="local", stream=stream, position=local_position(seq), local_seq=seq, ...)``,
-    built in one tight loop. Raises ``google.protobuf.message.DecodeError`` on a bad body."""
-    new_msg, builders = events_pb2.SwarmEvent, _ROW_BUILDERS
-    rows = []
+def local_rows(records: Iterable[tuple], stream: str, *,
+               tenant: str | None = None) -> tuple[list[tuple], list[RefusedRow]]:
+    """Rows of local ledger records ``(seq, body, hub_versionstamp or None, recorded_ns,
+    event_id)`` (``Ledger.event_rows``), in order, and the records refused (``build_row``:
+    unreadable, unsupported schema version, id or tenant mismatch, out-of-range values),
+    each reported by seq and id, never raised. A good record gives the same row as
+    ``row_from_body(body, source="local", stream=stream, position=local_position(seq),
+    local_seq=seq, ...)``; the common case runs in one tight loop."""
+    new_msg, builders, supported = events_pb2.SwarmEvent, _ROW_BUILDERS, SUPPORTED_SCHEMA_VERSIONS
+    lo, hi = MIN_TIME_NS, MAX_TIME_NS
+    rows: list[tuple] = []
+    refused: list[RefusedRow] = []
     append = rows.append
-    for seq, body, versionstamp, recorded_ns in records:
-        msg = new_msg()
-        msg.ParseFromString(body)
-        append(builders[msg.WhichOneof("payload")](
-            msg, "local", stream, f"{seq:020d}", seq,
-            versionstamp[:10].hex() if versionstamp else "", recorded_ns))
-    return rows
+    for seq, body, versionstamp, recorded_ns, event_id in records:
+        vs = versionstamp[:10].hex() if versionstamp else ""
+        try:
+            msg = new_msg()
+            msg.ParseFromString(body)
+            row = builders[msg.WhichOneof("payload")](msg, "local", stream, f"{seq:020d}", seq, vs, recorded_ns)
+            if (row[_I_EVENT_ID] == event_id and row[_I_VERSION] in supported
+                    and (tenant is None or row[_I_TENANT] == tenant) and lo <= row[_I_TIME] < hi
+                    and lo <= row[_I_SPAN_TIMES[0]] < hi and lo <= row[_I_SPAN_TIMES[1]] < hi):
+                append(row)
+                continue
+        except Exception:  # noqa: BLE001 - any failure: build_row below says which
+            pass
+        try:
+            append(build_row(body, "local", stream, f"{seq:020d}", seq, vs, recorded_ns,
+                             event_id=event_id, tenant=tenant))
+        except BadRow as exc:
+            refused.append(RefusedRow(stream, f"{seq:020d}", event_id or "", str(exc), seq))
+        except Exception as exc:  # noqa: BLE001 - never let one stored row stop the ingest
+            refused.append(RefusedRow(stream, f"{seq:020d}", event_id or "",
+                                      f"the stored event cannot be converted ({type(exc).__name__}: {exc})", seq))
+    return rows, refused
 
 
 def row_from_event(event: SwarmEvent, **kwargs) -> tuple:

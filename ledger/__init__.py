@@ -7,25 +7,22 @@ Public API::
         lg.append(event, blobs={sha: data})
         for stored in lg.events(project_id="web", kind="decision"):
             print(stored.event.decision.rationale)
+
+Names are loaded on first use (``schemas.lazy``): ``import ledger`` is cheap.
 """
 
-from ledger.blobs import sha256_hex
-from ledger.config import Settings, load_settings
-from ledger.errors import *  # noqa: F401,F403 - the error hierarchy is public
 from ledger.errors import __all__ as _errors
-from ledger.records import Appended, ChangeRow, PathState, ProjectSummary, StoredEvent
-from ledger.store import Ledger, open_ledger
+from schemas.lazy import lazy_exports
 
-__all__ = [
-    "Ledger",
-    "open_ledger",
-    "Settings",
-    "load_settings",
-    "sha256_hex",
-    "Appended",
-    "ChangeRow",
-    "PathState",
-    "ProjectSummary",
-    "StoredEvent",
-    *_errors,
-]
+_EXPORTS = {
+    "Ledger": "ledger.store",
+    "open_ledger": "ledger.store",
+    "Settings": "ledger.config",
+    "load_settings": "ledger.config",
+    "sha256_hex": "ledger.blobs",
+    **dict.fromkeys(["Appended", "ChangeRow", "PathState", "ProjectSummary", "StoredEvent"], "ledger.records"),
+    "ProjectInfo": "ledger.registry",
+    **dict.fromkeys(_errors, "ledger.errors"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     #: FoundationDB cluster file for the hub; also read from FDB_CLUSTER_FILE.
     fdb_cluster_file: Path | None = None
+    #: Limits of every ``ledger sql`` / ``ledger audit`` query (ClickHouse settings
+    #: max_execution_time, max_memory_usage, max_result_rows; see docs/analytics.md).
+    sql_max_execution_time: float = Field(default=30.0, gt=0)
+    sql_max_memory_usage: int = Field(default=2_000_000_000, gt=0)
+    sql_max_result_rows: int = Field(default=1_000_000, gt=0)
 
     @classmethod
     def settings_customise_sources(

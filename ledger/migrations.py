@@ -8,13 +8,15 @@ point opens the ledger through ``Ledger``, which migrates first.
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Union
 
-import sqlite_utils
+if TYPE_CHECKING:  # sqlite_utils is imported only when a migration runs (it is slow to import)
+    import sqlite_utils
 
 
-def m001_create_events(db: sqlite_utils.Database) -> None:
+def m001_create_events(db: "sqlite_utils.Database") -> None:
     """The event log: one row per event, ``seq`` is the local total order (never reused)."""
     db.execute(
         """
@@ -55,7 +57,7 @@ def m001_create_events(db: sqlite_utils.Database) -> None:
     table.create_index(["session_id"], index_name="events_session")
 
 
-def m002_create_blobs(db: sqlite_utils.Database) -> None:
+def m002_create_blobs(db: "sqlite_utils.Database") -> None:
     """Content-addressed blobs: key is SHA-256 hex of the raw bytes, stored once, compressed."""
     db["blobs"].create(
         {"hash": str, "size": int, "encoding": str, "data": bytes, "stored_ns": int},
@@ -64,7 +66,7 @@ def m002_create_blobs(db: sqlite_utils.Database) -> None:
     )
 
 
-def m003_create_path_state(db: sqlite_utils.Database) -> None:
+def m003_create_path_state(db: "sqlite_utils.Database") -> None:
     """Projection: the current content hash and mode of every file path, in recording order."""
     db["path_state"].create(
         {
@@ -79,13 +81,13 @@ def m003_create_path_state(db: sqlite_utils.Database) -> None:
     )
 
 
-def m004_create_checkpoints_and_meta(db: sqlite_utils.Database) -> None:
+def m004_create_checkpoints_and_meta(db: "sqlite_utils.Database") -> None:
     """Consumer checkpoints (name -> value) and ledger metadata (a ledger id per file)."""
     db["checkpoints"].create({"name": str, "value": str, "updated_ns": int}, pk="name")
     db["meta"].create({"key": str, "value": str}, pk="key")
 
 
-def m005_outbox_columns(db: sqlite_utils.Database) -> None:
+def m005_outbox_columns(db: "sqlite_utils.Database") -> None:
     """Outbox state for the syncer: the hub versionstamp once synced, or why it was refused."""
     db.execute("ALTER TABLE events ADD COLUMN hub_versionstamp BLOB")
     db.execute("ALTER TABLE events ADD COLUMN synced_ns INTEGER")
@@ -93,51 +95,111 @@ def m005_outbox_columns(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX events_unsynced ON events(seq) WHERE hub_versionstamp IS NULL")
 
 
-def m006_link_indexes(db: sqlite_utils.Database) -> None:
+def m006_link_indexes(db: "sqlite_utils.Database") -> None:
     """Indexes for following links: the changes a decision caused (``caused_by``) and
     the events of one trace (``trace_id``); partial, so unlinked events cost nothing."""
     db.execute("CREATE INDEX events_caused_by ON events(caused_by) WHERE caused_by != ''")
     db.execute("CREATE INDEX events_trace ON events(trace_id) WHERE trace_id != ''")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+def m007_project_registry(db: "sqlite_utils.Database") -> None:
+    """The project registry (``ledger.registry``): every tenant/project, with the root of
+    its work tree and an identity where known; filled from the events already stored."""
+    db.execute(
+        """
+        CREATE TABLE projects (
+            tenant_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            root TEXT,
+            identity TEXT,
+            created_ns INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, project_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX projects_root ON projects(tenant_id, root) WHERE root IS NOT NULL")
+    db.execute(
+        "INSERT INTO projects (tenant_id, project_id, created_ns) "
+        "SELECT tenant_id, project_id, min(recorded_ns) FROM events GROUP BY tenant_id, project_id"
+    )
+    # every insert path registers its project (also group commit's multi-row INSERTs)
+    db.execute(
+        """
+        CREATE TRIGGER events_register_project AFTER INSERT ON events BEGIN
+            INSERT OR IGNORE INTO projects (tenant_id, project_id, created_ns)
+            VALUES (NEW.tenant_id, NEW.project_id, NEW.recorded_ns);
+        END
+        """
+    )
+
+
+def m008_blob_owners(db: "sqlite_utils.Database") -> None:
+    """Which tenant may use which content (``ledger.owners``); filled from the file
+    changes already stored."""
+    db.execute("CREATE TABLE blob_owners (tenant_id TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (tenant_id, hash))")
+    db.execute(
+        "INSERT OR IGNORE INTO blob_owners (tenant_id, hash) SELECT DISTINCT tenant_id, new_hash FROM events "
+        "WHERE kind = 'state_change' AND target_type = 'file' AND new_hash IS NOT NULL AND new_hash != ''"
+    )
+
+
+MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
     m003_create_path_state,
     m004_create_checkpoints_and_meta,
     m005_outbox_columns,
     m006_link_indexes,
+    m007_project_registry,
+    m008_blob_owners,
 ]
 
 
-def applied(db: sqlite_utils.Database) -> list[str]:
-    """Names of the migrations already applied, in order."""
-    if "_migrations" not in db.table_names():
+#: A raw connection or a ``sqlite_utils.Database``.
+Target = Union[sqlite3.Connection, "sqlite_utils.Database"]
+
+
+def _connection(db: Target) -> sqlite3.Connection:
+    return db if isinstance(db, sqlite3.Connection) else db.conn
+
+
+def applied(db: Target) -> list[str]:
+    """Names of the migrations already applied, in order (read-only: no lock taken)."""
+    conn = _connection(db)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_migrations'").fetchone() is None:
         return []
-    return [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
+def migrate(db: Target) -> list[str]:
     """Apply every missing migration, each atomically. Returns the names applied now.
 
-    Safe to run from several processes at once: each migration runs inside
-    ``BEGIN IMMEDIATE`` and re-checks whether another process applied it first.
+    Opening an up-to-date ledger reads one table and writes nothing (``sqlite_utils``,
+    which the migrations use, is imported only when one is pending). Safe to run from
+    several processes at once: each migration runs inside ``BEGIN IMMEDIATE`` and
+    re-checks whether another process applied it first.
     """
-    conn = db.conn
+    conn = _connection(db)
+    done = set(applied(conn))
+    if all(fn.__name__ in done for fn in MIGRATIONS):
+        return []
+    import sqlite_utils
+
+    database = db if not isinstance(db, sqlite3.Connection) else sqlite_utils.Database(conn)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)"
     )
     done_now: list[str] = []
     for fn in MIGRATIONS:
         name = fn.__name__
-        if name in applied(db):
+        if name in done:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("COMMIT")
                 continue
-            fn(db)
+            fn(database)
             conn.execute(
                 "INSERT INTO _migrations (name, applied_ns) VALUES (?, ?)", (name, time.time_ns())
             )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from ledger import blobs as blobstore
-from ledger.errors import EventNotFound
-from ledger.projects import pick_project
+from ledger import owners
+from ledger.errors import BlobNotFound, EventNotFound
 from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
 from ledger.rows import EVENT_COLUMNS, row_to_stored
 
@@ -22,15 +22,25 @@ MIN_PREFIX = 4
 class LedgerReads:
     """Queries of the local ledger (see ``ledger.store.Ledger``)."""
 
-    def get_blob(self, digest: str) -> bytes:
-        """Content by SHA-256 hex. Raises ``BlobNotFound``; ``StoreError`` if corrupt."""
+    def get_blob(self, digest: str, *, tenant_id: str | None = None) -> bytes:
+        """Content by SHA-256 hex; with ``tenant_id``, only content that tenant stored
+        (``ledger.owners``: another tenant's content is absent). Raises ``BlobNotFound``;
+        ``StoreError`` if corrupt."""
         with self._converted("read blob"):
-            return blobstore.get(self._conn(), digest)
+            conn = self._conn()
+            if tenant_id is not None and not owners.owns(conn, tenant_id, digest):
+                raise BlobNotFound(
+                    f"content {digest} is not in this ledger's blob store "
+                    "(was it recorded on another machine? replay with --source hub)")
+            return blobstore.get(conn, digest)
 
-    def has_blob(self, digest: str) -> bool:
-        """True if content with that SHA-256 hex is stored."""
+    def has_blob(self, digest: str, *, tenant_id: str | None = None) -> bool:
+        """True if content with that SHA-256 hex is stored (with ``tenant_id``: by that tenant)."""
         with self._converted("read blob"):
-            return blobstore.exists(self._conn(), digest)
+            conn = self._conn()
+            if tenant_id is not None:
+                return owners.owns(conn, tenant_id, digest) and blobstore.exists(conn, digest)
+            return blobstore.exists(conn, digest)
 
     def _path_state(self, conn, tenant_id: str, project_id: str, path: str) -> PathState | None:
         row = conn.execute(
@@ -234,13 +244,10 @@ class LedgerReads:
         return [ProjectSummary(*r) for r in rows]
 
     def resolve_project(self, tenant_id: str, project_id: str | None) -> str:
-        """The project to use: ``project_id`` if it has events, else the tenant's only one.
-
-        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices).
-        """
-        names = [p.project_id for p in self.projects() if p.tenant_id == tenant_id]
-        return pick_project(names, project_id, tenant_id=tenant_id, where=str(self.path),
-                            empty_hint="record some first (`ledger import git REPO` or the nervous_system SDK)")
+        """The project to use (``Ledger.choose_project``: the requested one, else the one
+        whose work tree holds the current directory, else the tenant's only one).
+        Raises ``ProjectNotFound`` or ``AmbiguousProject`` (listing the choices)."""
+        return self.choose_project(tenant_id, project_id)
 
     def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
         """Commits recorded in events whose hash starts with ``prefix``:
@@ -272,15 +279,22 @@ class LedgerReads:
         with self._converted("query"):
             return self._conn().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
-    def event_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[tuple[int, bytes, bytes | None, int]]:
+    def event_rows(self, after_seq: int = 0, limit: int = 10_000, *,
+                   tenant_id: str | None = None) -> list[tuple[int, bytes, bytes | None, int, str]]:
         """The lean read path for bulk consumers (the analytics ingestor): up to ``limit``
-        events with ``seq > after_seq`` in recording order, as plain tuples
-        ``(seq, body, hub_versionstamp or None, recorded_ns)`` — ``body`` the stored
-        protobuf bytes, ``recorded_ns`` int nanoseconds. No ``StoredEvent`` objects are
-        built (several times cheaper per event than ``events()``). Raises ``StoreError``.
+        events with ``seq > after_seq`` in recording order (only ``tenant_id``'s when
+        given), as plain tuples ``(seq, body, hub_versionstamp or None, recorded_ns,
+        event_id)`` — ``body`` the stored protobuf bytes, ``recorded_ns`` int nanoseconds,
+        ``event_id`` the row's id column (a consumer can check it against the body's). No
+        ``StoredEvent`` objects are built (several times cheaper per event than
+        ``events()``). Raises ``StoreError``.
         """
+        tenant_clause, args = ("AND tenant_id = ? ", (tenant_id,)) if tenant_id is not None else ("", ())
         with self._converted("query"):
             return self._conn().execute(
-                "SELECT seq, body, hub_versionstamp, recorded_ns FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after_seq, int(limit)),
+                # NOT INDEXED: walk seq (the primary key) and filter; the tenant index would
+                # sort every later row of the tenant for each batch
+                "SELECT seq, body, hub_versionstamp, recorded_ns, event_id FROM events NOT INDEXED "
+                f"WHERE seq > ? {tenant_clause}ORDER BY seq LIMIT ?",
+                (after_seq, *args, int(limit)),
             ).fetchall()

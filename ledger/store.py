@@ -20,9 +20,9 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-import sqlite_utils
 
 from ledger import blobs as blobstore
+from ledger import owners
 from ledger.errors import (
     DuplicateEventId,
     EventTooLarge,
@@ -35,9 +35,11 @@ from ledger.migrations import migrate
 from ledger.policies import Pipeline, WritePolicy
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
+from ledger.registry import LedgerRegistry
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
-from schemas import MAX_EVENT_BYTES, SwarmEvent
+from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
+from schemas.paths import check_symlink
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0
@@ -63,7 +65,7 @@ def _not_stored(event_id: str) -> None:
     return None
 
 
-class Ledger(LedgerReads, LedgerOutbox):
+class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
     """The local ledger at ``path`` (created and migrated on open).
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
@@ -101,7 +103,7 @@ class Ledger(LedgerReads, LedgerOutbox):
         except OSError as exc:
             raise StoreError(f"cannot create the ledger directory {self.path.parent}: {exc}") from exc
         with self._converted("migrate"):
-            migrate(sqlite_utils.Database(self._conn()))
+            migrate(self._conn())
         if durability == "group":
             from ledger.groupcommit import DEFAULT_MAX_EVENTS, DEFAULT_WINDOW_S, GroupCommitter
 
@@ -341,11 +343,14 @@ class Ledger(LedgerReads, LedgerOutbox):
             data = blobs.get(digest)
             if data is not None:
                 blobstore.put(conn, data, digest)
-            elif not blobstore.exists(conn, digest):
+                owners.own(conn, event.tenant_id, digest)
+            elif not owners.owns(conn, event.tenant_id, digest) or not blobstore.exists(conn, digest):
                 raise MissingContent(
                     f"event {event.event_id}: content {digest} of "
                     f"{event.state_change.target_resource!r} is not in the blob store; pass its bytes"
                 )
+        if is_file_change(event):
+            self._check_file_change(conn, event, blobs)
         cur = conn.execute(INSERT_SQL, event_row(event, body, time.time_ns()))
         if cur.rowcount == 0:
             row = conn.execute(
@@ -363,6 +368,36 @@ class Ledger(LedgerReads, LedgerOutbox):
         if self._group is not None:  # lets group-mode submit() see this uncommitted id
             self._group.note(event.event_id, body)
         return Appended(seq=seq, event_id=event.event_id, inserted=True)
+
+    def _check_file_change(self, conn: sqlite3.Connection, event: SwarmEvent,
+                           blobs: Mapping[str, bytes]) -> None:
+        """Refuse, at record time, what replay would refuse later (so one event can never
+        block a project's history): a symlink whose target is empty, has a NUL or is too
+        long, or has a name git refuses (``schemas.paths.check_symlink``); and a change of
+        a path below a path that is a symlink at that moment (writing through it could
+        leave the work tree). Raises ``InvalidEvent``."""
+        sc = event.state_change
+        if sc.file_mode == FileMode.SYMLINK and sc.operation != Operation.DELETE:
+            target = blobs.get(sc.new_state_hash)
+            if target is None:
+                target = blobstore.get(conn, sc.new_state_hash)
+            try:
+                check_symlink(sc.target_resource, target)
+            except ValueError as exc:
+                raise InvalidEvent(f"event {event.event_id}: {exc}") from None
+        for path in (sc.target_resource, sc.previous_resource):
+            if "/" not in path:
+                continue
+            parents = [path[:i] for i in range(len(path)) if path[i] == "/"]
+            row = conn.execute(
+                "SELECT path FROM path_state WHERE tenant_id = ? AND project_id = ? AND mode = 'symlink' "
+                f"AND path IN ({', '.join('?' * len(parents))}) LIMIT 1",
+                (event.tenant_id, event.project_id, *parents)).fetchone()
+            if row is not None:
+                raise InvalidEvent(
+                    f"event {event.event_id}: {path!r} is below {row[0]!r}, which is a symlink at this "
+                    "moment; a change through a symlink could write outside the work tree (record the "
+                    "symlink's delete first)")
 
     @staticmethod
     def _project_path_state(conn: sqlite3.Connection, event: SwarmEvent, seq: int) -> None:
@@ -396,16 +431,18 @@ class Ledger(LedgerReads, LedgerOutbox):
             _check_contents(blobs)
             return self._insert(conn, prepared, body, blobs)
 
-    def put_blob(self, data: bytes) -> str:
-        """Store content (once per SHA-256); returns its SHA-256 hex."""
-        with self.write_transaction() as conn:
-            return blobstore.put(conn, data)
+    def put_blob(self, data: bytes, *, tenant_id: str) -> str:
+        """Store content for ``tenant_id`` (once per SHA-256; ``ledger.owners``); returns
+        its SHA-256 hex."""
+        digest = blobstore.sha256_hex(data)
+        self.put_blobs({digest: data}, tenant_id=tenant_id)
+        return digest
 
-    def put_blobs(self, blobs: Mapping[str, bytes]) -> int:
-        """Store contents ahead of the events that name them, in one transaction
-        (``{sha256_hex: bytes}``; each is checked against its key). An orphan blob is
-        harmless; this lets a producer bound the memory of a huge batch. Returns the
-        number of blobs that were new. Raises ``InvalidEvent`` when a content does not
+    def put_blobs(self, blobs: Mapping[str, bytes], *, tenant_id: str) -> int:
+        """Store contents for ``tenant_id`` ahead of the events that name them, in one
+        transaction (``{sha256_hex: bytes}``; each is checked against its key). An orphan
+        blob is harmless; this lets a producer bound the memory of a huge batch. Returns
+        the number of blobs that were new. Raises ``InvalidEvent`` when a content does not
         hash to its key, ``StoreError`` on SQLite failure."""
         _check_contents(blobs)
         new = 0
@@ -414,7 +451,9 @@ class Ledger(LedgerReads, LedgerOutbox):
                 if not blobstore.exists(conn, digest):
                     blobstore.put(conn, data, digest)
                     new += 1
+                owners.own(conn, tenant_id, digest)
         return new
+
 
 def open_ledger(settings=None, **overrides) -> Ledger:
     """Open (and migrate) the ledger named by settings (see ``ledger.config``)."""

@@ -16,36 +16,16 @@ OpenTelemetry by default (``link_spans=True``, see ``nervous_system.otel``): eve
 recorded inside an active span carry its trace/span ids and appear as span events.
 """
 
-from nervous_system.capture import LedgerSpanProcessor, SpanFilter
-from nervous_system.errors import InvalidRecord, RecordFailed, RecorderError
-from nervous_system.propagation import (
-    ContextThread,
-    attach_from_env,
-    child_env,
-    context_from_env,
-    propagating,
-    run_child,
-    submit,
-)
-from nervous_system.recorder import Recorder, register_hooks
-from nervous_system.setup import Instrumentation, configure
+from schemas.lazy import lazy_exports
 
-
-__all__ = [
-    "Recorder",
-    "RecorderError",
-    "InvalidRecord",
-    "RecordFailed",
-    "register_hooks",
-    "configure",
-    "Instrumentation",
-    "LedgerSpanProcessor",
-    "SpanFilter",
-    "child_env",
-    "context_from_env",
-    "attach_from_env",
-    "propagating",
-    "ContextThread",
-    "submit",
-    "run_child",
-]
+_EXPORTS = {
+    "Recorder": "nervous_system.recorder",
+    "register_hooks": "nervous_system.recorder",
+    **dict.fromkeys(["InvalidRecord", "RecordFailed", "RecorderError"], "nervous_system.errors"),
+    **dict.fromkeys(["configure", "Instrumentation"], "nervous_system.setup"),
+    **dict.fromkeys(["LedgerSpanProcessor", "SpanFilter"], "nervous_system.capture"),
+    **dict.fromkeys(["ContextThread", "attach_from_env", "child_env", "context_from_env", "propagating",
+                     "run_child", "submit"], "nervous_system.propagation"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -58,7 +58,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ledger import blobs as blobstore
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.errors import EventNotFound, LedgerError
@@ -94,6 +93,7 @@ __all__ = [
     "SkippedPath",
     "import_git",
     "default_project_name",
+    "project_for_repository",
 ]
 
 #: Commits appended per SQLite transaction (each commit is always whole in one).
@@ -967,7 +967,7 @@ def import_git(
 
         def count_new(contents: dict[str, bytes]) -> None:
             for digest, data in contents.items():
-                if not ledger.has_blob(digest):
+                if not ledger.has_blob(digest, tenant_id=tenant_id):
                     summary.new_blobs += 1
                     summary.new_content_bytes += len(data)
 
@@ -975,9 +975,7 @@ def import_git(
             contents = {**batch_blobs, **contents}
             batch_blobs.clear()
             count_new(contents)
-            with ledger.write_transaction() as conn:
-                for digest, data in contents.items():
-                    blobstore.put(conn, data, digest)
+            ledger.put_blobs(contents, tenant_id=tenant_id)
 
         def flush() -> None:
             if not batch_events:
@@ -994,7 +992,7 @@ def import_git(
             if digest in batch_blobs:
                 return batch_blobs[digest]
             try:
-                return ledger.get_blob(digest)
+                return ledger.get_blob(digest, tenant_id=tenant_id)
             except LedgerError:
                 return None
 
@@ -1039,6 +1037,22 @@ def import_git(
             view.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def project_for_repository(ledger: Ledger, tenant_id: str, repo: str | os.PathLike,
+                           requested: str | None = None) -> str:
+    """The project a repository's history is recorded in, registered with the
+    repository's root and identity (``ledger.registry``): ``requested``, else the project
+    already registered for that root, else the root directory's name. Raises
+    ``StoreError`` when the root belongs to another project."""
+    from nervous_system.repo import repository_identity, repository_root
+
+    root = repository_root(repo) or Path(os.path.realpath(repo))
+    if requested is None:
+        known = ledger.project_for_path(tenant_id, root)
+        requested = known.project_id if known is not None and known.root == str(root) else default_project_name(root)
+    ledger.register_project(tenant_id, requested, root=root, identity=repository_identity(root))
+    return requested
 
 
 def _is_stored(ledger: Ledger, event_id: str) -> bool:

@@ -1,16 +1,23 @@
 """Record events given as JSON Lines (the library behind ``ledger record``).
 
-One JSON object per line, in the JSON form of ``SwarmEvent`` (``schemas.parse_event``:
-RFC 3339 or integer-nanosecond timestamps, lowercase enum names). Blank lines are
-skipped. Defaults fill what a simple producer leaves out:
+One JSON object per line, in the JSON form of ``SwarmEvent`` (``schemas.parse_event``,
+lowercase enum names). Blank lines are skipped. Timestamps are RFC 3339 text, or
+``"timestamp_ns"`` (integer nanoseconds), or an integer ``"timestamp"`` whose size makes
+its unit unambiguous (seconds, ms, µs or ns for times between 2001 and 2286; anything
+else is refused — an integer of seconds never becomes 1970). Defaults fill what a
+simple producer leaves out (``nervous_system.jsonl_fill``):
 
-* ``event_id``: a new UUIDv7 (give your own to make retries idempotent: a line whose
-  event id is already stored with the same content is counted as a duplicate, not
-  written twice);
+* ``event_id``: a new UUIDv7. Give your own to make retries idempotent: a line whose
+  event id is already stored counts as a duplicate (nothing written) when it agrees
+  with the stored event on every field it gives — also when it leaves the timestamp
+  or derived fields out, and when the same line appears twice in one input; a line
+  that disagrees is refused as a conflict;
 * ``timestamp``: the time the line is read;
 * ``tenant_id``, ``project_id``, ``agent_id``, ``session_id``: the caller's defaults
   (``ledger --tenant/--project record --agent-id/--session-id``); a line without a
-  project and no default project is an error.
+  project and no default project is an error;
+* ``caused_by`` of a file change: the latest decision of the same session (earlier
+  lines included); a message's ``sender``: its ``agent_id``.
 
 File contents ride beside a file state change, as a sibling key of the event:
 ``"content_base64": "<base64 bytes>"`` or ``"content": "<UTF-8 text>"`` (for a symlink:
@@ -23,28 +30,34 @@ and ``diff_patch``/``lines_added``/``lines_removed`` (text files). A delete need
 content; its previous hash is filled the same way.
 
 A batch (all lines by default, or every ``batch_size`` lines) is ONE transaction: any
-bad line — invalid JSON or UTF-8, a schema error, content that does not hash to
-``new_state_hash``, a file change whose content is neither given nor stored — is
-reported with its line number and nothing from that batch is written.
+bad line — invalid JSON or UTF-8, JSON nested deeper than ``MAX_JSON_DEPTH``, a schema
+error, content that does not hash to ``new_state_hash``, a file change whose content is
+neither given nor stored — is reported with its line number and nothing from that batch
+is written. Memory stays bounded whatever the input's size: a batch is spooled to a
+temporary file while it is read (the ledger's write lock is not held meanwhile), then
+written line by line in one transaction.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import time
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator
 
-from ledger import Ledger, PathState, sha256_hex
-from ledger.changes import UNKNOWN, apply_change, file_state_change, is_file_change
+from ledger import Ledger
 from ledger.errors import LedgerError
 from nervous_system.errors import InvalidRecord
-from schemas import Operation, new_event_id, parse_event
+from nervous_system.jsonl_fill import Defaults, LineFiller
 from schemas.errors import SchemaError
 
-CONTENT_KEYS = ("content_base64", "content")
+__all__ = ["BadLine", "RecordResult", "Defaults", "record_jsonl", "MAX_JSON_DEPTH", "MAX_LINE_BYTES"]
+
+#: Deepest JSON nesting accepted in a line (an event is a few levels deep).
+MAX_JSON_DEPTH = 64
+#: Longest line accepted, in bytes (an event is at most 32 MiB serialized; inline
+#: base64 content can make a line larger: 1 GiB).
+MAX_LINE_BYTES = 1 << 30
 
 
 class BadLine(InvalidRecord):
@@ -75,126 +88,105 @@ class RecordResult:
                 "dry_run": self.dry_run, "event_ids": self.event_ids}
 
 
-@dataclass(frozen=True)
-class Defaults:
-    """Values for fields a line leaves out."""
+def _depth_ok(text: str) -> bool:
+    """False when brackets nest deeper than ``MAX_JSON_DEPTH`` (checked before parsing:
+    a deep document would exhaust the parser's recursion)."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
 
-    tenant_id: str = "default"
-    project_id: str | None = None
-    agent_id: str = ""
-    session_id: str = ""
 
-
-def _lines(stream: BinaryIO | Iterable[bytes | str]) -> Iterator[tuple[int, str | None, str]]:
-    """(line number, text or None if not UTF-8, error)."""
-    for number, raw in enumerate(stream, start=1):
-        if isinstance(raw, str):
-            yield number, raw, ""
-            continue
+def _decode(number: int, raw: bytes | str) -> tuple[dict | None, str]:
+    """The JSON object of a line, or None and what is wrong with it."""
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_LINE_BYTES:
+            return None, f"the line is {len(raw):,} bytes long; at most {MAX_LINE_BYTES:,} are accepted"
         try:
-            yield number, raw.decode("utf-8"), ""
+            raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield number, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+            return None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    if ("[[" in raw or "{{" in raw or raw.count("{") + raw.count("[") > MAX_JSON_DEPTH) and not _depth_ok(raw):
+        return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    if not isinstance(data, dict):
+        return None, f"expected a JSON object, got {type(data).__name__}"
+    return data, ""
 
 
-class _Batch:
-    """Fills defaults and derived state-change fields for one batch, tracking the
-    path states its earlier lines produce."""
+class _Spool:
+    """One batch's raw lines in a temporary file: memory stays bounded and the ledger's
+    write lock is not held while a slow producer writes."""
 
-    def __init__(self, ledger: Ledger, defaults: Defaults):
-        self.ledger = ledger
-        self.defaults = defaults
-        #: ``{(tenant, project): {path: PathState | None}}``: states this batch's earlier
-        #: lines produce (``ledger.changes.apply_change``), read before the ledger's.
-        self.overlay: dict[tuple[str, str], dict[str, PathState | None]] = {}
-        self.blobs: dict[str, bytes] = {}
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()
+        self.count = 0
 
-    def state(self, tenant: str, project: str, path: str) -> PathState | None:
-        overlay = self.overlay.get((tenant, project), {})
-        if path in overlay:
-            return overlay[path]
-        return self.ledger.path_state(tenant, project, path)
+    def add(self, number: int, raw: bytes) -> None:
+        self.file.write(number.to_bytes(8, "big") + len(raw).to_bytes(8, "big") + raw)
+        self.count += 1
 
-    def content_of(self, digest: str) -> bytes | None:
-        if digest in self.blobs:
-            return self.blobs[digest]
-        try:
-            return self.ledger.get_blob(digest)
-        except LedgerError:
-            return None
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        self.file.seek(0)
+        for _ in range(self.count):
+            header = self.file.read(16)
+            yield int.from_bytes(header[:8], "big"), self.file.read(int.from_bytes(header[8:], "big"))
 
-    def prepare(self, data: dict[str, Any], where: str):
-        content: bytes | None = None
-        if "content_base64" in data and "content" in data:
-            raise ValueError("give content_base64 or content, not both")
-        if "content_base64" in data:
-            raw = data.pop("content_base64")
-            if not isinstance(raw, str):
-                raise ValueError("content_base64 must be a base64 string")
-            try:
-                content = base64.b64decode(raw, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(f"content_base64 is not valid base64: {exc}") from exc
-        elif "content" in data:
-            raw = data.pop("content")
-            if not isinstance(raw, str):
-                raise ValueError("content must be a string (use content_base64 for bytes)")
-            content = raw.encode("utf-8", "surrogatepass")
-        d = self.defaults
-        data.setdefault("event_id", new_event_id())
-        data.setdefault("timestamp", time.time_ns())
-        data.setdefault("tenant_id", d.tenant_id)
-        if "project_id" not in data:
-            if not d.project_id:
-                raise ValueError("project_id is missing and no default project is set (--project)")
-            data["project_id"] = d.project_id
-        if d.agent_id:
-            data.setdefault("agent_id", d.agent_id)
-        if d.session_id:
-            data.setdefault("session_id", d.session_id)
-        sc = data.get("state_change")
-        if isinstance(sc, dict) and sc.get("target_type", "file") == "file":
-            self._fill_state_change(data, sc, content)
-        elif content is not None:
-            raise ValueError("content is only allowed beside a file state_change")
-        event = parse_event(data, where=where)
-        if is_file_change(event):
-            apply_change(self.overlay.setdefault((event.tenant_id, event.project_id), {}), event.state_change)
-        return event
+    def close(self) -> None:
+        self.file.close()
 
-    def _fill_state_change(self, data: dict, sc: dict, content: bytes | None) -> None:
-        """Fill what the line leaves out of a file state change from its content and the
-        previous state (``ledger.changes.file_state_change``); fields the line gives win."""
-        path = sc.get("target_resource")
-        if not isinstance(path, str) or not path:
-            return  # parse_event reports it
-        tenant, project = data["tenant_id"], data["project_id"]
-        op = sc.get("operation")
-        source_path = sc.get("previous_resource") if op == "rename" else path
-        before = self.state(tenant, project, source_path) if isinstance(source_path, str) and source_path else None
-        if content is not None:
-            if op == "delete":
-                raise ValueError("a delete carries no content")
-            given = sc.get("new_state_hash")
-            if given and given != sha256_hex(content):
-                raise ValueError(f"content hashes to {sha256_hex(content)}, not to new_state_hash {given}")
-            old = self.content_of(before.hash) if before is not None else None
-            mode = sc.get("file_mode") if isinstance(sc.get("file_mode"), str) else None
-            built = file_state_change(
-                path, content, before=before, old_bytes=old if before is None or old is not None else UNKNOWN,
-                new_mode=mode if mode in ("regular", "executable", "symlink") else None,
-                previous_path=sc.get("previous_resource") if op == "rename" else None,
-                operation=Operation(op) if op in ("create", "modify", "rename") else None,
-                diff="diff_patch" not in sc,
-            ).model_dump(mode="json")
-            for key in ("new_state_hash", "size_bytes", "file_mode", "operation", "diff_patch",
-                        "lines_added", "lines_removed"):
-                sc.setdefault(key, built[key])
-            self.blobs[built["new_state_hash"]] = content
-            op = sc["operation"]
-        if op in ("modify", "rename", "delete") and before is not None:
-            sc.setdefault("previous_state_hash", before.hash)
-            sc.setdefault("previous_file_mode", before.mode)
+
+class _DryRun(Exception):
+    """Rolls a validated dry-run batch back."""
+
+
+def _write_batch(ledger: Ledger, spool: _Spool, defaults: Defaults, result: RecordResult, dry_run: bool) -> None:
+    """Write one spooled batch in one transaction (rolled back for a dry run)."""
+    filler = LineFiller(ledger, defaults)
+    ids: list[str] = []
+    inserted = duplicates = 0
+    try:
+        with ledger.write_transaction():
+            for number, raw in spool.lines():
+                data, error = _decode(number, raw)
+                if error:
+                    raise BadLine(number, error, committed=result.inserted)
+                try:
+                    event, blobs = filler.prepare(data, where="event")
+                    appended = ledger.append(event, blobs or None)
+                except (SchemaError, LedgerError, ValueError) as exc:
+                    raise BadLine(number, str(exc), committed=result.inserted) from exc
+                ids.append(appended.event_id)
+                inserted += appended.inserted
+                duplicates += not appended.inserted
+            if dry_run:
+                raise _DryRun()
+    except _DryRun:
+        pass
+    result.event_ids.extend(ids)
+    result.inserted += 0 if dry_run else inserted
+    result.duplicates += 0 if dry_run else duplicates
+    result.batches += 1
 
 
 def record_jsonl(
@@ -209,66 +201,27 @@ def record_jsonl(
 
     ``batch_size``: 0 (default) = the whole input is one transaction; N = commit every
     N lines (a long-running producer piping events sees them durable as it goes).
-    ``dry_run``: validate everything, write nothing. Returns a ``RecordResult``; raises
-    ``BadLine`` (with ``.line``) and ``RecordFailed``-family errors from the ledger.
+    ``dry_run``: validate everything (including against the ledger), write nothing.
+    Returns a ``RecordResult``; raises ``BadLine`` (with ``.line``) and
+    ``RecordFailed``-family errors from the ledger.
     """
     if batch_size < 0:
         raise InvalidRecord(f"batch_size must be >= 0, not {batch_size}")
     result = RecordResult(dry_run=dry_run)
-    pending: list[tuple[int, dict | None, str]] = []
-
-    def flush_batch() -> None:
-        if not pending:
-            return
-        batch = _Batch(ledger, defaults)
-        ids: list[str] = []
-        inserted = duplicates = 0
-        try:
-            with ledger.write_transaction():
-                for number, data, error in pending:
-                    if error:
-                        raise BadLine(number, error, committed=result.inserted)
-                    try:
-                        event = batch.prepare(data, where="event")
-                        if dry_run:
-                            ids.append(event.event_id)
-                            continue
-                        appended = ledger.append(event, batch.blobs if event.kind == "state_change" else None)
-                    except BadLine:
-                        raise
-                    except (SchemaError, LedgerError, ValueError) as exc:
-                        raise BadLine(number, str(exc), committed=result.inserted) from exc
-                    ids.append(appended.event_id)
-                    inserted += appended.inserted
-                    duplicates += not appended.inserted
-                if dry_run:
-                    raise _DryRun()
-        except _DryRun:
-            pass
-        result.event_ids.extend(ids)
-        result.inserted += inserted
-        result.duplicates += duplicates
-        result.batches += 1
-        pending.clear()
-
-    for number, text, error in _lines(stream):
-        if text is not None and not text.strip():
-            continue
-        data = None
-        if not error:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                error = f"not valid JSON ({exc.msg} at column {exc.colno})"
-            else:
-                if not isinstance(data, dict):
-                    error = f"expected a JSON object, got {type(data).__name__}"
-        pending.append((number, data, error))
-        if batch_size and len(pending) >= batch_size:
-            flush_batch()
-    flush_batch()
+    spool = _Spool()
+    try:
+        for number, raw in enumerate(stream, start=1):
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "surrogatepass")
+            if not raw.strip():
+                continue
+            spool.add(number, raw)
+            if batch_size and spool.count >= batch_size:
+                _write_batch(ledger, spool, defaults, result, dry_run)
+                spool.close()
+                spool = _Spool()
+        if spool.count:
+            _write_batch(ledger, spool, defaults, result, dry_run)
+    finally:
+        spool.close()
     return result
-
-
-class _DryRun(Exception):
-    """Rolls a validated dry-run batch back."""

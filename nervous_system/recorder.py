@@ -313,7 +313,8 @@ class Recorder:
 
         def build(states: dict[str, PathState | None]) -> tuple[SwarmEvent, dict[str, bytes]]:
             before = states.get(previous_path) if previous_path else states[path]
-            old = self.ledger.get_blob(before.hash) if before is not None and before.hash else None
+            old = (self.ledger.get_blob(before.hash, tenant_id=self.tenant_id)
+                   if before is not None and before.hash else None)
             content = None if new_bytes is None else bytes(new_bytes)
             if previous_path and content is None and before is not None:
                 content = old  # a pure rename: the content moves unchanged

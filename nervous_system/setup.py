@@ -122,7 +122,13 @@ def make_otlp_exporter(protocol: str | None = None, env: Mapping[str, str] | Non
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     elif protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            raise ConfigError(
+                "OTLP over gRPC needs the grpc extra: pip install 'context-ledger[grpc]' "
+                "(or use OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, in the base install)"
+            ) from exc
     else:
         raise ConfigError(
             f"unsupported OTLP protocol {protocol!r}: use one of {', '.join(_OTLP_PROTOCOLS)} "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 from typing import Callable, Iterator
 
 from ledger.records import ChangeRow
@@ -28,6 +29,7 @@ from replay.errors import ConflictsFound, InconsistentTree, OutputNotEmpty, Repl
 from replay.history import History, LocalHistory, LogEntry, LogQuery
 from replay.materialize import Conflict, ReplayReport, Tree, build_tree, materialize
 from replay.moments import Moment
+from replay.outdir import OutputPolicy
 
 __all__ = [
     "Conflict",
@@ -51,6 +53,8 @@ __all__ = [
     "changes_at",
     "tree_at",
     "replay_local",
+    "ledger_output_policy",
+    "OutputPolicy",
     "diff_moments",
     "ReplayError",
     "UnsafePath",
@@ -68,6 +72,15 @@ def local_source(ledger: Ledger, tenant: str, project: str) -> LocalHistory:
     return LocalHistory(ledger, tenant, project)
 
 
+def ledger_output_policy(ledger_path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> OutputPolicy:
+    """The output rules of replays made for the ledger at ``ledger_path``: never into
+    (or over) the ledger file, its directory or ``data_dir``; ``--force`` replaces only
+    directories recorded in ``<ledger dir>/replays.jsonl`` (``replay.outdir``)."""
+    path = Path(ledger_path)
+    protected = tuple(Path(p) for p in (path, path.parent, data_dir) if p is not None)
+    return OutputPolicy(protected=protected, registry=path.parent / "replays.jsonl")
+
+
 def resolve_moment(ledger: Ledger, tenant: str, project: str, when: str,
                    now: dt.datetime | None = None) -> Moment:
     """Resolve WHEN against a project of the local ledger (``replay.moments``)."""
@@ -82,10 +95,12 @@ def replay_from(
     force: bool = False,
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    policy: OutputPolicy | None = None,
 ) -> ReplayReport:
-    """Materialize ``source``'s project as of ``moment`` into ``out_dir`` (see ``materialize``)."""
+    """Materialize ``source``'s project as of ``moment`` into ``out_dir`` (see
+    ``materialize``; ``policy``: ``replay.outdir.OutputPolicy``)."""
     return materialize(source.changes(moment), source.read_blob, out_dir, force=force,
-                       strict=strict, verify=source.verify, progress=progress)
+                       strict=strict, verify=source.verify, progress=progress, policy=policy)
 
 
 def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = True) -> TreeDiff:
@@ -123,12 +138,14 @@ def replay_local(
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
-    """Materialize ``project`` as of ``moment`` from the local ledger into ``out_dir``.
+    """Materialize ``project`` as of ``moment`` from the local ledger into ``out_dir``,
+    with the ledger's output policy (``ledger_output_policy``).
 
     See ``replay.materialize.materialize`` for the guarantees and errors.
     """
     return replay_from(local_source(ledger, tenant, project), moment, out_dir,
-                       force=force, strict=strict, progress=progress)
+                       force=force, strict=strict, progress=progress,
+                       policy=ledger_output_policy(ledger.path))
 
 
 def diff_moments(

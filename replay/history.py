@@ -148,7 +148,7 @@ class LocalHistory:
         return self.ledger.changes(self.tenant, self.project, until_seq=moment.until, order="seq")
 
     def read_blob(self, digest: str) -> bytes:
-        return self.ledger.get_blob(digest)
+        return self.ledger.get_blob(digest, tenant_id=self.tenant)
 
     def get(self, event_id: str) -> LogEntry:
         """The project's event with that id. Raises ``EventNotFound`` (also for an

@@ -20,9 +20,8 @@ hub feed the same code. Two steps:
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from typing import Callable, Iterable
 
 from ledger.changes import projected
 from ledger.records import ChangeRow
-from replay.errors import ConflictsFound, InconsistentTree, OutputNotEmpty, ReplayError, UnsafePath
+from replay.errors import ConflictsFound, InconsistentTree, ReplayError, UnsafePath
+from replay.outdir import OutputPolicy, remove_tree
+from replay.writer import FILE_MODES, write_tree
 from schemas import check_relative_path
 
 __all__ = [
@@ -46,10 +47,6 @@ __all__ = [
 #: ``{path: (sha256_hex, mode)}`` with mode one of "regular", "executable", "symlink".
 Tree = dict[str, tuple[str, str]]
 
-#: Permission bits written for each file mode (git archive's 0644/0755).
-FILE_MODES = {"regular": 0o644, "executable": 0o755}
-
-_O_WRITE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -235,23 +232,6 @@ def _umask() -> int:
     return mask
 
 
-def _prepare_out_dir(out: Path, force: bool) -> bool:
-    """Check the output directory; return True when it exists and is non-empty."""
-    if out.is_symlink():
-        raise ReplayError(f"{out} is a symlink; give the real directory path (replay never follows links)")
-    if out.exists():
-        if not out.is_dir():
-            raise ReplayError(f"{out} exists and is not a directory; choose another --out")
-        if any(out.iterdir()):
-            if not force:
-                raise OutputNotEmpty(
-                    f"{out} is not empty; choose an empty or new directory, or pass --force "
-                    "to replace its contents"
-                )
-            return True
-    return False
-
-
 def materialize(
     changes: Iterable[ChangeRow],
     read_blob: Callable[[str], bytes],
@@ -261,12 +241,15 @@ def materialize(
     strict: bool = False,
     verify: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    policy: OutputPolicy | None = None,
 ) -> ReplayReport:
     """Build the tree of ``changes`` and write it to ``out_dir``.
 
     ``read_blob(sha256_hex)`` returns the content; with ``verify`` its SHA-256 is
     checked. ``progress(done, total)`` counts tree entries written. ``out_dir`` must be
-    absent or empty unless ``force`` (then its contents are replaced). With ``strict``,
+    absent or empty unless ``force``; ``policy`` (``replay.outdir.OutputPolicy``) decides
+    what may be replaced (by default: nothing that holds a ``.git``, and with ``force``
+    only a directory an earlier replay created). With ``strict``,
     any conflict raises ``ConflictsFound`` before anything is written.
 
     All or nothing: the tree is written to a temporary directory next to ``out_dir``
@@ -277,7 +260,8 @@ def materialize(
     """
     started = time.perf_counter()
     out = Path(os.path.abspath(out_dir))
-    replace = _prepare_out_dir(out, force)
+    policy = policy or OutputPolicy()
+    replace = policy.check(out, force=force)
     rows = 0
 
     def counted() -> Iterable[ChangeRow]:
@@ -301,73 +285,18 @@ def materialize(
     except OSError as exc:
         raise ReplayError(f"cannot create a temporary directory next to {out}: {exc}") from exc
     try:
-        _write_tree(tree, tmp, read_blob, verify, report, progress)
+        write_tree(tree, tmp, read_blob, verify, report, progress)
         os.chmod(tmp, 0o777 & ~_umask())
         _swap_into_place(tmp, out, replace)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(tmp)
         if isinstance(exc, OSError):
             raise ReplayError(f"replay into {out} failed, nothing was written: {exc}") from exc
         raise
+    policy.remember(out)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _write_tree(
-    tree: Tree,
-    root: Path,
-    read_blob: Callable[[str], bytes],
-    verify: bool,
-    report: ReplayReport,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    made: set[str] = set()
-    root_s = str(root)
-
-    def ensure_parent(path: str) -> None:
-        for a in _ancestors(path):
-            if a not in made:
-                os.mkdir(os.path.join(root_s, a), 0o755)  # fails if anything is already there
-                made.add(a)
-
-    total = len(tree)
-    done = 0
-    links: list[tuple[str, str]] = []
-    for path in sorted(tree):
-        digest, mode = tree[path]
-        if mode == "symlink":
-            links.append((path, digest))
-            continue
-        data = read_blob(digest)
-        if verify and hashlib.sha256(data).hexdigest() != digest:
-            raise ReplayError(f"content of {path!r} does not match its SHA-256 {digest}; the store is corrupt")
-        ensure_parent(path)
-        fd = os.open(os.path.join(root_s, path), _O_WRITE_NEW, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, FILE_MODES[mode])
-        finally:
-            os.close(fd)
-        report.files += 1
-        report.executables += mode == "executable"
-        report.bytes += len(data)
-        done += 1
-        if progress is not None and (done % 200 == 0 or done == total):
-            progress(done, total)
-    for path, digest in links:  # last: no later write can go through them
-        target = read_blob(digest)
-        if verify and hashlib.sha256(target).hexdigest() != digest:
-            raise ReplayError(f"target of symlink {path!r} does not match its SHA-256 {digest}")
-        ensure_parent(path)
-        os.symlink(target, os.fsencode(os.path.join(root_s, path)))
-        report.symlinks += 1
-        report.bytes += len(target)
-        done += 1
-        if progress is not None and (done % 200 == 0 or done == total):
-            progress(done, total)
-    report.directories = len(made)
 
 
 def _swap_into_place(tmp: Path, out: Path, replace: bool) -> None:
@@ -383,4 +312,5 @@ def _swap_into_place(tmp: Path, out: Path, replace: bool) -> None:
     except BaseException:
         os.rename(old, out)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        remove_tree(old)

@@ -28,7 +28,9 @@ What a moment selects (SPEC, "Global order"): a **time** selects every change wi
 ``timestamp <= time`` in event-time order (ties by local sequence / hub position); an
 **event** or **commit** selects every change recorded up to and including it, in
 recording order (local ``seq`` / hub position), which matches ``git archive <commit>``
-even when commit times are not monotonic.
+even when commit times are not monotonic. ``EVENT^`` or ``COMMIT^`` (an id or commit
+prefix followed by ``^``) is the moment just before it: what a restore undoes to.
+(``HEAD^`` and other revisions keep git's meaning.)
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger.errors import MomentNotFound
-from schemas import format_timestamp_ns, parse_timestamp_ns
+from schemas.timestamps import MAX_TIMESTAMP_NS, MIN_TIMESTAMP_NS, format_timestamp_ns, parse_timestamp_ns
 
 __all__ = [
     "Moment",
@@ -67,9 +69,6 @@ _ID_PREFIX = re.compile(
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _REVISION = re.compile(r"^[A-Za-z0-9_./@{}~^:+-]+$")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-#: Times a signed 64-bit nanosecond count can hold (SQLite INTEGER, protobuf Timestamp
-#: as used here): 1677-09-21T00:12:43Z .. 2262-04-11T23:47:16Z.
-MIN_NS, MAX_NS = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class Resolvable(Protocol):
 class Moment:
     """A resolved moment.
 
-    ``kind``: "time", "event" or "commit". ``time_ns``: the moment's time in ns since
+    ``kind``: "time", "event", "commit" or "before" (just before an event or commit). ``time_ns``: the moment's time in ns since
     the epoch (the cut-off for a time; the event's or the commit's latest timestamp
     otherwise). A time selects by ``until_ns``; an event or a commit selects by
     recording order up to ``until`` (inclusive), and ``since`` is the position of its
@@ -143,6 +142,8 @@ class Moment:
     def describe(self) -> str:
         """One human line, e.g. ``commit 3f2a9c1d0e12 (2026-11-21T14:05:00Z)``."""
         when = format_timestamp_ns(self.time_ns)
+        if self.kind == "before":
+            return f"just before {self.event_id or self.commit[:12]} ({when})"
         if self.kind == "commit":
             return f"commit {self.commit[:12]} ({when})"
         if self.kind == "event":
@@ -166,7 +167,7 @@ def datetime_to_ns(value: dt.datetime) -> int:
 
 
 def _in_range(ns: int, text: str) -> int:
-    if not MIN_NS <= ns <= MAX_NS:
+    if not MIN_TIMESTAMP_NS <= ns <= MAX_TIMESTAMP_NS:
         raise MomentNotFound(
             f"{text!r} is outside the times the ledger can hold "
             "(1677-09-21 .. 2262-04-11 UTC, nanoseconds in a signed 64-bit integer)")
@@ -224,6 +225,15 @@ def git_revision(text: str, cwd: str | os.PathLike | None = None) -> str | None:
     return value if proc.returncode == 0 and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", value) else None
 
 
+def _previous(position: int | bytes) -> int | bytes:
+    """The recording-order position just before ``position`` (a local seq, or a 12-byte
+    hub position read as a big-endian number)."""
+    if isinstance(position, int):
+        return position - 1
+    value = int.from_bytes(position, "big") - 1
+    return max(value, 0).to_bytes(len(position), "big")
+
+
 def _event_moment(text: str, ref: EventRef) -> Moment:
     return Moment("event", text, ref.time_ns, until=ref.order, since=ref.order, event_id=ref.event_id)
 
@@ -279,6 +289,13 @@ def resolve(
     text = when.strip()
     if not text:
         raise MomentNotFound("WHEN is empty: give a time, an event id or a commit hash")
+    if text.endswith("^") and len(text) > 1 and not text.startswith(("HEAD", "@")):
+        inner = resolve(history, text[:-1], now=now, cwd=cwd)
+        if inner.kind not in ("event", "commit"):
+            raise MomentNotFound(f"{text!r}: '^' (just before) follows an event id or a commit, "
+                                 f"not a {inner.kind}")
+        return Moment("before", text, inner.time_ns, until=_previous(inner.since),
+                      since=_previous(inner.since), event_id=inner.event_id, commit=inner.commit)
     low = text.lower()
     if _UUID.match(low):
         ref = _one_event(history, text, low)

@@ -3,32 +3,30 @@
 This package does no I/O. Import models from here::
 
     from schemas import SwarmEvent, parse_event, event_from_bytes
+
+Names are loaded on first use (``schemas.lazy``): importing ``schemas.errors`` or
+``schemas.ids`` does not load pydantic.
 """
 
-from schemas.errors import ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
-from schemas.ids import deterministic_event_id, is_span_id, is_trace_id, is_uuid7, new_event_id
-from schemas.models import (
-    MAX_EVENT_BYTES,
-    PAYLOAD_KINDS,
-    SCHEMA_VERSION,
-    SUPPORTED_SCHEMA_VERSIONS,
-    AgentDecision,
-    AgentMessage,
-    AgentRole,
-    FileMode,
-    Operation,
-    SpanKind,
-    SpanRecord,
-    SpanEventRecord,
-    SpanLinkRecord,
-    SpanStatusCode,
-    StateChange,
-    SwarmEvent,
-    SystemSignal,
-    TargetType,
-    check_relative_path,
-)
-from schemas.convert import event_from_bytes, event_from_proto, event_to_proto, parse_event, parse_event_json
-from schemas.timestamps import format_timestamp_ns, parse_timestamp_ns
+from schemas.lazy import lazy_exports
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+_EXPORTS = {
+    **dict.fromkeys(["ContextLedgerError", "EventTooLarge", "InvalidEvent", "SchemaError",
+                     "UnknownSchemaVersion"], "schemas.errors"),
+    **dict.fromkeys(["deterministic_event_id", "is_span_id", "is_trace_id", "is_uuid7", "new_event_id"],
+                    "schemas.ids"),
+    "PAYLOAD_KINDS": "schemas.enums",
+    **dict.fromkeys(["MAX_EVENT_BYTES", "SCHEMA_VERSION", "SUPPORTED_SCHEMA_VERSIONS",
+                     "AgentDecision", "AgentMessage", "StateChange", "SwarmEvent", "SystemSignal",
+                     "SpanRecord", "SpanEventRecord", "SpanLinkRecord"],
+                    "schemas.models"),
+    **dict.fromkeys(["AgentRole", "FileMode", "Operation", "SpanKind", "SpanStatusCode", "TargetType"],
+                    "schemas.enums"),
+    **dict.fromkeys(["event_from_bytes", "event_from_proto", "event_to_proto", "parse_event",
+                     "parse_event_json"], "schemas.convert"),
+    **dict.fromkeys(["format_timestamp_ns", "parse_timestamp_ns"], "schemas.timestamps"),
+    **dict.fromkeys(["check_relative_path", "check_symlink", "MAX_PATH_BYTES", "MAX_COMPONENT_BYTES",
+                     "MAX_SYMLINK_TARGET_BYTES"], "schemas.paths"),
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

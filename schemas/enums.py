@@ -12,8 +12,6 @@ from __future__ import annotations
 from enum import Enum
 from functools import lru_cache
 
-from schemas import events_pb2
-
 
 class AgentRole(str, Enum):
     UNSPECIFIED = "unspecified"
@@ -78,6 +76,8 @@ PROTO_ENUMS: dict[str, tuple[type[Enum], str]] = {
 @lru_cache(maxsize=None)
 def proto_numbers(enum_name: str) -> dict[Enum, int]:
     """``{member: proto number}`` of the proto enum type ``enum_name`` (e.g. "FileMode")."""
+    from schemas import events_pb2
+
     py_enum, prefix = PROTO_ENUMS[enum_name]
     values = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name].values_by_name
     return {member: values[prefix + member.value.upper()].number for member in py_enum}
@@ -87,6 +87,12 @@ def proto_numbers(enum_name: str) -> dict[Enum, int]:
 def proto_names(enum_name: str) -> dict[int, str]:
     """``{proto number: lowercase name}`` of the proto enum type ``enum_name``, for every
     value the descriptor has (used by readers that must not fail on a new value)."""
+    from schemas import events_pb2
+
     _, prefix = PROTO_ENUMS[enum_name]
     desc = events_pb2.DESCRIPTOR.enum_types_by_name[enum_name]
     return {v.number: v.name[len(prefix):].lower() for v in desc.values}
+
+
+#: The payload kinds of an event (the ``oneof payload`` of ``SwarmEvent``), in proto order.
+PAYLOAD_KINDS = ("decision", "state_change", "message", "signal", "span")

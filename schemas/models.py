@@ -31,6 +31,7 @@ from pydantic import (
 
 from schemas import fastproto as _fast
 from schemas.enums import (
+    PAYLOAD_KINDS,
     AgentRole,
     FileMode,
     Operation,
@@ -39,6 +40,7 @@ from schemas.enums import (
     TargetType,
 )
 from schemas.ids import COMMIT_HEX_RE, UUID7_RE, is_span_id, is_trace_id
+from schemas.paths import check_relative_path
 from schemas.timestamps import format_timestamp_ns, parse_timestamp_ns
 
 #: The schema version this code writes. Events with a version outside
@@ -70,33 +72,6 @@ def _check_hash(value: str, field: str) -> str:
     if value and not _SHA256_HEX.match(value):
         raise ValueError(f"{field} must be 64 lowercase hex characters (SHA-256) or empty")
     return value
-
-
-def check_relative_path(path: str) -> str:
-    """Validate a project-relative, '/'-separated path and return it unchanged.
-
-    Refused: empty, absolute (leading '/' or a drive letter), '.' or '..' or empty
-    components, NUL (other control characters such as a tab are legal in git paths and
-    kept), and text that is not valid UTF-8
-    (surrogates from ``os.fsdecode`` of undecodable bytes). Raises ``ValueError``.
-    """
-    if not path:
-        raise ValueError("path is empty")
-    try:
-        path.encode("utf-8")  # surrogates (undecodable bytes) cannot be encoded
-    except UnicodeEncodeError:
-        raise ValueError(f"path {path!r} is not valid UTF-8") from None
-    if "\x00" in path:
-        raise ValueError(f"path {path!r} contains a NUL byte")
-    if path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path):
-        raise ValueError(f"path {path!r} is absolute; paths are relative to the project root")
-    for part in path.split("/"):
-        if part in ("", ".", ".."):
-            raise ValueError(
-                f"path {path!r} has an empty, '.' or '..' component; "
-                "use a normalized path relative to the project root"
-            )
-    return path
 
 
 # -------------------------------------------------------------------------- models
@@ -227,7 +202,6 @@ class SpanRecord(_Model):
         return v
 
 
-PAYLOAD_KINDS = ("decision", "state_change", "message", "signal", "span")
 
 
 class SwarmEvent(_Model):

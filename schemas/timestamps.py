@@ -17,20 +17,36 @@ _RFC3339 = re.compile(
 )
 
 
+#: Event times the ledger holds: nanoseconds in a signed 64-bit integer (SQLite INTEGER),
+#: 1677-09-21T00:12:43Z .. 2262-04-11T23:47:16Z.
+MIN_TIMESTAMP_NS, MAX_TIMESTAMP_NS = -(2**63), 2**63 - 1
+
+
+def _in_range(ns: int) -> int:
+    if not MIN_TIMESTAMP_NS <= ns <= MAX_TIMESTAMP_NS:
+        raise ValueError("timestamp is outside the times the ledger can hold (1677-09-21 .. 2262-04-11 UTC: "
+                         "nanoseconds in a signed 64-bit integer)")
+    return ns
+
+
 def parse_timestamp_ns(value: Any) -> int:
     """Convert RFC 3339 text, an aware datetime or int nanoseconds to int nanoseconds (UTC).
 
-    Raises ``ValueError`` for naive datetimes, text without an offset, or anything else.
+    Raises ``ValueError`` for naive datetimes, text without an offset, a time outside
+    ``MIN_TIMESTAMP_NS``..``MAX_TIMESTAMP_NS``, or anything else.
     """
     if isinstance(value, bool):
         raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
     if isinstance(value, int):
-        return value
+        return _in_range(value)
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             raise ValueError("timestamp datetime must be timezone-aware")
-        delta = value - _EPOCH
-        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        try:
+            delta = value - _EPOCH
+        except OverflowError:
+            raise ValueError("timestamp is outside the times the ledger can hold (1677-09-21 .. 2262-04-11 UTC)") from None
+        return _in_range((delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
     if isinstance(value, str):
         m = _RFC3339.match(value.strip())
         if not m:
@@ -39,9 +55,12 @@ def parse_timestamp_ns(value: Any) -> int:
             )
         date, clock, frac, offset = m.groups()
         offset = "+00:00" if offset in ("Z", "z") else offset
-        base = _dt.datetime.fromisoformat(f"{date}T{clock}{offset}")
+        try:
+            base = _dt.datetime.fromisoformat(f"{date}T{clock}{offset}")
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"timestamp {value!r} is not a valid time: {exc}") from None
         nanos = int((frac or "0").ljust(9, "0"))
-        return parse_timestamp_ns(base) + nanos
+        return _in_range(parse_timestamp_ns(base) + nanos)
     raise ValueError("timestamp must be RFC 3339 text or integer nanoseconds")
 
 

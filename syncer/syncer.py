@@ -158,7 +158,7 @@ class Syncer:
         if event_hub_bytes(len(row.body), paths) > MAX_HUB_EVENT_BYTES:
             return f"event {row.event_id} with its index keys exceeds {MAX_HUB_EVENT_BYTES:,} bytes"
         digest = content_hash(event)
-        if digest and not self.ledger.has_blob(digest):
+        if digest and not self.ledger.has_blob(digest, tenant_id=row.tenant_id):
             return (
                 f"event {row.event_id} names content {digest} that is not in the local blob "
                 "store; it cannot be replayed from the hub without it"
@@ -271,7 +271,7 @@ class Syncer:
             if not missing:
                 continue
             n, b = self.hub.upload_blobs(
-                project_id, ((d, self.ledger.get_blob(d)) for d in missing), self.blob_txn_bytes
+                project_id, ((d, self.ledger.get_blob(d, tenant_id=self.tenant_id)) for d in missing), self.blob_txn_bytes
             )
             report.blobs += n
             report.blob_bytes += b

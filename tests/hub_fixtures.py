@@ -7,14 +7,21 @@ own random tenant and removes that tenant's directory afterwards. Tests that nee
 injection or the double's raw dump are marked ``requires_double`` and skipped on a real
 cluster (a real cluster cannot be told to fail on cue).
 
+Test-only knobs of the double (simulated link, transaction-size observer and cap) are
+reached through the ``fdb_knobs`` / ``shared_fdb_knobs`` fixtures (a ``ClusterKnobs`` for
+``cluster_file`` / ``shared_cluster_file``), never from product code.  On a real cluster
+they do nothing (no link to simulate, no observer), so a test using them still runs there.
+
 The fixtures are registered for every test by ``pytest_plugins`` in ``tests/conftest.py``;
-import only the plain helpers (``FakeClock``, ``make_hub``, ``requires_double``, ``USE_REAL``).
+import only the plain helpers (``ClusterKnobs``, ``FakeClock``, ``make_hub``,
+``requires_double``, ``USE_REAL``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from typing import Optional
 
 import pytest
 
@@ -46,6 +53,86 @@ def shared_cluster_file(tmp_path) -> str:
     if USE_REAL:
         return REAL_CLUSTER_FILE
     return fdb_double.make_cluster_file(tmp_path / "fdb-shared")
+
+
+class ClusterKnobs:
+    """Test-only knobs of the FoundationDB double for one cluster file.
+
+    ``set_link(bytes_per_second=1_000_000)`` simulates a 1 MB/s link (or give
+    ``read_seconds_per_byte`` / ``write_seconds_per_byte`` / ``read_latency_s`` /
+    ``commit_latency_s``; ``real_sleep=True`` sleeps for real); transactions then age by
+    their reads and commits and meet the 5-second limit (1007) as on a slow network.
+    ``set_size_cap(n)`` makes any commit over ``n`` bytes raise
+    ``fdb_double.TransactionSizeCapExceeded``; ``stats()`` / ``reset_stats()`` read and
+    zero the observer (``attempts``, ``commits``, ``max_attempted_bytes``,
+    ``max_committed_bytes``, ``over_cap``), fed by every process using the cluster file.
+    Sizes are FoundationDB's 2101 count: mutations + conflict ranges (tests/fdb_double/link.py).
+
+    On a real cluster (``is_double`` False) the setters do nothing, ``stats()`` is None and
+    ``assert_max_transaction_bytes`` checks nothing.
+    """
+
+    def __init__(self, cluster_file: str):
+        self.cluster_file = cluster_file
+        self.is_double = not USE_REAL
+
+    def set_link(self, bytes_per_second: Optional[float] = None, *, read_seconds_per_byte: float = 0.0,
+                 write_seconds_per_byte: float = 0.0, read_latency_s: float = 0.0,
+                 commit_latency_s: float = 0.0, real_sleep: bool = False) -> None:
+        if not self.is_double:
+            return
+        if bytes_per_second is not None:
+            link = fdb_double.Link.bandwidth(bytes_per_second, read_latency_s=read_latency_s,
+                                             commit_latency_s=commit_latency_s, real_sleep=real_sleep)
+        else:
+            link = fdb_double.Link(read_seconds_per_byte=read_seconds_per_byte,
+                                   write_seconds_per_byte=write_seconds_per_byte, read_latency_s=read_latency_s,
+                                   commit_latency_s=commit_latency_s, real_sleep=real_sleep)
+        fdb_double.set_link(self.cluster_file, link)
+
+    def clear_link(self) -> None:
+        if self.is_double:
+            fdb_double.set_link(self.cluster_file, None)
+
+    def set_size_cap(self, max_bytes: Optional[int]) -> None:
+        if self.is_double:
+            fdb_double.set_size_cap(self.cluster_file, max_bytes)
+
+    def stats(self) -> Optional["fdb_double.TransactionStats"]:
+        return fdb_double.transaction_stats(self.cluster_file) if self.is_double else None
+
+    def reset_stats(self) -> None:
+        if self.is_double:
+            fdb_double.reset_transaction_stats(self.cluster_file)
+
+    def assert_max_transaction_bytes(self, limit: int) -> None:
+        """Every commit attempt since the last reset was at most ``limit`` bytes (double only)."""
+        stats = self.stats()
+        if stats is None:
+            return
+        assert stats.max_attempted_bytes <= limit and stats.over_cap == 0, (
+            f"a transaction of {stats.max_attempted_bytes:,} bytes was attempted (limit {limit:,}); {stats}")
+
+    def _restore(self) -> None:
+        if self.is_double:
+            fdb_double.set_link(self.cluster_file, None)
+            fdb_double.set_size_cap(self.cluster_file, None)
+
+
+@pytest.fixture
+def fdb_knobs(cluster_file) -> ClusterKnobs:
+    """Link, size cap and observer of ``cluster_file`` (reset to instant / no cap afterwards)."""
+    knobs = ClusterKnobs(cluster_file)
+    yield knobs
+    knobs._restore()
+
+
+@pytest.fixture
+def shared_fdb_knobs(shared_cluster_file) -> ClusterKnobs:
+    """Link, size cap and observer of ``shared_cluster_file`` (subprocesses obey and report)."""
+    knobs = ClusterKnobs(shared_cluster_file)
+    yield knobs
+    knobs._restore()
 
 
 def _drop_tenants(tenants):

@@ -65,7 +65,7 @@ def history(ledger_path, isolated_state):
         clock.now = T0 + 5000 * SEC
         ids["hot_back"] = coder.file_change("hot.py", b"v0\n", caused_by=ids["D2"])
         url = analytics_url(isolated_state)
-        Ingestor(url, LocalSource(lg)).run()
+        Ingestor(url, LocalSource(lg, tenant="acme")).run()
     return url, ids
 
 
@@ -179,7 +179,7 @@ def test_reverted_does_not_judge_decisions_without_a_confidence(ledger_path, iso
         clock.now = T0 + 15 * SEC
         rec.file_change("l.txt", None)
         url = analytics_url(isolated_state)
-        Ingestor(url, LocalSource(lg)).run()
+        Ingestor(url, LocalSource(lg, tenant="acme")).run()
     rows = run_audit(url, "reverted", tenant="acme", max_confidence=0.5).as_dicts()
     assert [(r["path"], r["change_id"]) for r in rows] == [("l.txt", made)]
     assert unknown != low

@@ -115,10 +115,10 @@ def test_projects(ledger_db, tmp_path):
     db, _ = ledger_db
     assert "default/p  9 events" in run(["projects"], db).output
     data = json.loads(run(["projects", "--json"], db).output)
-    assert data == [{"tenant_id": "default", "project_id": "p", "events": 9,
+    assert data == [{"tenant_id": "default", "project_id": "p", "events": 9, "root": None, "identity": None,
                      "first": data[0]["first"], "last": "2030-03-17T17:46:40Z"}]
     empty = run(["projects"], tmp_path / "empty.db")
-    assert empty.exit_code == 0 and "No events yet" in empty.output
+    assert empty.exit_code == 0 and "No projects yet" in empty.output
 
 
 def test_show_does_not_read_another_tenants_event(tmp_path):
@@ -133,3 +133,52 @@ def test_show_does_not_read_another_tenants_event(tmp_path):
     assert ok.exit_code == 0 and "secret plan" in ok.output
     other = CliRunner().invoke(cli, ["--db", str(db), "--tenant", "globex", "show", event_id])
     assert other.exit_code == 1 and "no event" in other.output and "secret plan" not in other.output
+
+
+def test_json_errors_are_json_with_the_same_exit_codes(ledger_path):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["--db", str(ledger_path), "log", "--project", "nope"])
+    as_json = runner.invoke(cli, ["--db", str(ledger_path), "log", "--project", "nope", "--json"])
+    assert plain.exit_code == as_json.exit_code == 1
+    err = _json.loads(as_json.stderr.strip().splitlines()[-1])
+    assert err["type"] == "ProjectNotFound" and "nope" in err["error"] and err["exit_code"] == 1
+    usage = runner.invoke(cli, ["--db", str(ledger_path), "log", "--bogus", "--json"])
+    assert usage.exit_code == 2 and _json.loads(usage.stderr.strip().splitlines()[-1])["exit_code"] == 2
+    assert "Error:" in plain.stderr and not plain.stderr.lstrip().startswith("{")
+
+
+def test_scope_options_after_the_subcommand(ledger_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+    from ledger import Ledger
+    from nervous_system import Recorder
+
+    with Ledger(ledger_path) as lg:
+        Recorder(lg, project_id="web", agent_id="a", tenant_id="acme").decision("in web")
+        Recorder(lg, project_id="api", agent_id="a", tenant_id="acme").decision("in api")
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "log", "--tenant", "acme", "--project", "api"])
+    assert res.exit_code == 0, res.output
+    assert "in api" in res.stdout and "in web" not in res.stdout
+
+
+def test_a_missing_extra_names_the_install_command(ledger_path, python):
+    import subprocess
+
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('chdb', 'clickhouse_connect'):\n"
+            "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from cli import cli\n"
+            f"cli(['--db', {str(ledger_path)!r}, 'ingest'])\n")
+    res = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 1, res.stderr
+    assert "pip install 'context-ledger[analytics]'" in res.stderr and "Traceback" not in res.stderr

@@ -11,12 +11,12 @@ import pytest
 
 from ledger import Ledger
 
+pytestmark = pytest.mark.slow  # crash rounds: CI runs them; `-m 'not slow'` skips
+
 CHILD = r"""
 import sys, time
 import nervous_system
 from ledger import Ledger
-
-pytestmark = pytest.mark.slow  # crash and fault rounds: CI runs them; `-m 'not slow'` skips
 
 path, durability, mode = sys.argv[1:4]
 lg = Ledger(path, durability=durability)

@@ -503,3 +503,382 @@ def test_unemulated_c_functions_fail_loudly():
 
     with pytest.raises(NotEmulated, match="fdb_database_open_tenant is not emulated"):
         fdb.impl._capi.fdb_database_open_tenant(None, b"t", 1, None)
+
+
+# -- simulated link: the 5-second limit under a slow network ---------------------------------------
+from tests.fdb_double import Link, TransactionSizeCapExceeded  # noqa: E402
+from tests.hub_fixtures import requires_double  # noqa: E402
+
+MB_PER_S = Link.bandwidth(1_000_000)  # 1e-6 s per byte both ways
+
+
+@pytest.fixture
+def mem_cluster(tmp_path):
+    return fdb_double.make_cluster_file(tmp_path / "mem", backend="memory")
+
+
+@pytest.fixture
+def mem_db(mem_cluster):
+    return fdb.open(mem_cluster)
+
+
+def _fill(db, prefix: bytes, count: int, size: int) -> None:
+    @fdb.transactional
+    def fill(tr, first):
+        for i in range(first, min(count, first + 8)):
+            tr[prefix + b"%04d" % i] = b"x" * size
+
+    for first in range(0, count, 8):
+        fill(db, first)
+
+
+def test_slow_link_read_ages_the_transaction_to_1007_and_on_error_retries(db, cluster):
+    _fill(db, b"big/", 60, 100_000)  # 6 MB: 6 simulated seconds to read at 1 MB/s
+    fdb_double.set_link(cluster, MB_PER_S)
+    attempts = []
+
+    @fdb.transactional
+    def read_all(tr, speed_up_on=None):
+        attempts.append(1)
+        tr.options.set_retry_limit(2)
+        if len(attempts) == speed_up_on:
+            fdb_double.set_link(cluster, Link.bandwidth(10_000_000))
+        return sum(len(kv.value) for kv in tr.get_range(b"big/", b"big0"))
+
+    start = time.monotonic()
+    with pytest.raises(fdb.FDBError) as e:
+        read_all(db)
+    assert code_of(e) == 1007 and len(attempts) == 3  # retried by on_error until the retry limit
+    assert time.monotonic() - start < 3  # simulated time: nothing slept
+    attempts.clear()
+    assert read_all(db, speed_up_on=2) == 6_000_000 and len(attempts) == 2  # 0.6 s at 10 MB/s
+
+
+def test_slow_link_big_commit_gets_1007_small_transaction_commits(db, cluster):
+    db[b"r"] = b"z" * 100_000
+    fdb_double.set_link(cluster, MB_PER_S)
+    attempts = []
+
+    @fdb.transactional
+    def write(tr, count):
+        attempts.append(1)
+        tr.options.set_retry_limit(1)
+        assert len(tr[b"r"]) == 100_000
+        for i in range(count):
+            tr[b"w/%03d" % i] = b"y" * 100_000
+
+    with pytest.raises(fdb.FDBError) as e:
+        write(db, 60)  # 0.1 s read + 6 MB upload: the read version is 6.1 s old at the resolver
+    assert code_of(e) == 1007 and fdb.predicates.is_retryable(e.value) and len(attempts) == 2
+    assert fdb_double.dump(cluster, b"w/") == []
+    attempts.clear()
+    write(db, 4)  # 100 KB down + 400 KB up: half a second
+    assert len(fdb_double.dump(cluster, b"w/")) == 4 and len(attempts) == 1
+
+
+def test_request_latencies_age_the_transaction(db, cluster):
+    fdb_double.set_link(cluster, Link(read_latency_s=2.0))
+    tr = db.create_transaction()
+    for key in (b"a", b"b", b"c"):
+        tr[key].wait()  # issued at ages 0, 2 and 4 s
+    tr[b"mine"] = b"v"
+    assert tr[b"mine"] == b"v"  # answered from the transaction's own writes: no round trip
+    with pytest.raises(fdb.FDBError) as e:
+        tr[b"d"].wait()  # issued at 6 s
+    assert code_of(e) == 1007
+    tr.on_error(e.value).wait()
+    tr[b"d"].wait()  # new attempt, new read version, simulated time back to 0
+
+    fdb_double.set_link(cluster, Link(commit_latency_s=5.5))
+    tr = db.create_transaction()
+    tr[b"k"] = b"v"
+    with pytest.raises(fdb.FDBError) as e:
+        tr.commit().wait()
+    assert code_of(e) == 1007
+    fdb_double.set_link(cluster, Link(commit_latency_s=4.5))
+    tr = db.create_transaction()
+    tr[b"k"] = b"v"
+    tr.commit().wait()
+    assert db[b"k"] == b"v"
+
+
+def test_simulated_time_counts_toward_the_timeout_option(db, cluster):
+    fdb_double.set_link(cluster, Link(read_latency_s=0.3))
+    tr = db.create_transaction()
+    tr.options.set_timeout(500)
+    tr[b"a"].wait()
+    tr[b"b"].wait()  # issued at 0.3 s
+    with pytest.raises(fdb.FDBError) as e:
+        tr[b"c"].wait()  # issued at 0.6 s: past the 500 ms timeout
+    assert code_of(e) == 1031
+
+
+def test_real_sleep_knob_sleeps_instead_of_simulating(db, cluster):
+    fdb_double.set_link(cluster, Link(read_latency_s=0.2, real_sleep=True))
+    tr = db.create_transaction()
+    start = time.monotonic()
+    tr[b"a"].wait()
+    assert time.monotonic() - start >= 0.19
+    fdb_double.set_link(cluster, None)
+    assert fdb_double.get_link(cluster) == Link()
+    start = time.monotonic()
+    db.create_transaction()[b"a"].wait()
+    assert time.monotonic() - start < 0.15
+
+
+def test_simulated_link_context_manager_restores(cluster):
+    with fdb_double.simulated_link(cluster, MB_PER_S):
+        assert fdb_double.get_link(cluster) == MB_PER_S
+    assert fdb_double.get_link(cluster) == Link()
+
+
+# -- next_write_no_write_conflict_range and versionstamped keys' conflict ranges ---------------------
+def _conflicts_with_reader_of_hot(db, writer) -> bool:
+    """t1 reads b"hot" and writes elsewhere; t2 = writer(tr) commits first; does t1 get 1020?"""
+    db[b"hot"] = b"0"
+    t1 = db.create_transaction()
+    t1[b"hot"].wait()
+    t1[b"other"] = b"t1"
+    t2 = db.create_transaction()
+    writer(t2)
+    t2.commit().wait()
+    try:
+        t1.commit().wait()
+        return False
+    except fdb.FDBError as e:
+        assert e.code == 1020
+        return True
+
+
+HOT_WRITES = {
+    "set": lambda tr: tr.set(b"hot", b"x"),
+    "clear": lambda tr: tr.clear(b"hot"),
+    "clear_range": lambda tr: tr.clear_range(b"hot", b"hou"),
+    "atomic": lambda tr: tr.add(b"hot", struct.pack("<q", 1)),
+    "versionstamped_value": lambda tr: tr.set_versionstamped_value(
+        b"hot", fdb.tuple.pack_with_versionstamp((Versionstamp(),))),
+}
+
+
+@pytest.mark.parametrize("write", sorted(HOT_WRITES))
+def test_next_write_no_write_conflict_range_suppresses_that_write(db, write):
+    assert _conflicts_with_reader_of_hot(db, HOT_WRITES[write])
+
+    def suppressed(tr):
+        tr.options.set_next_write_no_write_conflict_range()
+        HOT_WRITES[write](tr)
+
+    assert not _conflicts_with_reader_of_hot(db, suppressed)
+
+
+def test_next_write_option_is_consumed_by_the_next_write_of_any_kind(db):
+    log = fdb.Subspace(("log",))
+
+    def versionstamped_key_then_hot(tr):
+        tr.options.set_next_write_no_write_conflict_range()
+        tr.set_versionstamped_key(log.pack_with_versionstamp((Versionstamp(),)), b"e")  # consumes it
+        tr[b"hot"] = b"t2"  # an ordinary write again
+
+    assert _conflicts_with_reader_of_hot(db, versionstamped_key_then_hot)
+
+    def noop_clear_then_hot(tr):
+        tr.options.set_next_write_no_write_conflict_range()
+        tr.clear(b"k" * 10_001)  # no such key can exist: a no-op, but it still consumes the option
+        tr[b"hot"] = b"t2"
+
+    assert _conflicts_with_reader_of_hot(db, noop_clear_then_hot)
+
+
+def test_versionstamped_key_conflicts_only_on_its_final_key(db):
+    log = fdb.Subspace(("log",))
+    far_future = log.pack((Versionstamp(b"\xfe" + b"\x00" * 9),))  # where no stamp of today lands
+    for reader, conflicts in (((far_future, log.range().stop), False), ((log.range().start, log.range().stop), True)):
+        t1 = db.create_transaction()
+        list(t1.get_range(*reader))
+        t1[b"other"] = b"t1"
+        t2 = db.create_transaction()
+        t2.options.set_next_write_no_write_conflict_range()  # cannot remove the proxy's conflict range
+        t2.set_versionstamped_key(log.pack_with_versionstamp((Versionstamp(),)), b"e")
+        t2.commit().wait()
+        if conflicts:
+            with pytest.raises(fdb.FDBError) as e:
+                t1.commit().wait()
+            assert code_of(e) == 1020
+        else:
+            t1.commit().wait()
+
+
+# -- size accounting: 2101, commit_size, get_approximate_size -----------------------------------------
+def _ranges_of(total: int, tag: bytes) -> list:
+    """Disjoint, non-adjacent conflict ranges whose FDB size (32 + begin + end each) sums to ``total``."""
+    out, i = [], 0
+    while total:
+        cost = min(total, 20_000)
+        if 0 < total - cost < 40:  # keep the last range big enough to exist
+            cost -= 40
+        key_len = (cost - 32 - 1) // 2
+        begin = tag + b"%04d" % i
+        begin += b"a" * (key_len - len(begin))
+        end = begin + b"\x00" * (cost - 32 - 2 * key_len)
+        assert 32 + len(begin) + len(end) == cost and begin < end
+        out.append((begin, end))
+        total, i = total - cost, i + 1
+    return out
+
+
+@pytest.mark.parametrize("kind", ["read", "write"])
+def test_2101_counts_conflict_ranges_with_fdb_overheads(mem_db, mem_cluster, kind):
+    value = b"v" * 99_000
+    mutations = 100 * (56 + len(b"big000") + len(value))  # sizeof(MutationRef) + key + value: 9,906,200
+
+    def attempt(conflict_bytes):
+        tr = mem_db.create_transaction()
+        for i in range(100):
+            tr.options.set_next_write_no_write_conflict_range()  # only the ranges below count
+            tr[b"big%03d" % i] = value
+        for b, e in _ranges_of(conflict_bytes, b"rc"):
+            (tr.add_read_conflict_range if kind == "read" else tr.add_write_conflict_range)(b, e)
+        tr.commit().wait()
+
+    with pytest.raises(fdb.FDBError) as e:
+        attempt(10_000_000 - mutations + 1)  # one byte over
+    assert code_of(e) == 2101
+    assert mem_db[b"big000"] == None  # noqa: E711
+    attempt(0)  # the same mutations alone fit
+    attempt(10_000_000 - mutations)  # exactly at the limit: fits (the check is "greater than")
+    stats = fdb_double.transaction_stats(mem_cluster)
+    assert stats.max_attempted_bytes == 10_000_001 and stats.max_committed_bytes == 10_000_000
+    assert stats.commits == 2 and stats.attempts == 3
+
+
+def test_size_limit_option_uses_the_same_count(db):
+    tr = db.create_transaction()
+    tr.options.set_size_limit(1_000)
+    tr[b"k"] = b"x" * 900  # 56 + 1 + 900 + write conflict range 32 + 1 + 2 = 992
+    tr.commit().wait()
+    tr = db.create_transaction()
+    tr.options.set_size_limit(1_000)
+    tr[b"k"] = b"x" * 909  # 1,001
+    with pytest.raises(fdb.FDBError) as e:
+        tr.commit().wait()
+    assert code_of(e) == 2101
+
+
+def test_commit_size_and_approximate_size_follow_fdb(db, cluster):
+    log = fdb.Subspace(("log",))
+    db[b"r1"] = b"abc"
+    fdb_double.reset_transaction_stats(cluster)
+    tr = db.create_transaction()
+    vs_key = log.pack_with_versionstamp((Versionstamp(),))
+    approx, size = 0, 0
+    for _ in range(2):  # the same read twice: the estimate counts it twice, the commit once
+        tr[b"r1"].wait()
+        approx += 32 + 2 * 2 + 1
+    size += 32 + 2 * 2 + 1
+    tr[b"k1"] = b"v" * 10
+    approx += 56 + 2 + 10 + 32 + 2 * 2 + 1
+    size += 56 + 2 + 10 + 32 + 2 * 2 + 1
+    tr.add(b"k3", struct.pack("<q", 1))
+    approx += 56 + 2 + 8 + 32 + 5
+    size += 56 + 2 + 8 + 32 + 5
+    tr.clear(b"k4")  # a single-key clear: RYW counts sizeof(KeyRangeRef) for it; the mutation is a ClearRange
+    approx += (2 * 2 + 1) + 32 + 32 + 5
+    size += 56 + 2 * 2 + 1 + 32 + 5
+    tr.clear_range(b"x", b"y")
+    approx += 56 + 2 + 32 + 2
+    size += 56 + 2 + 32 + 2
+    tr.set_versionstamped_key(vs_key, b"e")  # no client-side write conflict range
+    approx += 56 + len(vs_key) + 1
+    size += 56 + len(vs_key) + 1
+    tr.options.set_next_write_no_write_conflict_range()
+    tr[b"quiet"] = b"q"
+    approx += 56 + 5 + 1
+    size += 56 + 5 + 1
+    tr.add_write_conflict_range(b"w", b"wz")
+    approx += 32 + 1 + 2
+    size += 32 + 1 + 2
+    assert tr.get_approximate_size().wait() == approx
+    tr.commit().wait()
+    stats = fdb_double.transaction_stats(cluster)
+    assert (stats.commits, stats.attempts, stats.max_committed_bytes, stats.max_attempted_bytes) == (1, 1, size, size)
+
+
+def test_adjacent_conflict_ranges_are_coalesced_in_the_commit_size(db, cluster):
+    fdb_double.reset_transaction_stats(cluster)
+    tr = db.create_transaction()
+    tr.options.set_next_write_no_write_conflict_range()
+    tr[b"k"] = b"v"
+    tr.add_read_conflict_range(b"a", b"c")
+    tr.add_read_conflict_range(b"b", b"d")  # overlaps: one range [a, d) is sent
+    tr.add_read_conflict_range(b"d", b"e")  # adjacent: still one range [a, e)
+    tr.commit().wait()
+    assert fdb_double.transaction_stats(cluster).max_committed_bytes == (56 + 1 + 1) + (32 + 1 + 1)
+
+
+# -- observer and cap -----------------------------------------------------------------------------------
+def test_size_cap_fails_loudly_is_not_retried_and_is_counted(db, cluster):
+    fdb_double.set_size_cap(cluster, 1_000)
+    calls = []
+
+    @fdb.transactional
+    def write(tr, n):
+        calls.append(1)
+        tr[b"c"] = b"x" * n
+
+    write(db, 500)  # 56 + 1 + 500 + 35 = 592
+    with pytest.raises(TransactionSizeCapExceeded, match=r"1,092 bytes .*size cap of 1,000 bytes") as e:
+        write(db, 1_000)  # 1,092
+    assert (e.value.size, e.value.cap, e.value.breakdown.write_conflicts) == (1_092, 1_000, 35)
+    assert len(calls) == 2 and db[b"c"] == b"x" * 500
+    stats = fdb_double.transaction_stats(cluster)
+    assert (stats.attempts, stats.commits, stats.max_attempted_bytes, stats.max_committed_bytes,
+            stats.over_cap) == (2, 1, 1_092, 592, 1)
+    fdb_double.reset_transaction_stats(cluster)
+    assert fdb_double.transaction_stats(cluster) == fdb_double.TransactionStats()
+    fdb_double.set_size_cap(cluster, None)
+    write(db, 1_000)
+    assert fdb_double.transaction_stats(cluster).max_committed_bytes == 1_092
+
+
+def test_observer_counts_failed_attempts(db, cluster):
+    fdb_double.reset_transaction_stats(cluster)
+    with fdb_double.faults(cluster, Fault.not_committed(count=2)):
+        db[b"k"] = b"v"  # two injected 1020s, then applied
+    stats = fdb_double.transaction_stats(cluster)
+    assert (stats.attempts, stats.commits) == (3, 1)
+    assert stats.max_attempted_bytes == stats.max_committed_bytes == 56 + 1 + 1 + 32 + 3
+
+
+def test_observer_and_cap_reach_subprocesses(sqlite_cluster):
+    proc = _writer(sqlite_cluster, 3, 5)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.split() == ["0", "1", "2"]
+    stats = fdb_double.transaction_stats(sqlite_cluster)
+    assert stats.commits == stats.attempts == 3 and stats.max_committed_bytes > 5 * (56 + 100)
+    fdb_double.set_size_cap(sqlite_cluster, 200)
+    child = subprocess.run([sys.executable, "-m", "tests.fdb_double.run", "tests.fdb_double.selftest_writer",
+                            sqlite_cluster, "1", "5"], capture_output=True, text=True, timeout=30, env=_env())
+    assert child.returncode != 0 and "TransactionSizeCapExceeded" in child.stderr
+    assert "exceeds the test's size cap of 200 bytes" in child.stderr
+    assert fdb_double.transaction_stats(sqlite_cluster).over_cap == 1
+
+
+@requires_double
+def test_hub_fixture_knobs(fdb_knobs, cluster_file):
+    db = fdb.open(cluster_file)
+    fdb_knobs.reset_stats()
+    db[b"a"] = b"b"
+    fdb_knobs.assert_max_transaction_bytes(100)
+    with pytest.raises(AssertionError, match="was attempted"):
+        fdb_knobs.assert_max_transaction_bytes(50)
+    fdb_knobs.set_link(bytes_per_second=1_000)  # 1 KB/s
+    tr = db.create_transaction()
+    tr[b"x"] = b"y" * 6_000  # six seconds of upload
+    with pytest.raises(fdb.FDBError) as e:
+        tr.commit().wait()
+    assert code_of(e) == 1007
+    fdb_knobs.clear_link()
+    fdb_knobs.set_size_cap(1_000)
+    with pytest.raises(TransactionSizeCapExceeded):
+        db[b"x"] = b"y" * 6_000
+    assert fdb_knobs.stats().over_cap == 1

@@ -107,7 +107,7 @@ def test_git_history_and_sdk_scenario_counts_match_exactly(tmp_path, ledger_path
         summary = import_git(lg, repo, tenant_id="acme", project_id="repo")
         assert summary.commits_imported == 1100
         sdk_scenario(lg)
-    result = CliRunner().invoke(cli, ["--db", str(ledger_path), "ingest", "--batch-size", "700", "--json"])
+    result = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "ingest", "--batch-size", "700", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
     url = analytics_url(isolated_state)
@@ -120,11 +120,11 @@ def test_git_history_and_sdk_scenario_counts_match_exactly(tmp_path, ledger_path
                                "(SELECT event_id FROM analytics.swarm_events WHERE event_type = 'decision')")
         assert orphans == [(0,)]
     # a second run adds nothing; new events are picked up incrementally
-    again = CliRunner().invoke(cli, ["--db", str(ledger_path), "ingest", "--json"])
+    again = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "ingest", "--json"])
     assert json.loads(again.output)["inserted"] == 0
     with Ledger(ledger_path) as lg:
         Recorder(lg, project_id="web", agent_id="late", tenant_id="acme").decision("one more", confidence=0.1)
-    more = CliRunner().invoke(cli, ["--db", str(ledger_path), "ingest", "--json"])
+    more = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "ingest", "--json"])
     assert json.loads(more.output)["inserted"] == 1
     with Ledger(ledger_path) as lg:
         assert_same(lg, url)
@@ -134,7 +134,7 @@ def test_columns_carry_the_event_fields(ledger_path, isolated_state):
     with Ledger(ledger_path) as lg:
         sdk_scenario(lg)
         url = analytics_url(isolated_state)
-        Ingestor(url, LocalSource(lg)).run()
+        Ingestor(url, LocalSource(lg, tenant="acme")).run()
         seq_of_first = next(lg.events(order="seq")).seq
     rename = ch_rows(url, "SELECT operation, target_path, previous_path, file_mode, agent_role, caused_by != '', "
                           "source, local_seq > 0, toUnixTimestamp64Nano(time) > 0 "
@@ -190,14 +190,14 @@ def test_follow_ingests_new_events_and_frees_the_database_between_polls(ledger_p
         rec = Recorder(lg, project_id="web", agent_id="a", tenant_id="acme")
         rec.decision("first", confidence=0.5)
         stop = threading.Event()
-        ingestor = Ingestor(url, LocalSource(lg), batch_size=10)
+        ingestor = Ingestor(url, LocalSource(lg, tenant="acme"), batch_size=10)
         thread = threading.Thread(target=ingestor.follow, kwargs={"poll_interval_s": 0.05, "stop": stop})
         thread.start()
         try:
             for i in range(25):
                 rec.decision(f"next {i}", confidence=0.5)
             deadline = time.monotonic() + 60
-            while ingestor.positions.get(LocalSource(lg).stream) != f"{lg.max_seq():020d}":
+            while ingestor.positions.get(LocalSource(lg, tenant="acme").stream) != f"{lg.max_seq():020d}":
                 assert time.monotonic() < deadline, "follow did not catch up"
                 time.sleep(0.02)
         finally:
@@ -256,15 +256,18 @@ def test_hub_source_with_a_hub_reader(ledger_path, isolated_state):
 
 
 def test_hub_source_refuses_events_of_another_tenant(ledger_path, isolated_state):
-    from ingest.errors import SourceError
-
+    """A hub record of another tenant is refused (reported, not loaded, its tenant not
+    named) and the run goes on with the next record."""
     with Ledger(ledger_path) as lg:
-        Recorder(lg, project_id="web", agent_id="a", tenant_id="other").decision("x")
-        event = next(lg.events()).event
-    hub = FakeHub("acme", {"web": [FakeRecord(b"\x00" * 9 + b"\x01", event)]})
-    with pytest.raises(SourceError, match="tenant"):
-        Ingestor(analytics_url(isolated_state), HubSource(hub)).run()
-    assert ch_rows(analytics_url(isolated_state), "SELECT count() FROM analytics.swarm_events") == [(0,)]
+        Recorder(lg, project_id="web", agent_id="a", tenant_id="zeta").decision("x")
+        Recorder(lg, project_id="web", agent_id="a", tenant_id="acme").decision("y")
+        theirs, ours = [s.event for s in lg.events(order="seq")]
+    hub = FakeHub("acme", {"web": [FakeRecord(b"\x00" * 9 + b"\x01", theirs), FakeRecord(b"\x00" * 9 + b"\x02", ours)]})
+    stats = Ingestor(analytics_url(isolated_state), HubSource(hub)).run()
+    assert (stats.inserted, stats.refused) == (1, 1)
+    assert "another tenant" in stats.refused_rows[0].reason and "zeta" not in stats.refused_rows[0].reason
+    assert ch_rows(analytics_url(isolated_state), "SELECT tenant_id, event_id FROM analytics.swarm_events") == [
+        ("acme", ours.event_id)]
 
 
 def test_an_older_analytics_database_is_upgraded_in_place(ledger_path, isolated_state, monkeypatch):

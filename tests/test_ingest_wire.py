@@ -52,7 +52,10 @@ def test_event_rows_is_the_lean_read_path(ledger_path):
     with Ledger(ledger_path) as lg:
         sdk_scenario(lg)
         stored = list(lg.events(order="seq"))
-        assert lg.event_rows(0, 10**6) == [(s.seq, s.body, s.hub_versionstamp, s.recorded_ns) for s in stored]
+        assert lg.event_rows(0, 10**6) == [(s.seq, s.body, s.hub_versionstamp, s.recorded_ns, s.event_id)
+                                           for s in stored]
+        assert lg.event_rows(0, 10**6, tenant_id="acme") == lg.event_rows(0, 10**6)
+        assert lg.event_rows(0, 10**6, tenant_id="other") == []
         assert [r[0] for r in lg.event_rows(stored[2].seq, 3)] == [s.seq for s in stored[3:6]]
         assert lg.event_rows(stored[-1].seq, 10) == []
 
@@ -62,7 +65,8 @@ def test_local_rows_equal_row_from_body_and_the_event_json_for_every_kind(ledger
         sdk_scenario(lg)
         lg.mark_synced([(1, b"\x01" * 10)])  # a row with a hub versionstamp
         stored = list(lg.events(order="seq"))
-        rows = local_rows(lg.event_rows(0, 10**6), "local:x")
+        rows, refused = local_rows(lg.event_rows(0, 10**6), "local:x")
+    assert refused == []
     assert {s.kind for s in stored} == {"decision", "state_change", "message", "signal", "span"}
     assert len(rows) == len(stored)
     for s, row in zip(stored, rows):
@@ -96,7 +100,7 @@ def test_wire_form_stores_the_same_rows_as_a_plain_insert_of_every_column(ledger
         lg.append_many([SwarmEvent(event_id=new_event_id(), timestamp=T0, tenant_id="acme", project_id="web",
                                    state_change=StateChange(target_resource="a.txt", operation="delete",
                                                             previous_state_hash="0" * 64))])
-        source = LocalSource(lg)
+        source = LocalSource(lg, tenant="acme")
         with connect(analytics_url(isolated_state)) as ch:
             wire = WireFormat(ch)
             first = source.read(source.stream, None, 30).rows

@@ -68,7 +68,7 @@ def test_content_is_stored_once_and_compressed(ledger_path):
 
 def test_corrupt_blob_is_detected(ledger_path):
     lg = Ledger(ledger_path)
-    digest = lg.put_blob(b"x" * 10)
+    digest = lg.put_blob(b"x" * 10, tenant_id="default")
     with sqlite3.connect(ledger_path) as conn:
         conn.execute("UPDATE blobs SET data = ? WHERE hash = ?", (b"y" * 10, digest))
     with pytest.raises(Exception, match="corrupt"):

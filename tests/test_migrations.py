@@ -66,3 +66,37 @@ def test_concurrent_openers_migrate_once(ledger_path):
     with sqlite3.connect(ledger_path) as conn:
         names = [r[0] for r in conn.execute("SELECT name FROM _migrations")]
     assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS)
+
+
+#: The migrations of the previous release (stop 6): what an existing user's ledger has.
+PREVIOUS_RELEASE = ["m001_create_events", "m002_create_blobs", "m003_create_path_state",
+                    "m004_create_checkpoints_and_meta", "m005_outbox_columns"]
+
+
+def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(ledger_path):
+    from ledger.rows import INSERT_SQL, event_row
+    from nervous_system import Recorder
+
+    ledger_path.parent.mkdir(parents=True)
+    db = sqlite_utils.Database(ledger_path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+    for fn in MIGRATIONS:
+        if fn.__name__ in PREVIOUS_RELEASE:
+            fn(db)
+            db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, time.time_ns()))
+    events = [SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id=t, project_id=p,
+                         decision=AgentDecision(rationale=f"{t}/{p}"))
+              for t, p in (("acme", "web"), ("acme", "api"), ("globex", "web"))]
+    for ev in events:
+        db.execute(INSERT_SQL, event_row(ev, ev.to_bytes(), time.time_ns()))
+    db.conn.commit()
+    db.close()
+
+    lg = Ledger(ledger_path)
+    assert applied(lg._conn()) == [m.__name__ for m in MIGRATIONS]
+    assert [(p.tenant_id, p.project_id) for p in lg.project_infos()] == [
+        ("acme", "api"), ("acme", "web"), ("globex", "web")]
+    assert [lg.get(e.event_id).event for e in events] == events
+    Recorder(lg, project_id="new", agent_id="a", tenant_id="acme").decision("after the upgrade")
+    assert "new" in [p.project_id for p in lg.project_infos("acme")]  # the trigger registers it
+    lg.close()

@@ -79,7 +79,7 @@ def test_missing_project_without_default(ledger_path):
 
 
 def test_replayed_input_is_idempotent(ledger_path):
-    lines = [{"event_id": new_event_id(), "timestamp": 1_000, "decision": {"rationale": str(i)}} for i in range(3)]
+    lines = [{"event_id": new_event_id(), "timestamp_ns": 1_000, "decision": {"rationale": str(i)}} for i in range(3)]
     assert run(ledger_path, lines).exit_code == 0
     res = run(ledger_path, lines, "--json")
     assert json.loads(res.stdout)["duplicates"] == 3
@@ -125,3 +125,75 @@ def test_unknown_schema_version_and_oversize_lines_are_refused(ledger_path, monk
     assert "line 2: event" in res.output and "exceeds the 2,000-byte limit" in res.output
     assert "nothing was written" in res.output
     assert Ledger(ledger_path).count() == 0
+
+
+def test_retries_of_the_same_lines_add_nothing(ledger_path):
+    fixed = new_event_id()
+    lines = [
+        {"event_id": fixed, "message": {"content": "no timestamp given"}},
+        {"event_id": new_event_id(), "state_change": {"target_resource": "a.txt"}, "content": "one\n"},
+    ]
+    first = run(ledger_path, lines, "--json")
+    assert first.exit_code == 0 and json.loads(first.stdout)["recorded"] == 2, first.output
+    again = run(ledger_path, lines + lines, "--json")  # a retry, with the same lines twice
+    assert again.exit_code == 0, again.output
+    out = json.loads(again.stdout)
+    assert out["recorded"] == 0 and out["duplicates"] == 4
+    conflict = run(ledger_path, [{"event_id": fixed, "message": {"content": "something else"}}])
+    assert conflict.exit_code == 1 and "already recorded with different message" in conflict.output
+    assert Ledger(ledger_path).count() == 2
+
+
+def test_integer_timestamps_need_an_unambiguous_unit(ledger_path):
+    when = 1_767_323_045  # 2026-01-02T03:04:05Z
+    cases = [when, when * 1000, when * 1_000_000, when * 1_000_000_000]
+    res = run(ledger_path, [{"message": {"content": str(v)}, "timestamp": v} for v in cases]
+              + [{"message": {"content": "ns"}, "timestamp_ns": 5}], "--json")
+    assert res.exit_code == 0, res.output
+    stored = [Ledger(ledger_path).get(i).event.timestamp for i in json.loads(res.stdout)["event_ids"]]
+    assert stored == [when * 1_000_000_000] * 4 + [5]
+    for bad in (1_000, 12, 99_999_999_999, 2**70):
+        refused = run(ledger_path, [{"message": {"content": "x"}, "timestamp": bad}])
+        assert refused.exit_code == 1 and ("ambiguous" in refused.output or "outside" in refused.output)
+    far = run(ledger_path, [{"message": {"content": "x"}, "timestamp": "2300-01-01T00:00:00Z"}])
+    assert far.exit_code == 1 and "outside the times the ledger can hold" in far.output
+    assert "Traceback" not in far.output
+
+
+def test_changes_link_to_the_sessions_latest_decision_and_messages_to_their_agent(ledger_path):
+    res = run(ledger_path, [
+        {"session_id": "s1", "agent_id": "bot", "decision": {"rationale": "plan"}},
+        {"session_id": "s1", "state_change": {"target_resource": "a.txt"}, "content": "x\n"},
+        {"session_id": "s2", "state_change": {"target_resource": "b.txt"}, "content": "y\n"},
+        {"agent_id": "bot", "message": {"content": "done", "recipients": ["reviewer"]}},
+    ], "--json")
+    assert res.exit_code == 0, res.output
+    lg = Ledger(ledger_path)
+    decision, change, other, message = (lg.get(i).event for i in json.loads(res.stdout)["event_ids"])
+    assert change.caused_by == decision.event_id and other.caused_by == ""
+    assert message.message.sender == "bot"
+    later = run(ledger_path, [{"session_id": "s1", "state_change": {"target_resource": "c.txt"}, "content": "z"}],
+                "--json")  # a later input: the decision comes from the ledger
+    assert lg.get(json.loads(later.stdout)["event_ids"][0]).event.caused_by == decision.event_id
+
+
+def test_deeply_nested_json_is_a_clear_error(ledger_path):
+    deep = '{"message": {"content": "x"}, "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    res = run(ledger_path, [deep])
+    assert res.exit_code == 1 and "nested deeper than" in res.output and "Traceback" not in res.output
+
+
+def test_memory_stays_bounded_for_a_large_input(ledger_path, python):
+    code = (
+        "import io, json, resource, sys\n"
+        "from ledger import Ledger\n"
+        "from nervous_system.jsonl import Defaults, record_jsonl\n"
+        "lines = (json.dumps({'message': {'content': 'x' * 400}, 'agent_id': 'a'}).encode() + b'\\n'\n"
+        "         for _ in range(60_000))\n"
+        f"lg = Ledger({str(ledger_path)!r})\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "r = record_jsonl(lg, lines, Defaults(project_id='p'))\n"
+        "print(r.inserted, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0]) == 60_000
+    assert int(out[1]) < 40, f"record_jsonl grew by {out[1]} MB for a 28 MB input"  # was 89 MB holding lines

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from ledger import ChangeRow, Ledger, sha256_hex
 from cli import cli
 from replay import UnsafePath, materialize
-from schemas import Operation, StateChange, SwarmEvent, deterministic_event_id
+from schemas import InvalidEvent, Operation, StateChange, SwarmEvent, deterministic_event_id
 
 T0 = 1_700_000_000_000_000_000
 
@@ -66,6 +66,17 @@ def _append(lg: Ledger, *events_and_data):
         lg.append(ev, {sha256_hex(data): data} if data is not None else None)
 
 
+def _append_unchecked(lg: Ledger, event: SwarmEvent, data: bytes) -> None:
+    """Store an event the way a ledger written by an older version (or another tool)
+    may hold it: straight into the table, past the record-time checks."""
+    from ledger import blobs
+    from ledger.rows import INSERT_SQL, event_row
+
+    with lg.write_transaction() as conn:
+        blobs.put(conn, data)
+        conn.execute(INSERT_SQL, event_row(event, event.to_bytes(), time.time_ns()))
+
+
 def test_write_through_restored_symlink_is_refused(tmp_path, ledger_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -73,8 +84,10 @@ def test_write_through_restored_symlink_is_refused(tmp_path, ledger_path):
     with Ledger(ledger_path) as lg:
         _append(lg,
                 (_file_event(1, "ok.txt", b"ok"), b"ok"),
-                (_file_event(2, "link", target, mode="symlink"), target),
-                (_file_event(3, "link/pwned.txt", b"evil"), b"evil"))
+                (_file_event(2, "link", target, mode="symlink"), target))
+        with pytest.raises(InvalidEvent, match="below 'link', which is a symlink"):
+            _append(lg, (_file_event(3, "link/pwned.txt", b"evil"), b"evil"))  # refused when recorded
+        _append_unchecked(lg, _file_event(3, "link/pwned.txt", b"evil"), b"evil")  # an old ledger's
     out = tmp_path / "out"
     result = run(["replay", "--at", "now", "--out", str(out)], ledger_path)
     assert result.exit_code == 1
@@ -108,21 +121,69 @@ def one_file_ledger(ledger_path):
     return ledger_path
 
 
-def test_non_empty_dir_needs_force(tmp_path, one_file_ledger):
+def test_non_empty_dir_needs_force_and_force_replaces_only_a_replay(tmp_path, one_file_ledger):
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("keep me")
     refused = run(["replay", "--at", "now", "--out", str(out)], one_file_ledger)
     assert refused.exit_code == 1 and "not empty" in refused.output and "--force" in refused.output
-    assert [p.name for p in out.iterdir()] == ["mine.txt"]
     forced = run(["replay", "--at", "now", "--out", str(out), "--force"], one_file_ledger)
-    assert forced.exit_code == 0, forced.output
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt", "b"]
+    assert forced.exit_code == 1 and "was not created by `ledger replay`" in forced.output
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]  # nobody's work is deleted
+    made = tmp_path / "made"
+    assert run(["replay", "--at", "now", "--out", str(made)], one_file_ledger).exit_code == 0
+    (made / "a.txt").write_bytes(b"edited after the replay")
+    again = run(["replay", "--at", "now", "--out", str(made), "--force"], one_file_ledger)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in made.iterdir()) == ["a.txt", "b"] and (made / "a.txt").read_bytes() == b"new content"
+    third = run(["replay", "--at", "now", "--out", str(made), "--force"], one_file_ledger)
+    assert third.exit_code == 0, third.output  # the replaced directory is remembered too
     assert leftovers(tmp_path) == []
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run(["replay", "--at", "now", "--out", str(empty)], one_file_ledger).exit_code == 0
     assert (empty / "a.txt").read_bytes() == b"new content"
+
+
+@pytest.mark.parametrize("git_name", [".git", ".GIT", ".Git"])
+def test_a_git_work_tree_is_never_a_replay_target(tmp_path, one_file_ledger, git_name):
+    work = tmp_path / "work"
+    (work / git_name).mkdir(parents=True)
+    (work / git_name / "HEAD").write_text("ref: refs/heads/main\n")
+    (work / "untracked.txt").write_text("uncommitted")
+    for extra in ([], ["--force"]):
+        result = run(["replay", "--at", "now", "--out", str(work), *extra], one_file_ledger)
+        assert result.exit_code == 1 and "git work tree" in result.output and "ledger restore" in result.output
+    assert (work / git_name / "HEAD").exists() and (work / "untracked.txt").read_text() == "uncommitted"
+
+
+def test_the_ledgers_own_files_are_never_a_replay_target(tmp_path, one_file_ledger):
+    data = one_file_ledger.parent
+    for target in (data, data.parent, one_file_ledger):
+        result = run(["replay", "--at", "now", "--out", str(target), "--force"], one_file_ledger)
+        assert result.exit_code == 1 and "ledger's own data" in result.output, (target, result.output)
+    assert one_file_ledger.exists() and Ledger(one_file_ledger).count() > 0
+
+
+def test_deep_trees_are_removed_without_recursion(tmp_path):
+    from replay.outdir import remove_tree
+
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)
+    for _ in range(2500):  # deeper than Python's recursion limit and PATH_MAX (5,000 bytes)
+        os.mkdir("d", dir_fd=fd)
+        child = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+    os.close(fd)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    os.symlink(outside, deep / "link")
+    remove_tree(deep)
+    assert not deep.exists() and (outside / "keep").exists()
 
 
 def test_out_that_is_a_file_or_symlink_is_refused(tmp_path, one_file_ledger):

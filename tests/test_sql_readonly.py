@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ingest.client import connect
-from ingest.errors import WriteRefused
+from ingest.errors import SqlRefused, WriteRefused
 from ingest.ingestor import Ingestor
 from ingest.readonly import execute_readonly
 from ingest.sources import LocalSource
@@ -29,7 +29,7 @@ def loaded(ledger_path, isolated_state):
         rec.file_change("a.txt", b"a\n")
         rec.file_change("b.txt", b"b\n")
         url = analytics_url(isolated_state)
-        Ingestor(url, LocalSource(lg)).run()
+        Ingestor(url, LocalSource(lg, tenant="acme")).run()
     return url
 
 
@@ -62,7 +62,7 @@ WRITES = [
 @pytest.mark.parametrize("sql", WRITES)
 def test_cli_refuses_writes_and_data_is_unchanged(loaded, ledger_path, sql, tmp_path):
     before = snapshot(loaded)
-    result = CliRunner().invoke(cli, ["--db", str(ledger_path), "sql", sql])
+    result = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "sql", sql])
     assert result.exit_code == 1
     assert "Error:" in result.output and ("read-only" in result.output or "ONE" in result.output)
     assert "Traceback" not in result.output
@@ -80,10 +80,10 @@ def test_cli_refuses_writes_and_data_is_unchanged(loaded, ledger_path, sql, tmp_
     "CREATE TABLE t (a Int8) ENGINE = Memory",
 ])
 def test_the_engine_itself_refuses_writes(loaded, sql):
-    """Without the parser check, ClickHouse's readonly setting alone refuses the write."""
+    """Without the parser check, the engine alone (readonly setting, grants) refuses the write."""
     before = snapshot(loaded)
-    with connect(loaded, readonly=True) as ch:
-        with pytest.raises(WriteRefused, match="refused by ClickHouse"):
+    with connect(loaded, readonly=True, tenant="acme") as ch:
+        with pytest.raises(SqlRefused, match="refused by ClickHouse"):
             execute_readonly(ch, sql, precheck=False)
     assert snapshot(loaded) == before
 
@@ -91,15 +91,15 @@ def test_the_engine_itself_refuses_writes(loaded, sql):
 def test_queries_run_with_parameters_and_formats(loaded, ledger_path):
     runner = CliRunner()
     q = "SELECT target_path, operation FROM swarm_events WHERE event_type = {k:String} ORDER BY target_path"
-    as_json = runner.invoke(cli, ["--db", str(ledger_path), "sql", q, "--param", "k=state_change", "--format", "json"])
+    as_json = runner.invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "sql", q, "--param", "k=state_change", "--format", "json"])
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.output) == [{"target_path": "a.txt", "operation": "create"},
                                           {"target_path": "b.txt", "operation": "create"}]
-    as_csv = runner.invoke(cli, ["--db", str(ledger_path), "sql", q, "--param", "k=state_change", "--format", "csv"])
+    as_csv = runner.invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "sql", q, "--param", "k=state_change", "--format", "csv"])
     assert list(csv.reader(io.StringIO(as_csv.output))) == [["target_path", "operation"], ["a.txt", "create"],
                                                           ["b.txt", "create"]]
-    table = runner.invoke(cli, ["--db", str(ledger_path), "sql",
+    table = runner.invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "sql",
                                 "WITH x AS (SELECT count() AS n FROM swarm_events) SELECT n FROM x"])
     assert table.exit_code == 0 and "3" in table.output
-    bad = runner.invoke(cli, ["--db", str(ledger_path), "sql", "SELECT nope FROM swarm_events"])
+    bad = runner.invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "sql", "SELECT nope FROM swarm_events"])
     assert bad.exit_code == 1 and "Error:" in bad.output and "nope" in bad.output

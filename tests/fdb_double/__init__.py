@@ -31,6 +31,19 @@ Public surface
 ``clock``
     The double's monotonic clock; ``clock.advance(5.1)`` ages every open transaction past
     the 5-second limit (1007) or its timeout (1031) without sleeping.
+``set_link(cluster_file, Link(...) | None)`` / ``get_link`` / ``simulated_link(cluster_file, link)``
+    A simulated latency/bandwidth link (stored in the store: subprocesses obey it).
+    ``Link(read_seconds_per_byte=, write_seconds_per_byte=, read_latency_s=,
+    commit_latency_s=, real_sleep=False)``; ``Link.bandwidth(1_000_000)`` = 1 MB/s.  Reads
+    and commits add simulated seconds to the transaction's age, so the 5-second limit
+    (1007) and the timeout (1031) bite without sleeping; rules in ``link.py``.
+``transaction_stats(cluster_file) -> TransactionStats`` / ``reset_transaction_stats``
+    Observer (all processes): ``attempts``, ``commits``, ``max_attempted_bytes``,
+    ``max_committed_bytes``, ``over_cap`` -- sizes counted as FoundationDB counts them for
+    2101 (mutations + conflict ranges, ``link.py``).
+``set_size_cap(cluster_file, max_bytes | None)``
+    Test-only cap: a commit over it raises ``TransactionSizeCapExceeded`` (an
+    AssertionError naming the size; not retried by ``@fdb.transactional``).
 ``python -m tests.fdb_double.run MODULE|PKG.MOD:FUNC [ARGS...]``
     Run a program (e.g. ``cli:cli``) in a subprocess with the double installed.
 
@@ -65,8 +78,12 @@ versionstamped ranges 1036); snapshot vs serializable reads; explicit conflict r
 optimistic concurrency (1020); read versions and committed versions; versionstamps
 (8-byte big-endian commit version + 2-byte batch order, 4-byte little-endian offset,
 ``get_versionstamp`` resolving after commit, 2021 for read-only, 2020 on failure);
-size limits (2101 at commit, 2102/2103 deferred to the next read or commit); the 5-second
-limit (1007); the timeout option (1031, not retried by on_error); on_error retry
+size limits (2101 at commit on FoundationDB's own count -- mutations and coalesced conflict
+ranges with their per-element overheads; 2102/2103 deferred to the next read or commit);
+``get_approximate_size`` (the RYW running estimate); ``next_write_no_write_conflict_range``
+(consumed by the next write of any kind); a versionstamped key's write conflict range on
+its final key only (added at commit, as the proxy does); the 5-second limit (1007) on
+real + simulated time; the timeout option (1031, not retried by on_error); on_error retry
 classification, backoff and retry_limit; used_during_commit (2017); error predicates and
 messages.
 
@@ -74,18 +91,27 @@ Deliberate differences: no MVCC history beyond what open snapshots need, so
 ``set_read_version`` older than the latest commit raises 1007; every commit gets its own
 version (batch order always 0); watches are unsupported (2108); tenants, CDC and locality
 APIs are not emulated; versions are derived from a per-process clock (1e6 per second).
+The commit size is counted from the mutations as issued: repeated writes to one key, or
+writes later covered by a clear_range, are all counted, where the RYW layer would send
+only the surviving ones (the double over-counts, never under-counts).  Simulated link
+time is per transaction attempt: it ages that transaction only and does not move the
+clock, commit versions or other transactions (``real_sleep=True`` does).
 """
 
 from contextlib import contextmanager
 
 from . import clock
-from .cluster import clear_faults, dump, fault_stats, make_cluster_file, set_faults
+from .cluster import (clear_faults, dump, fault_stats, get_link, make_cluster_file, reset_transaction_stats,
+                      set_faults, set_link, set_size_cap, transaction_stats)
 from .faults import Fault, FaultPlan
 from .install import install, is_installed, should_use_real_cluster
+from .link import CommitSize, Link, TransactionSizeCapExceeded, TransactionStats
 
 __all__ = [
-    "Fault", "FaultPlan", "clear_faults", "clock", "dump", "fault_stats", "faults",
-    "install", "is_installed", "make_cluster_file", "set_faults", "should_use_real_cluster",
+    "CommitSize", "Fault", "FaultPlan", "Link", "TransactionSizeCapExceeded", "TransactionStats",
+    "clear_faults", "clock", "dump", "fault_stats", "faults", "get_link", "install", "is_installed",
+    "make_cluster_file", "reset_transaction_stats", "set_faults", "set_link", "set_size_cap",
+    "should_use_real_cluster", "simulated_link", "transaction_stats",
 ]
 
 
@@ -97,3 +123,14 @@ def faults(cluster_file: str, *items: Fault, seed: int = 0):
         yield
     finally:
         clear_faults(cluster_file)
+
+
+@contextmanager
+def simulated_link(cluster_file: str, link: Link):
+    """Simulate ``link`` on ``cluster_file`` for the duration of the block."""
+    previous = get_link(cluster_file)
+    set_link(cluster_file, link)
+    try:
+        yield
+    finally:
+        set_link(cluster_file, previous)

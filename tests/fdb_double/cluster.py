@@ -18,6 +18,7 @@ from . import errors
 from .engine import Database
 from .errors import FDBErr
 from .faults import Fault, FaultPlan
+from .link import Link, TransactionStats
 from .store import MemoryStore, SqliteStore, Store
 
 SQLITE = "fdbdouble"
@@ -110,6 +111,32 @@ def clear_faults(cluster_file: str) -> None:
 def fault_stats(cluster_file: str) -> list:
     """Current faults with their counters: a list of ``Fault`` (``seen``, ``fired``)."""
     return list(open_store(cluster_file).get_plan().faults)
+
+
+def set_link(cluster_file: str, link: Optional[Link]) -> None:
+    """Simulate ``link`` between every client and this cluster (None: instant); see link.py."""
+    open_store(cluster_file).set_link(link)
+
+
+def get_link(cluster_file: str) -> Link:
+    return open_store(cluster_file).get_settings().link
+
+
+def set_size_cap(cluster_file: str, max_bytes: Optional[int]) -> None:
+    """Fail every commit whose ``commit_size`` exceeds ``max_bytes`` with
+    ``TransactionSizeCapExceeded`` (test-only; None removes the cap)."""
+    if max_bytes is not None and max_bytes < 0:
+        raise ValueError("max_bytes must be >= 0")
+    open_store(cluster_file).set_size_cap(max_bytes)
+
+
+def transaction_stats(cluster_file: str) -> TransactionStats:
+    """Commits and the largest transaction sizes seen on ``cluster_file`` (all processes)."""
+    return open_store(cluster_file).get_stats()
+
+
+def reset_transaction_stats(cluster_file: str) -> None:
+    open_store(cluster_file).reset_stats()
 
 
 def dump(cluster_file: str, prefix: bytes = b"") -> list:

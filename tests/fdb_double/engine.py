@@ -13,17 +13,33 @@ Rules and where they come from (FoundationDB upstream):
 - Optimistic concurrency: a commit fails with not_committed (1020) if any of its read
   conflict ranges intersects a write conflict range of a transaction committed after its
   read version (resolver).  Sets, clears and atomic ops add write conflict ranges; atomic
-  ops add no read conflict range.
+  ops add no read conflict range.  A versionstamped key adds no client-side write conflict
+  range: the commit proxy adds ``singleKeyRange`` of the *final* key after substitution
+  (``ResolutionRequestBuilder::addTransaction``), so it conflicts with readers of that key
+  only, not of the whole range the stamp could have landed in.
+- ``next_write_no_write_conflict_range`` (option 30): consumed by the very next set /
+  clear / clear_range / atomic op (including versionstamped key and value), whether or not
+  that write would have added a conflict range (RYW ``getAndResetWriteConflictDisabled``
+  is the first thing each write does); that write adds no write conflict range.  A
+  versionstamped key's proxy-side range cannot be suppressed.
 - Errors of void calls (set/clear/atomic_op/add_conflict_range: key_too_large 2102,
   value_too_large 2103, key_outside_legal_range 2004, inverted_range 2005,
   used_during_commit 2017, client_invalid_operation 2000) are *deferred* and surface at
   the next read or at commit (``ThreadSafeTransaction`` ``deferredError``).
 - Commit: read-only transactions commit locally (committed version -1, versionstamp
   future fails with no_commit_version 2021); otherwise transaction_too_large (2101) if
-  mutations + read and write conflict ranges exceed the size limit (default 10,000,000
-  bytes); transaction_too_old (1007) if the read version is more than 5,000,000 versions
-  (5 s) behind; on failure the versionstamp future fails with
-  transaction_invalid_version (2020) (``NativeAPI commitAndWatch``).
+  ``commit_size`` (mutations + coalesced read and write conflict ranges, with
+  FoundationDB's per-element overheads: see ``link.py``) exceeds the size limit (default
+  10,000,000 bytes); transaction_too_old (1007) if the transaction's age (real time since
+  its read version + simulated link time, ``link.py``) is over 5 s once the request has
+  been sent; on failure the versionstamp future fails with transaction_invalid_version
+  (2020) (``NativeAPI commitAndWatch``).
+- Reads: transaction_too_old (1007) if the transaction's age is over 5 s when the read is
+  issued (storage server ``oldestVersion`` check).
+- ``get_approximate_size()``: the RYW running estimate (``approximateSize``), with upstream's
+  per-operation increments -- it over-counts (no coalescing) and is not the commit check.
+- Test-only (never a real FDB behaviour): a size cap per cluster file (commit raises
+  ``TransactionSizeCapExceeded``) and an observer counting every commit's size.
 - Timeout option: measured from creation / ``reset()`` (not from ``on_error``); when it
   expires every pending and later operation fails with transaction_timed_out (1031),
   and ``on_error(1031)`` rethrows it (``ReadYourWritesTransaction::timebomb/onError``).
@@ -41,12 +57,17 @@ import bisect
 import random
 import struct
 import threading
+import time
 from typing import Iterator, Optional
 
 from . import clock, errors, limits, mutations
 from .errors import FDBErr
 from .futures import Blocked, DFuture, ready, schedule
+from .link import CommitSize, Link, TransactionSizeCapExceeded
 from .store import Store
+
+MUT = limits.MUTATION_REF_BYTES
+RNG = limits.KEY_RANGE_REF_BYTES
 
 _rng = random.Random()
 
@@ -158,6 +179,7 @@ class Transaction:
         """``reset()``: fresh timer, retry count, backoff and options."""
         self._persist = dict(self.db.defaults)
         self._creation = clock.now()
+        self._sim_total = 0.0            # simulated link seconds since creation/reset (timeout)
         self._retries = 0
         self._backoff = limits.DEFAULT_BACKOFF
         self._reset_attempt()
@@ -175,8 +197,12 @@ class Transaction:
         self._unreadable: list = []      # ranges made unreadable by versionstamped keys
         self._mutations: list = []       # ordered, applied at commit
         self._read_ranges: list = []
-        self._write_ranges: list = []
-        self._size = 0
+        self._write_ranges: list = []    # client-side write conflict ranges
+        self._vs_ranges: list = []       # where those keys can land (fault targeting, unreadable)
+        self._mutation_bytes = 0         # sum of MUT + len(param1) + len(param2)
+        self._approx = 0                 # RYW approximateSize
+        self._sim = 0.0                  # simulated link seconds of this attempt (age)
+        self._link = Link()              # link in force for this attempt (read with the read version)
         self._deferred: Optional[int] = None
         self._commit_started = False
         self._committed_version = -1
@@ -216,7 +242,7 @@ class Transaction:
 
     def expired(self) -> bool:
         t = self._persist["timeout"]
-        return bool(t) and clock.now() >= self._creation + t
+        return bool(t) and clock.now() + self._sim_total >= self._creation + t
 
     def kill_timed_out(self) -> None:
         self.kill(errors.TRANSACTION_TIMED_OUT)
@@ -295,13 +321,37 @@ class Transaction:
         else:
             self._rv = max(snap.version, clock.now_version())
         self._snap = snap
+        self._link = snap.settings.link
+
+    # -- age: real time since the read version + simulated link time ---------------------
+    def _age_versions(self) -> int:
+        return clock.now_version() + int(self._sim * clock.VERSIONS_PER_SECOND) - self._rv
+
+    def _check_too_old(self) -> None:
+        """transaction_too_old (1007) once the transaction is more than 5 s old."""
+        if self._age_versions() > limits.MAX_TRANSACTION_LIFE_VERSIONS:
+            raise FDBErr(errors.TRANSACTION_TOO_OLD)
+
+    def _spend(self, seconds: float, link: Link) -> None:
+        """Time on the simulated link: accumulated (default) or slept for real."""
+        if seconds <= 0:
+            return
+        if link.real_sleep:
+            time.sleep(seconds)
+        else:
+            self._sim += seconds
+            self._sim_total += seconds
+
+    def _received(self, nbytes: int) -> None:
+        """A storage reply of ``nbytes`` came back over the link."""
+        self._spend(self._link.read_seconds(nbytes), self._link)
 
     def _storage(self, ranges) -> None:
-        """Before reading the store: read version, read faults, 5-second limit."""
+        """Before reading the store: read version, read faults, 5-second limit, request latency."""
         self._ensure_read_version()
         self._fault("read", ranges)
-        if clock.now_version() - self._rv > limits.MAX_TRANSACTION_LIFE_VERSIONS:
-            raise FDBErr(errors.TRANSACTION_TOO_OLD)
+        self._check_too_old()
+        self._spend(self._link.read_latency_s, self._link)
 
     def _blocking(self, fn, *args):
         """Run a read under the lock; if Blocked, retry the whole read later."""
@@ -354,8 +404,9 @@ class Transaction:
                 return None
         self._storage([(key, _after(key))])
         value = self._snap.get(key)
+        self._received(len(value) if value is not None else 0)
         if not snapshot:
-            self._read_ranges.append((key, _after(key)))
+            self._add_read_range(key, _after(key))
         if self._ryw(snapshot):
             entry = self._writes.get(key)
             if entry is not None and entry[0] == "ops":
@@ -435,8 +486,9 @@ class Transaction:
                     found = k
                     break
             conflict = (found, key)
+        self._received(len(found))
         if not snapshot and conflict[0] < conflict[1]:
-            self._read_ranges.append(conflict)
+            self._add_read_range(*conflict)
         return found
 
     def get_key(self, key: bytes, or_equal: bool, offset: int, snapshot: bool) -> bytes:
@@ -485,11 +537,12 @@ class Transaction:
                 break
             rows.append(kv)
             size += len(kv[0]) + len(kv[1])
+        self._received(size)
         if not snapshot:
             if more and rows:
-                self._read_ranges.append((rows[-1][0], e) if reverse else (b, _after(rows[-1][0])))
+                self._add_read_range(*((rows[-1][0], e) if reverse else (b, _after(rows[-1][0]))))
             else:
-                self._read_ranges.append((b, e))
+                self._add_read_range(b, e)
         return rows, more
 
     def get_estimated_range_size_bytes(self, begin: bytes, end: bytes) -> int:
@@ -507,12 +560,27 @@ class Transaction:
             bisect.insort(self._wkeys, key)
         self._writes[key] = entry
 
-    def _write_conflict(self, b: bytes, e: bytes) -> None:
-        if self._no_write_conflict_next:
-            self._no_write_conflict_next = False
-            return
+    # -- what a commit will send, and the running estimate -------------------------------
+    def _add_mutation(self, mutation: tuple, param1: bytes, param2: bytes, approx_overhead: int = MUT) -> None:
+        """Queue a mutation: ``MUT`` + params in the commit size; upstream's RYW increment
+        (``sizeof(MutationRef)``, or ``sizeof(KeyRangeRef)`` for a single-key clear) in the estimate."""
+        self._mutations.append(mutation)
+        self._mutation_bytes += MUT + len(param1) + len(param2)
+        self._approx += approx_overhead + len(param1) + len(param2)
+
+    def _add_read_range(self, b: bytes, e: bytes) -> None:
+        self._read_ranges.append((b, e))
+        self._approx += RNG + len(b) + len(e)
+
+    def _add_write_range(self, b: bytes, e: bytes) -> None:
         self._write_ranges.append((b, e))
-        self._size += len(b) + len(e)
+        self._approx += RNG + len(b) + len(e)
+
+    def _take_write_conflict_flag(self) -> bool:
+        """True if the write being made adds a write conflict range; consumes option 30
+        (RYW ``getAndResetWriteConflictDisabled``, the first thing every write does)."""
+        disabled, self._no_write_conflict_next = self._no_write_conflict_next, False
+        return not disabled
 
     def _check_key_for_write(self, key: bytes) -> None:
         self._check_used_during_commit()
@@ -525,72 +593,78 @@ class Transaction:
         self._deferring(self._set, key, value)
 
     def _set(self, key, value):
+        conflict = self._take_write_conflict_flag()
         self._check_key_for_write(key)
         if len(value) > limits.VALUE_SIZE_LIMIT:
             raise FDBErr(errors.VALUE_TOO_LARGE)
         self._put_write(key, ("known", value))
-        self._mutations.append(("set", key, value))
-        self._size += len(key) + len(value)
-        self._write_conflict(key, _after(key))
+        self._add_mutation(("set", key, value), key, value)
+        if conflict:
+            self._add_write_range(key, _after(key))
 
     def clear(self, key: bytes) -> None:
         self._deferring(self._clear, key)
 
     def _clear(self, key):
+        conflict = self._take_write_conflict_flag()
         self._check_used_during_commit()
         if key >= self._max_write_key():
             raise FDBErr(errors.KEY_OUTSIDE_LEGAL_RANGE)
         if len(key) > limits.max_key_size(key):
             return  # no such key can exist (getMaxClearKeySize)
         self._put_write(key, ("known", None))
-        self._mutations.append(("clear", key, _after(key)))
-        self._size += 2 * len(key) + 1
-        self._write_conflict(key, _after(key))
+        self._add_mutation(("clear", key, _after(key)), key, _after(key), approx_overhead=RNG)
+        if conflict:
+            self._add_write_range(key, _after(key))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
         self._deferring(self._clear_range, begin, end)
 
     def _clear_range(self, begin, end):
         if begin > end:
-            raise FDBErr(errors.INVERTED_RANGE)
+            raise FDBErr(errors.INVERTED_RANGE)  # KeyRangeRef() in fdb_c, before RYW sees the call
+        conflict = self._take_write_conflict_flag()
         self._check_used_during_commit()
         maxk = self._max_write_key()
         if begin > maxk or end > maxk:
             raise FDBErr(errors.KEY_OUTSIDE_LEGAL_RANGE)
-        if begin >= end:
+        if begin >= end:  # upstream counts it in the estimate before finding it empty
+            self._approx += MUT + len(begin) + len(end) + ((RNG + len(begin) + len(end)) if conflict else 0)
             return
         i, j = bisect.bisect_left(self._wkeys, begin), bisect.bisect_left(self._wkeys, end)
         for k in self._wkeys[i:j]:
             del self._writes[k]
         del self._wkeys[i:j]
         self._cleared.append((begin, end))
-        self._mutations.append(("clear", begin, end))
-        self._size += len(begin) + len(end)
-        self._write_conflict(begin, end)
+        self._add_mutation(("clear", begin, end), begin, end)
+        if conflict:
+            self._add_write_range(begin, end)
 
     def atomic_op(self, key: bytes, param: bytes, opcode: int) -> None:
         self._deferring(self._atomic_op, key, param, opcode)
 
     def _atomic_op(self, key, param, opcode):
+        conflict = self._take_write_conflict_flag()
         self._check_key_for_write(key)
         mutations.check_opcode(opcode)
         if len(param) > limits.VALUE_SIZE_LIMIT:
             raise FDBErr(errors.VALUE_TOO_LARGE)
-        self._size += len(key) + len(param)
         if opcode == mutations.SET_VERSIONSTAMPED_KEY:
             pos = mutations.versionstamp_position(key)
             body = key[:-4]
             low = mutations.make_versionstamp(self._rv + 1) if self._rv is not None else b"\x00" * 10
             rng = (body[:pos] + low + body[pos + 10:], _after(body[:pos] + b"\xff" * 10 + body[pos + 10:]))
             self._unreadable.append(rng)
-            self._write_ranges.append(rng)  # the whole range a stamp can land in
-            self._mutations.append(("vkey", key, param))
+            self._vs_ranges.append(rng)
+            # no write conflict range here: the proxy adds one for the final key (_apply)
+            self._add_mutation(("vkey", key, param), key, param)
             return
         if opcode == mutations.SET_VERSIONSTAMPED_VALUE:
             mutations.versionstamp_position(param)
             self._put_write(key, ("unreadable",))
-            self._mutations.append(("vvalue", key, param))
-            self._write_conflict(key, _after(key))
+            self._add_mutation(("vvalue", key, param), key, param)
+            if conflict:
+                self._add_write_range(key, _after(key))
             return
         entry = self._writes.get(key)
         if entry is not None and entry[0] == "known":
@@ -604,8 +678,9 @@ class Transaction:
         else:
             new = ("ops", [(opcode, param)])
         self._put_write(key, new)
-        self._mutations.append(("atomic", key, param, opcode))
-        self._write_conflict(key, _after(key))
+        self._add_mutation(("atomic", key, param, opcode), key, param)
+        if conflict:
+            self._add_write_range(key, _after(key))
 
     def add_conflict_range(self, begin: bytes, end: bytes, kind: int) -> None:
         """kind 0 = read, 1 = write (ConflictRangeType)."""
@@ -619,10 +694,9 @@ class Transaction:
         if begin >= end:
             return
         if kind == 0:
-            self._read_ranges.append((begin, end))
+            self._add_read_range(begin, end)
         else:
-            self._write_ranges.append((begin, end))
-        self._size += len(begin) + len(end)
+            self._add_write_range(begin, end)
 
     # ==================================================================================
     # options
@@ -686,9 +760,14 @@ class Transaction:
             self._commit_started = True
         return run_op(self, self._commit_body)
 
-    def _commit_size(self) -> int:
-        reads = sum(len(b) + len(e) for b, e in self._read_ranges)
-        return self._size + reads
+    def commit_size(self) -> CommitSize:
+        """What FoundationDB's ``Transaction::getSize()`` would count for this commit request:
+        mutations + read and write conflict ranges as the RYW layer sends them (coalesced),
+        each with its ``sizeof`` overhead.  Versionstamped keys' conflict ranges are added
+        by the proxy, later, and are not counted (as upstream)."""
+        def ranges(rs):
+            return sum(RNG + len(b) + len(e) for b, e in _coalesce(rs))
+        return CommitSize(self._mutation_bytes, ranges(self._read_ranges), ranges(self._write_ranges))
 
     def _commit_body(self):
         with self._lock:
@@ -696,10 +775,10 @@ class Transaction:
                 return self._commit_locked()
             except Blocked:
                 raise Blocked(self._commit_body)
-            except FDBErr as e:
+            except (FDBErr, TransactionSizeCapExceeded) as e:
                 self._vs_future.resolve(error=errors.TRANSACTION_INVALID_VERSION)
                 self._release_snapshot()
-                if e.code == errors.TRANSACTION_TIMED_OUT:
+                if isinstance(e, FDBErr) and e.code == errors.TRANSACTION_TIMED_OUT:
                     self.kill_timed_out()
                 raise
 
@@ -710,21 +789,40 @@ class Transaction:
             self._vs_future.resolve(error=errors.NO_COMMIT_VERSION)
             self._release_snapshot()
             return None
+        size = self.commit_size()
+        total = size.total
+        # the link and cap in force: read with the read version, or now for a blind write
+        settings = self._snap.settings if self._snap is not None else self.store.get_settings()
+        over_cap = settings.size_cap is not None and total > settings.size_cap
         limit = self._persist["size_limit"] or limits.TRANSACTION_SIZE_LIMIT
-        if self._commit_size() > limit:
+        if total > limit:
+            self.store.note_attempt(total, over_cap=over_cap)
             raise FDBErr(errors.TRANSACTION_TOO_LARGE)
+        if over_cap:
+            self.store.note_attempt(total, over_cap=True)
+            raise TransactionSizeCapExceeded(size, settings.size_cap, self.db.cluster_file)
         self._ensure_read_version()
         write_ranges = _coalesce(self._write_ranges)
-        decision = self.store.decide("commit", write_ranges)
+        decision = self.store.decide("commit", write_ranges + self._vs_ranges)
         if decision.unreachable:
             raise Blocked(self._commit_body)
         if decision.code and not decision.applied:
+            self.store.note_attempt(total)
             raise FDBErr(decision.code)
-        if clock.now_version() - self._rv > limits.MAX_TRANSACTION_LIFE_VERSIONS:
-            raise FDBErr(errors.TRANSACTION_TOO_OLD)
+        # the request travels over the link; the resolver then checks the read version's age
+        self._spend(settings.link.commit_seconds(total), settings.link)
+        try:
+            self._check_too_old()
+        except FDBErr:
+            self.store.note_attempt(total)
+            raise
         min_version = max(self._rv, clock.now_version()) + 1
-        version = self.store.commit(self._snap.seq, _coalesce(self._read_ranges), min_version,
-                                    lambda w, v: self._apply(w, v, write_ranges))
+        try:
+            version = self.store.commit(self._snap.seq, _coalesce(self._read_ranges), min_version,
+                                        lambda w, v: self._apply(w, v, write_ranges), size=total)
+        except FDBErr:
+            self.store.note_attempt(total)
+            raise
         if decision.code:  # applied, but the client is told otherwise (e.g. 1021)
             raise FDBErr(decision.code)
         self._committed_version = version
@@ -733,7 +831,10 @@ class Transaction:
         return None
 
     def _apply(self, w, version: int, write_ranges: list) -> list:
-        """Apply the mutations in order inside the store's commit; return write conflict ranges."""
+        """Apply the mutations in order inside the store's commit; return the write conflict
+        ranges to log: the client's, plus ``[key, key+\\x00)`` for each versionstamped key
+        once substituted (what the commit proxy adds)."""
+        write_ranges = list(write_ranges)
         stamp = mutations.make_versionstamp(version)
         for m in self._mutations:
             kind, key = m[0], m[1]
@@ -748,7 +849,9 @@ class Transaction:
                 else:
                     w.set(key, new)
             elif kind == "vkey":
-                w.set(mutations.substitute_versionstamp(key, stamp), m[2])
+                final = mutations.substitute_versionstamp(key, stamp)
+                w.set(final, m[2])
+                write_ranges.append((final, _after(final)))
             elif kind == "vvalue":
                 w.set(key, mutations.substitute_versionstamp(m[2], stamp))
         return write_ranges
@@ -769,8 +872,9 @@ class Transaction:
         return self._committed_version
 
     def get_approximate_size(self) -> int:
+        """RYW ``getApproximateSize()``: the running estimate (see ``_add_mutation``)."""
         with self._lock:
-            return self._commit_size()
+            return self._approx
 
     def on_error(self, code: int) -> DFuture:
         """``ReadYourWritesTransaction::onError`` + ``Transaction::onError``."""

@@ -19,7 +19,7 @@ import threading
 from typing import Any, Callable, Optional
 
 from . import clock
-from .errors import FDBErr
+from .errors import INTERNAL_ERROR, FDBErr
 
 TICK_SECONDS = 0.005
 
@@ -48,6 +48,7 @@ class DFuture:
         self.owner = owner                      # engine Transaction or None
         self.retry: Optional[Callable[[], Any]] = None
         self.ready_at: Optional[float] = None
+        self.exception: Optional[BaseException] = None   # a non-FDB error met by a retried op
 
     def resolve(self, value: Any = None, error: int = 0) -> bool:
         """Complete the future once; later calls are ignored. Returns True if it completed now."""
@@ -91,6 +92,9 @@ class DFuture:
                 self.retry = b.retry
             except FDBErr as e:
                 self.resolve(error=e.code)
+            except Exception as e:  # e.g. TransactionSizeCapExceeded: never kill the network thread
+                self.exception = e
+                self.resolve(error=INTERNAL_ERROR)
             else:
                 self.resolve(value)
 

@@ -12,6 +12,14 @@ VALUE_SIZE_LIMIT = 100_000         # value_too_large (2103)
 TRANSACTION_SIZE_LIMIT = 10_000_000  # transaction_too_large (2101), checked at commit
 MAX_TRANSACTION_LIFE_VERSIONS = 5_000_000  # transaction_too_old (1007)
 
+# Per-element overheads in FoundationDB's transaction size (``VectorRef<T>::expectedSize()``
+# adds ``sizeof(T)`` per element; 7.3 client on a 64-bit platform): MutationRef = uint8 type +
+# two StringRefs (16 each) + Optional<uint32_t> checksum + Optional<uint16_t> index + bool
+# -> 56 bytes; KeyRangeRef = two StringRefs -> 32 bytes.  Also what the RYW layer adds to
+# getApproximateSize() (``sizeof(MutationRef)``, ``sizeof(KeyRangeRef)``).
+MUTATION_REF_BYTES = 56
+KEY_RANGE_REF_BYTES = 32
+
 MAX_NORMAL_KEY = b"\xff"            # end of the user keyspace
 MAX_SYSTEM_KEY = b"\xff\xff"        # end of the system keyspace (access_system_keys)
 

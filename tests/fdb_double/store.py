@@ -17,6 +17,12 @@ the semantics.
 
 Snapshot isolation is by commit *sequence* (``seq``); the FoundationDB *version* (what
 versionstamps carry, ~1e6 per second) is kept beside it and only ever grows.
+
+Besides data and the fault plan, a store holds the test-only ``Settings`` (simulated link,
+size cap) and the ``TransactionStats`` observer (``link.py``), so they are shared by every
+process using the cluster file.  A snapshot carries the settings in force when it was
+taken (read in the same query as its version, so obtaining a read version costs nothing
+extra); an applied commit updates the observer inside its own store transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Callable, Iterator, Optional, Sequence
 from . import errors
 from .errors import FDBErr
 from .faults import Decision, FaultPlan, decide
+from .link import Link, Settings, TransactionStats
 
 Range = tuple  # (begin: bytes, end: bytes), end exclusive
 KV = tuple     # (key: bytes, value: bytes)
@@ -45,10 +52,12 @@ def _intersects(ranges: Sequence[Range], b: bytes, e: bytes) -> bool:
 
 
 class Snapshot(abc.ABC):
-    """A consistent read view. ``seq``: last commit visible; ``version``: its FDB version."""
+    """A consistent read view. ``seq``: last commit visible; ``version``: its FDB version;
+    ``settings``: the store's test-only knobs when the view was taken."""
 
     seq: int
     version: int
+    settings: Settings = Settings()
 
     @abc.abstractmethod
     def get(self, key: bytes) -> Optional[bytes]:
@@ -88,6 +97,10 @@ class Writer(abc.ABC):
     def log(self, seq: int, version: int, ranges: Sequence[Range]) -> None:
         """Record this commit's write conflict ranges for later conflict checks."""
 
+    @abc.abstractmethod
+    def note_commit(self, size: int) -> None:
+        """Count this commit (``size`` bytes) in the observer, atomically with the commit."""
+
 
 class Store(abc.ABC):
     """Backend interface + the shared commit protocol."""
@@ -111,6 +124,35 @@ class Store(abc.ABC):
     def set_plan(self, plan: FaultPlan) -> None:
         self._plan_update(lambda _old: (None, plan))
 
+    # -- test-only knobs and the transaction-size observer (link.py) --------------------
+    @abc.abstractmethod
+    def get_settings(self) -> Settings:
+        """The simulated link and size cap in force."""
+
+    @abc.abstractmethod
+    def set_settings(self, settings: Settings) -> None:
+        """Replace the simulated link and size cap."""
+
+    @abc.abstractmethod
+    def get_stats(self) -> TransactionStats:
+        """What the observer saw since the last reset."""
+
+    @abc.abstractmethod
+    def reset_stats(self) -> None:
+        """Zero the observer."""
+
+    @abc.abstractmethod
+    def note_attempt(self, size: int, over_cap: bool = False) -> None:
+        """Count a commit attempt of ``size`` bytes that was not applied."""
+
+    def set_link(self, link: Optional[Link]) -> None:
+        s = self.get_settings()
+        self.set_settings(Settings(link=link or Link(), size_cap=s.size_cap))
+
+    def set_size_cap(self, size_cap: Optional[int]) -> None:
+        s = self.get_settings()
+        self.set_settings(Settings(link=s.link, size_cap=size_cap))
+
     def dump(self) -> list:
         snap = self.snapshot()
         try:
@@ -130,13 +172,14 @@ class Store(abc.ABC):
         return self._plan_update(fn)
 
     def commit(self, snap_seq: int, read_ranges: Sequence[Range], min_version: int,
-               apply: Callable[[Writer, int], Sequence[Range]]) -> int:
+               apply: Callable[[Writer, int], Sequence[Range]], size: Optional[int] = None) -> int:
         """Resolve and apply one transaction; return its commit version.
 
         ``read_ranges`` are checked against write conflict ranges of every commit after
         ``snap_seq`` (not_committed 1020 on intersection).  The commit version is
         ``max(last_version + 1, min_version)``; ``apply(writer, version)`` performs the
-        mutations and returns the write conflict ranges to log.
+        mutations and returns the write conflict ranges to log.  ``size``: the commit's
+        size, counted by the observer if the commit is applied.
         """
         with self._exclusive() as w:
             if read_ranges and w.conflicts_after(snap_seq, read_ranges):
@@ -144,6 +187,8 @@ class Store(abc.ABC):
             version = max(w.version + 1, min_version)
             write_ranges = apply(w, version)
             w.log(w.seq + 1, version, write_ranges)
+            if size is not None:
+                w.note_commit(size)
         return version
 
 
@@ -162,6 +207,8 @@ class MemoryStore(Store):
         self._log: list = []                  # [(seq, version, begin, end)]
         self._open: dict = {}                 # snapshot seq -> count (for history GC)
         self._plan = FaultPlan()
+        self._settings = Settings()
+        self._stats = TransactionStats()
 
     # -- reads -----------------------------------------------------------------------
     def _visible(self, key: bytes, seq: int) -> Optional[bytes]:
@@ -173,6 +220,7 @@ class MemoryStore(Store):
     def snapshot(self) -> Snapshot:
         with self._lock:
             snap = _MemSnapshot(self, self._seq, self._version)
+            snap.settings = self._settings
             self._open[snap.seq] = self._open.get(snap.seq, 0) + 1
             return snap
 
@@ -212,6 +260,26 @@ class MemoryStore(Store):
             if new_plan is not None:
                 self._plan = new_plan
             return result
+
+    # -- knobs and observer --------------------------------------------------------------
+    def get_settings(self) -> Settings:
+        return self._settings
+
+    def set_settings(self, settings: Settings) -> None:
+        with self._lock:
+            self._settings = settings
+
+    def get_stats(self) -> TransactionStats:
+        with self._lock:
+            return TransactionStats(**vars(self._stats))
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats = TransactionStats()
+
+    def note_attempt(self, size: int, over_cap: bool = False) -> None:
+        with self._lock:
+            self._stats = self._stats.noted(size, committed=False, over_cap=over_cap)
 
 
 class _MemSnapshot(Snapshot):
@@ -260,6 +328,7 @@ class _MemWriter(Writer):
         self._pending: dict = {}       # key -> value|None, final state of touched keys
         self._cleared: list = []       # ranges cleared in this commit
         self._log_entry = None
+        self._noted: Optional[int] = None
 
     def get(self, key):
         if key in self._pending:
@@ -288,8 +357,13 @@ class _MemWriter(Writer):
     def log(self, seq, version, ranges):
         self._log_entry = (seq, version, list(ranges))
 
+    def note_commit(self, size):
+        self._noted = size
+
     def flush(self):
         st = self._st
+        if self._noted is not None:
+            st._stats = st._stats.noted(self._noted, committed=True)
         seq, version, ranges = self._log_entry
         touched = dict(self._pending)
         for b, e in self._cleared:
@@ -322,6 +396,13 @@ CREATE TABLE IF NOT EXISTS clog(seq INTEGER NOT NULL, version INTEGER NOT NULL,
                                 begin BLOB NOT NULL, end BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS clog_seq ON clog(seq);
 INSERT OR IGNORE INTO meta(id, seq, version, faults) VALUES (0, 0, 0, NULL);
+CREATE TABLE IF NOT EXISTS knobs(id INTEGER PRIMARY KEY CHECK (id = 0), settings TEXT);
+INSERT OR IGNORE INTO knobs(id, settings) VALUES (0, NULL);
+CREATE TABLE IF NOT EXISTS txstats(id INTEGER PRIMARY KEY CHECK (id = 0),
+                                   attempts INTEGER NOT NULL, commits INTEGER NOT NULL,
+                                   max_attempted INTEGER NOT NULL, max_committed INTEGER NOT NULL,
+                                   over_cap INTEGER NOT NULL);
+INSERT OR IGNORE INTO txstats VALUES (0, 0, 0, 0, 0, 0);
 """
 
 
@@ -369,8 +450,11 @@ class SqliteStore(Store):
     def snapshot(self) -> Snapshot:
         conn = self._take()
         conn.execute("BEGIN")
-        seq, version = conn.execute("SELECT seq, version FROM meta WHERE id = 0").fetchone()
-        return _SqlSnapshot(self, conn, seq, version)
+        seq, version, settings = conn.execute(
+            "SELECT m.seq, m.version, k.settings FROM meta m, knobs k WHERE m.id = 0 AND k.id = 0").fetchone()
+        snap = _SqlSnapshot(self, conn, seq, version)
+        snap.settings = Settings.loads(settings)
+        return snap
 
     @contextlib.contextmanager
     def _exclusive(self):
@@ -403,6 +487,37 @@ class SqliteStore(Store):
             if new_plan is not None:
                 w.conn.execute("UPDATE meta SET faults = ? WHERE id = 0", (new_plan.dumps(),))
         return result
+
+    # -- knobs and observer --------------------------------------------------------------
+    def _query_one(self, sql: str) -> tuple:
+        conn = self._take()
+        try:
+            return conn.execute(sql).fetchone()
+        finally:
+            self._give(conn)
+
+    def get_settings(self) -> Settings:
+        (text,) = self._query_one("SELECT settings FROM knobs WHERE id = 0")
+        return Settings.loads(text)
+
+    def set_settings(self, settings: Settings) -> None:
+        with self._exclusive() as w:
+            w.conn.execute("UPDATE knobs SET settings = ? WHERE id = 0", (settings.dumps(),))
+
+    def get_stats(self) -> TransactionStats:
+        row = self._query_one("SELECT attempts, commits, max_attempted, max_committed, over_cap "
+                              "FROM txstats WHERE id = 0")
+        return TransactionStats(*row)
+
+    def reset_stats(self) -> None:
+        with self._exclusive() as w:
+            w.conn.execute("UPDATE txstats SET attempts = 0, commits = 0, max_attempted = 0, "
+                           "max_committed = 0, over_cap = 0 WHERE id = 0")
+
+    def note_attempt(self, size: int, over_cap: bool = False) -> None:
+        with self._exclusive() as w:
+            w.conn.execute("UPDATE txstats SET attempts = attempts + 1, max_attempted = MAX(max_attempted, ?), "
+                           "over_cap = over_cap + ? WHERE id = 0", (size, int(over_cap)))
 
 
 class _SqlSnapshot(Snapshot):
@@ -476,3 +591,8 @@ class _SqlWriter(Writer):
         self.conn.execute("UPDATE meta SET seq = ?, version = ? WHERE id = 0", (seq, version))
         if seq % 512 == 0:
             self.conn.execute("DELETE FROM clog WHERE version < ?", (version - _LOG_KEEP_VERSIONS,))
+
+    def note_commit(self, size):
+        self.conn.execute("UPDATE txstats SET attempts = attempts + 1, commits = commits + 1, "
+                          "max_attempted = MAX(max_attempted, ?), max_committed = MAX(max_committed, ?) "
+                          "WHERE id = 0", (size, size))

@@ -1,0 +1,22 @@
+-- Per-tenant readers of Context Ledger analytics on a ClickHouse server.
+-- Run as ledger_admin (clickhouse-client --user ledger_admin --multiquery < tenants.sql)
+-- after the schema exists (ingest/sql/, applied by the first `ledger ingest`).
+--
+-- 1. The ingest user sees every row. Row policies restrict the users they name; with
+--    users_without_row_policies_can_read_rows = false (config.d/ledger.xml) a user
+--    without a policy sees NO row, so the ingestor gets an explicit one.
+CREATE ROW POLICY OR REPLACE ingest_all ON analytics.swarm_events AS permissive FOR SELECT USING 1 TO ledger_ingest;
+
+-- 2. One reader per tenant. Generate these statements with
+--      LEDGER_READER_PASSWORD=... python -m ingest.access acme
+--    (identifiers and the tenant literal are quoted there); for tenant `acme` they are:
+-- CREATE USER IF NOT EXISTS `ledger_reader_acme` IDENTIFIED WITH sha256_hash BY '<sha256 of the password>'
+--     DEFAULT DATABASE analytics SETTINGS PROFILE 'ledger_reader_profile';
+-- REVOKE ALL ON *.* FROM `ledger_reader_acme`;
+-- GRANT SELECT ON analytics.swarm_events TO `ledger_reader_acme`;
+-- GRANT SELECT ON analytics.schema_migrations TO `ledger_reader_acme`;
+-- CREATE ROW POLICY OR REPLACE `tenant_acme` ON analytics.swarm_events AS permissive FOR SELECT
+--     USING tenant_id = 'acme' TO `ledger_reader_acme`;
+--
+-- Then the tenant's `ledger sql` / `ledger audit` use
+--   LEDGER_CLICKHOUSE_URL=http://ledger_reader_acme:<password>@host:8123
