@@ -319,7 +319,7 @@ def test_audits_view(page, world):
         assert "pip install 'context-ledger[analytics]'" in page.inner_text("[data-testid=audits-install]")
         shot(page, "audits")
         return
-    Ingestor(world["server"].state.analytics_url, LocalSource(world["ledger"])).run()
+    Ingestor(world["server"].state.analytics_url, LocalSource(world["ledger"], tenant="default")).run()
     page.goto(world["server"].base + "/#/audits")
     wait_render(page, "audits")
     agents = page.locator("[data-testid=agents-table] tbody tr td:first-child").all_text_contents()

@@ -143,14 +143,14 @@ class EventIndex:
         tenant, project = self.history.tenant, self.history.project
         out = []
         while True:
-            batch = lg.event_rows(self.last_seq, _BATCH)
+            batch = lg.event_rows(self.last_seq, _BATCH, tenant_id=tenant)
             if not batch:
                 break
-            for seq, body, _vs, _rec in batch:
+            for record in batch:  # (seq, body, ...): the first two are all the index needs
                 msg = events_pb2.SwarmEvent()
-                msg.ParseFromString(body)
-                if msg.tenant_id == tenant and msg.project_id == project:
-                    out.append(row_from_proto(msg, seq))
+                msg.ParseFromString(record[1])
+                if msg.project_id == project:
+                    out.append(row_from_proto(msg, record[0]))
             self.last_seq = batch[-1][0]
         return out
 
