@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.common import emit_json, format_local_time, json_option, pass_app
+from cli.common import emit_json, emit_jsonl, format_local_time, json_option, pass_app
 from cli.replaying import open_history, source_option
 from schemas.enums import PAYLOAD_KINDS
 from schemas.timestamps import format_timestamp_ns
@@ -43,52 +43,93 @@ def _short_ids(ledger, ids: list[str]) -> dict[str, str]:
 @click.option("--agent", help="Only events of this agent id.")
 @click.option("--kind", type=click.Choice(PAYLOAD_KINDS), help="Only events of this kind.")
 @click.option("--commit", help="Only events linked to this commit (hash prefix).")
+@click.option("--session", help="Only events of this session (one agent run).")
+@click.option("--trace", help="Only events of this OpenTelemetry trace (32 hex digits).")
+@click.option("-p", "--patch", is_flag=True, help="Show each file change's diff.")
+@click.option("--stat", is_flag=True, help="Show lines added/removed per file change.")
 @click.option("--oldest-first", is_flag=True, help="Oldest first instead of newest first.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "jsonl"]), default="text",
+              show_default=True, help="Output format (--json = --format json).")
 @source_option
 @json_option
 @pass_app
 def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | None,
-            agent: str | None, kind: str | None, commit: str | None, oldest_first: bool,
+            agent: str | None, kind: str | None, commit: str | None, session: str | None,
+            trace: str | None, patch: bool, stat: bool, oldest_first: bool, fmt: str,
             source: str, as_json: bool) -> None:
     """List the project's events, newest first; PATH limits to changes of that file
     (or of everything below it when it ends with '/').
 
     One line per event: local time, short event id (enough to be unique; give it to
-    `ledger show`), kind, agent, and the path/operation or the first line of the text.
+    `ledger show`), kind, agent, and the path/operation or the first line of the text;
+    with PATH (or -p/--stat) a file change also shows why: the first line of the decision
+    behind it. Long output goes through the pager on a terminal.
 
     \b
     Examples:
       ledger log
-      ledger log src/parser.py --limit 10
-      ledger log src/ --since "yesterday" --kind state_change
+      ledger log src/parser.py -p                 # each change with its diff and its why
+      ledger log src/ --since "yesterday" --kind state_change --stat
+      ledger log --session 0193f0c2-... --oldest-first
       ledger log --agent alice@example.com --json
       ledger log --source hub --limit 20          # every laptop's events, from the hub
     """
     from replay import LogQuery
-    from replay.views import entry_dict, summary_line
+    from replay.views import entry_dict
 
     if path is not None:
         path = path.removeprefix("./") or path
     history = open_history(app, source)
     entries = history.select(LogQuery(
-        path=path, agent_id=agent, kind=kind, commit=commit, since=since, until=until,
-        limit=limit or None, descending=not oldest_first))
-    if as_json:
-        emit_json([entry_dict(e) for e in entries])
+        path=path, agent_id=agent, kind=kind, commit=commit, session_id=session, trace_id=trace,
+        since=since, until=until, limit=limit or None, descending=not oldest_first))
+    fmt = "json" if as_json else fmt
+    if fmt in ("json", "jsonl"):
+        rows = [entry_dict(e) for e in entries]
+        emit_json(rows) if fmt == "json" else emit_jsonl(rows)
         return
     if not entries:
         click.echo("No events match" + (" on the hub." if source == "hub" else "."), err=True)
         return
+    from cli.output import page
+
     ids = [e.event_id for e in entries]
     short = _short_ids(app.ledger, ids) if source == "local" else {i: i for i in ids}
-    width = max(len(s) for s in short.values())
-    for e in entries:
-        ev = e.event
-        click.echo(f"{format_local_time(e.time_ns)}  {short[e.event_id]:<{width}}  {ev.kind:<12}  "
-                   f"{(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}")
+    page(_log_lines(history, entries, short, patch=patch, stat=stat, why=bool(path) or patch or stat))
     if limit and len(entries) == limit:
         click.echo(f"(showing the {limit} {'oldest' if oldest_first else 'newest'}; "
                    "--limit 0 shows all)", err=True)
+
+
+def _log_lines(history, entries, short: dict[str, str], *, patch: bool, stat: bool, why: bool) -> list[str]:
+    """The text lines of `ledger log` (see its help); ``why``: a file change's decision."""
+    from replay.views import change_patch, first_line, summary_line
+
+    width = max(len(s) for s in short.values())
+    reasons: dict[str, str] = {}
+    lines = []
+    for e in entries:
+        head = f"{format_local_time(e.time_ns)}  {short[e.event_id]:<{width}}  "
+        ev = e.event
+        if ev is None:
+            lines.append(head + f"{'(corrupt)':<12}  {e.error}")
+            continue
+        lines.append(head + f"{ev.kind:<12}  {(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}")
+        if ev.state_change is None:
+            continue
+        if why and ev.caused_by:
+            if ev.caused_by not in reasons:
+                reasons[ev.caused_by] = history.rationale_of(ev.caused_by) or ""
+            if reasons[ev.caused_by]:
+                lines.append(f"{'':{width + 27}}why: {first_line(reasons[ev.caused_by], 100)}")
+        if patch or stat:
+            text, added, removed = change_patch(ev, history.read_blob)
+            if stat:
+                lines.append(f"{'':{width + 27}}+{added} -{removed}")
+            if patch:
+                lines.extend(text.rstrip("\n").splitlines() if text else
+                             [f"{'':{width + 27}}(no text diff: binary, symlink, too large, or content not here)"])
+    return lines
 
 
 def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str]]:
@@ -111,6 +152,7 @@ def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str
 @pass_app
 def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
     """Show one event in full: EVENT is an event id or a unique prefix (see `ledger log`).
+    A decision also lists the changes it caused.
 
     \b
     Examples:
@@ -118,12 +160,18 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
       ledger show 0190a3b4-c5d6-7abc --patch
       ledger show 0190a3b4-c5d6-7abc --json
     """
-    from replay.views import event_dict
+    from replay.views import change_patch, entry_dict, event_dict, printable, summary_line
 
     stored = app.ledger.get(event_id.strip().lower(), tenant_id=app.tenant)
     ev = stored.event
+    caused = []
+    if ev.kind == "decision":
+        history = app.history(ev.project_id)
+        from replay import LogQuery
+
+        caused = history.select(LogQuery(caused_by=ev.event_id, descending=False))
     if as_json:
-        emit_json(event_dict(stored))
+        emit_json({**event_dict(stored), **({"caused": [entry_dict(e) for e in caused]} if ev.kind == "decision" else {})})
         return
     lines = [
         ("event", ev.event_id),
@@ -139,20 +187,24 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
     payload = envelope[ev.kind]
     lines += _field_lines("", payload, {"diff_patch"})
     if stored.hub_versionstamp:
-        lines.append(("hub", f"synced, versionstamp {stored.hub_versionstamp.hex()}"))
+        lines.append(("hub", f"synced, position {stored.hub_versionstamp.hex()}"))
     elif stored.sync_error:
         lines.append(("hub", f"refused: {stored.sync_error}"))
     else:
         lines.append(("hub", "not synced yet"))
+    if caused:
+        lines.append(("caused", "\n".join(f"{e.event_id}  {summary_line(e.event) if e.event else e.error}"
+                                          for e in caused)))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
-        value_lines = value.splitlines() or [""]
+        value_lines = [printable(v) for v in value.splitlines()] or [""]
         click.echo(f"{key:<{width}}  {value_lines[0]}")
         for more in value_lines[1:]:
             click.echo(f"{'':<{width}}  {more}")
     if patch and ev.kind == "state_change":
         click.echo()
-        if ev.state_change.diff_patch:
-            click.echo(ev.state_change.diff_patch, nl=False)
+        text, _, _ = change_patch(ev, app.history(ev.project_id).read_blob)
+        if text:
+            click.echo(text, nl=False)
         else:
-            click.echo("(no text diff: binary, symlink, too large, or unchanged content)")
+            click.echo("(no text diff: binary, symlink, too large, or content not here)")

@@ -10,7 +10,13 @@ from cli.progress import progress_bar
 
 @click.group("import")
 def import_group() -> None:
-    """Import existing history as events."""
+    """Import existing history as events.
+
+    \b
+    Examples:
+      ledger import git ~/src/app
+      ledger import git . --rev v2.0 --project app
+    """
 
 
 @import_group.command("git")

@@ -127,6 +127,13 @@ def _write_lines(lines: list[str], tty: bool, height: int, color: bool) -> None:
             click.echo(line, color=color)
 
 
+def page(lines: list[str]) -> None:
+    """Print text ``lines``: through the pager when stdout is a terminal and they do not
+    fit on the screen (git's behaviour), colour only on a terminal."""
+    tty, _, height = _terminal()
+    _write_lines(lines, tty, height, tty)
+
+
 def render(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str = "auto", *,
            title: str | None = None) -> int:
     """Write ``rows`` (each a sequence in ``columns`` order) to stdout in ``fmt`` (one of

@@ -135,6 +135,11 @@ def syncer_run_cmd(app, cluster_file: str | None, interval: float) -> None:
 
     Logs to stderr and to <ledger>.syncer.log (rotated). This is what the systemd unit
     and the launchd agent in infrastructure/ run.
+
+    \b
+    Examples:
+      ledger syncer run
+      ledger syncer run --interval 1 --cluster-file /etc/foundationdb/fdb.cluster
     """
     from syncer.daemon import run
 
@@ -149,7 +154,13 @@ def syncer_run_cmd(app, cluster_file: str | None, interval: float) -> None:
               help="Seconds between passes when the outbox is empty.")
 @pass_app
 def syncer_start_cmd(app, cluster_file: str | None, interval: float) -> None:
-    """Start the syncer in the background (one per ledger)."""
+    """Start the syncer in the background (one per ledger).
+
+    \b
+    Examples:
+      ledger syncer start
+      ledger syncer start --interval 10
+    """
     from syncer.daemon import DaemonPaths, start
 
     path = _cluster_file(app, cluster_file)
@@ -162,7 +173,13 @@ def syncer_start_cmd(app, cluster_file: str | None, interval: float) -> None:
               help="Seconds to wait for the current batch to finish.")
 @pass_app
 def syncer_stop_cmd(app, timeout: float) -> None:
-    """Stop the background syncer gracefully (it finishes its current batch)."""
+    """Stop the background syncer gracefully (it finishes its current batch).
+
+    \b
+    Examples:
+      ledger syncer stop
+      ledger syncer stop --timeout 60
+    """
     from syncer.daemon import stop
 
     pid = stop(app.settings.ledger_path, wait_s=timeout)
@@ -173,7 +190,13 @@ def syncer_stop_cmd(app, timeout: float) -> None:
 @json_option
 @pass_app
 def syncer_status_cmd(app, as_json: bool) -> None:
-    """Is the background syncer running? Plus the outbox status (see `ledger sync status`)."""
+    """Is the background syncer running? Plus the outbox status (see `ledger sync status`).
+
+    \b
+    Examples:
+      ledger syncer status
+      ledger syncer status --json
+    """
     from syncer.daemon import daemon_status
     from syncer.status import sync_status
 

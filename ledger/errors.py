@@ -17,6 +17,7 @@ __all__ = [
     "ProjectNotFound",
     "AmbiguousProject",
     "MomentNotFound",
+    "CorruptEvent",
     "InvalidEvent",
     "EventTooLarge",
     "UnknownSchemaVersion",
@@ -62,3 +63,10 @@ class AmbiguousProject(LedgerError, ValueError):
 
 class MomentNotFound(LedgerError, ValueError):
     """A --at value could not be understood as a time, event id or commit."""
+
+
+class CorruptEvent(LedgerError, ValueError):
+    """A stored event cannot be read back: its body does not decode, has a schema version
+    this code does not know, or names another id, tenant or project than its row (the
+    file was altered, or written by a newer version). Reported by seq and id; readers
+    skip it instead of failing."""

@@ -145,36 +145,22 @@ class LedgerReads:
             where.append(clause)
             params.extend(values)
 
-        if tenant_id is not None:
-            add("tenant_id = ?", tenant_id)
-        if project_id is not None:
-            add("project_id = ?", project_id)
-        if since_ns is not None:
-            add("time_ns >= ?", since_ns)
-        if until_ns is not None:
-            add("time_ns <= ?", until_ns)
         if path is not None:
             if path.endswith("/"):
                 add("(substr(target_path, 1, ?) = ? OR substr(previous_path, 1, ?) = ?)",
                     len(path), path, len(path), path)
             else:
                 add("(target_path = ? OR previous_path = ?)", path, path)
-        if agent_id is not None:
-            add("agent_id = ?", agent_id)
-        if kind is not None:
-            add("kind = ?", kind)
         if commit is not None:
             add("commit_hash >= ? AND commit_hash < ?", commit, commit + "g")
-        if session_id is not None:
-            add("session_id = ?", session_id)
-        if trace_id is not None:
-            add("trace_id = ?", trace_id)
-        if caused_by is not None:
-            add("caused_by = ?", caused_by)
-        if after_seq is not None:
-            add("seq > ?", after_seq)
-        if until_seq is not None:
-            add("seq <= ?", until_seq)
+        for clause, value in (
+            ("tenant_id = ?", tenant_id), ("project_id = ?", project_id), ("time_ns >= ?", since_ns),
+            ("time_ns <= ?", until_ns), ("agent_id = ?", agent_id), ("kind = ?", kind),
+            ("session_id = ?", session_id), ("trace_id = ?", trace_id), ("caused_by = ?", caused_by),
+            ("seq > ?", after_seq), ("seq <= ?", until_seq),
+        ):
+            if value is not None:
+                add(clause, value)
         direction = "DESC" if descending else "ASC"
         order_by = f"time_ns {direction}, seq {direction}" if order == "time" else f"seq {direction}"
         sql = f"SELECT {EVENT_COLUMNS} FROM events"

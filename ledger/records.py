@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from schemas import SwarmEvent, event_from_bytes
+from schemas.errors import SchemaError
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,19 @@ class StoredEvent:
 
     @cached_property
     def event(self) -> SwarmEvent:
-        """The decoded, validated event."""
-        return event_from_bytes(self.body)
+        """The decoded, validated event. Raises ``CorruptEvent`` (naming the seq and id)
+        when the body does not decode or disagrees with its row."""
+        from ledger.errors import CorruptEvent
+
+        try:
+            event = event_from_bytes(self.body)
+        except SchemaError as exc:
+            raise CorruptEvent(f"stored event seq {self.seq} ({self.event_id}) cannot be read: {exc}") from exc
+        if (event.event_id, event.tenant_id, event.project_id) != (self.event_id, self.tenant_id, self.project_id):
+            raise CorruptEvent(
+                f"stored event seq {self.seq} ({self.event_id}) is corrupt: its body is event {event.event_id} "
+                f"of {event.tenant_id}/{event.project_id}, its row says {self.tenant_id}/{self.project_id}")
+        return event
 
 
 @dataclass(frozen=True)

@@ -1048,10 +1048,14 @@ def project_for_repository(ledger: Ledger, tenant_id: str, repo: str | os.PathLi
     from nervous_system.repo import repository_identity, repository_root
 
     root = repository_root(repo) or Path(os.path.realpath(repo))
+    known = ledger.project_for_path(tenant_id, root)
+    owner = known.project_id if known is not None and known.root == str(root) else None
     if requested is None:
-        known = ledger.project_for_path(tenant_id, root)
-        requested = known.project_id if known is not None and known.root == str(root) else default_project_name(root)
-    ledger.register_project(tenant_id, requested, root=root, identity=repository_identity(root))
+        requested = owner or default_project_name(root)
+    # one work tree, one project: a second project imported from the same repository
+    # is registered without the root (commands inside it keep picking the first)
+    ledger.register_project(tenant_id, requested, root=root if owner in (None, requested) else None,
+                            identity=repository_identity(root))
     return requested
 
 

@@ -100,6 +100,7 @@ class Recorder:
         user_id: str = "",
         clock: Callable[[], int] = time.time_ns,
         link_spans: bool = True,
+        root: str | os.PathLike | None = None,
     ) -> None:
         #: True when this recorder opened its ledger (and so closes it); a lent
         #: ``Ledger`` stays open for its owner.
@@ -128,6 +129,9 @@ class Recorder:
         self._own_before: list[EventHook] = []
         self._own_after: list[AfterHook] = []
         self._template: tuple[tuple, dict | None] = ((), None)
+        self._root = root
+        self._root_looked_up = root is not None
+        self._baselined: set[str] = set()
         if link_spans:
             from nervous_system import otel
 
@@ -225,8 +229,16 @@ class Recorder:
 
         Durable on return in ``full`` durability; in ``group`` durability the event is
         checked now (errors raise here) and durable after ``flush()`` or within the
-        group window (``Ledger.submit``, ``ledger.groupcommit``).
+        group window (``Ledger.submit``, ``ledger.groupcommit``). The event is validated
+        again as a whole (it may have been built without validation, e.g. with
+        ``model_construct``). Raises ``InvalidRecord`` or ``RecordFailed``.
         """
+        if not isinstance(event, SwarmEvent):
+            raise InvalidRecord(f"record() takes a SwarmEvent, not {type(event).__name__}")
+        try:
+            event = SwarmEvent.model_validate(event.model_dump())
+        except (SchemaError, ValueError) as exc:
+            raise InvalidRecord(f"cannot record event: {exc}") from exc
         return self._record(event, blobs, None)
 
     def _record(self, event: SwarmEvent, blobs: Mapping[str, bytes] | None, made_id: str | None) -> str:
@@ -308,6 +320,7 @@ class Recorder:
             raise InvalidRecord(f"new_bytes must be bytes or None, not {type(new_bytes).__name__}")
         with self._lock:
             cause = self._last_decision if caused_by is None else caused_by
+        self._baseline(previous_path or path, None if previous_path else new_bytes)
         paths = [path] + ([previous_path] if previous_path else [])
         holder: dict[str, SwarmEvent] = {}
 
@@ -336,6 +349,40 @@ class Recorder:
         event = holder["event"]
         self._after(event)
         return event.event_id
+
+    def _work_tree(self) -> Path | None:
+        """The project's work tree: ``root``, else the registered root of the project."""
+        if not self._root_looked_up:
+            self._root_looked_up = True
+            try:
+                info = self.ledger.project_info(self.tenant_id, self.project_id)
+            except LedgerError:
+                info = None
+            self._root = info.root if info is not None else None
+        return Path(self._root) if self._root else None
+
+    def _baseline(self, path: str, new_bytes: bytes | None) -> None:
+        """Before the first change of a path the ledger has no state for, record the state
+        it had in the repository (``nervous_system.baseline``), once per path."""
+        if path in self._baselined:
+            return
+        self._baselined.add(path)
+        root = self._work_tree()
+        if root is None or self.ledger.path_state(self.tenant_id, self.project_id, path) is not None:
+            return
+        from nervous_system.baseline import BASELINE_AGENT, baseline_state
+
+        found = baseline_state(root, path, None if new_bytes is None else bytes(new_bytes))
+        if found is None:
+            return
+        content, mode = found
+        recorder = Recorder(self.ledger, project_id=self.project_id, agent_id=BASELINE_AGENT,
+                            tenant_id=self.tenant_id, agent_role="operator", session_id=self.session_id,
+                            user_id=self.user_id, clock=self.clock, link_spans=False, root=root)
+        recorder._baselined.add(path)
+        why = recorder.decision(f"{path} as it was in the repository before the agent's first recorded change",
+                                input_trigger="baseline", confidence=1.0)
+        recorder.file_change(path, content, mode=mode, caused_by=why)
 
     def message(self, content: str, *, recipients: Iterable[str] = (), sender: str | None = None) -> str:
         """Record an ``AgentMessage`` (agent-to-agent talk). Returns the event id."""

@@ -166,24 +166,15 @@ def blame(history: History, path: str, moment: Moment, *,
         entry = entries.get(row.event_id)
         if entry is None:
             entry = entries[row.event_id] = history.get(row.event_id)
-        ev = entry.event
-        cause = ev.caused_by or ""
+        ev = entry.event  # None when its stored body cannot be read: the line keeps its change
+        cause = (ev.caused_by if ev is not None else "") or ""
         if cause and cause not in decisions:
-            decisions[cause] = _rationale(history, cause)
+            decisions[cause] = first_line(history.rationale_of(cause) or "")
         lines.append(BlameLine(
             line=number, content=text.rstrip(b"\n").decode("utf-8", "replace"),
-            event_id=row.event_id, path=row.path, agent_id=ev.agent_id, session_id=ev.session_id,
-            time=format_timestamp_ns(entry.time_ns), commit=ev.related_commit_hash or "",
+            event_id=row.event_id, path=row.path, agent_id=ev.agent_id if ev else "",
+            session_id=ev.session_id if ev else "", time=format_timestamp_ns(entry.time_ns),
+            commit=(ev.related_commit_hash if ev else row.commit_hash) or "",
             decision_id=cause, rationale=decisions.get(cause, "")))
     return Blame(path, moment.describe(), lines, versions=len(versions))
 
-
-def _rationale(history: History, decision_id: str) -> str:
-    """The first line of a decision's rationale ("" when it is not a decision or absent)."""
-    from ledger.errors import EventNotFound
-
-    try:
-        ev = history.get(decision_id).event
-    except EventNotFound:
-        return ""
-    return first_line(ev.decision.rationale) if ev.kind == "decision" else ""

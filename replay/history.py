@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
+from ledger.errors import CorruptEvent
 from ledger.records import ChangeRow, StoredEvent
 from ledger.store import Ledger
 from replay.moments import CommitRef, EventRef, Moment, resolve
@@ -57,17 +58,21 @@ class LogEntry:
     carry ``hub_position``."""
 
     origin: str
-    event: SwarmEvent
+    event: SwarmEvent | None
     time_ns: int
     order: int | bytes
     seq: int | None = None
     recorded_ns: int | None = None
     hub_position: bytes | None = None
     sync_error: str | None = None
+    #: Why the stored event could not be read (``event`` is then None): listings show
+    #: such rows by id instead of failing.
+    error: str | None = None
+    stored_id: str = ""
 
     @property
     def event_id(self) -> str:
-        return self.event.event_id
+        return self.event.event_id if self.event is not None else self.stored_id
 
 
 class History(Protocol):
@@ -94,12 +99,19 @@ class History(Protocol):
 
     def get(self, event_id: str) -> LogEntry: ...
 
+    def rationale_of(self, event_id: str) -> str | None: ...
+
 
 def local_entry(stored: StoredEvent) -> LogEntry:
-    """The ``LogEntry`` of an event of the local ledger."""
-    return LogEntry("local", stored.event, stored.time_ns, stored.seq, seq=stored.seq,
+    """The ``LogEntry`` of an event of the local ledger (with ``error`` set, and no
+    event, when its stored body cannot be read: ``ledger.errors.CorruptEvent``)."""
+    try:
+        event, error = stored.event, None
+    except CorruptEvent as exc:
+        event, error = None, str(exc)
+    return LogEntry("local", event, stored.time_ns, stored.seq, seq=stored.seq,
                     recorded_ns=stored.recorded_ns, hub_position=stored.hub_versionstamp,
-                    sync_error=stored.sync_error)
+                    sync_error=stored.sync_error, error=error, stored_id=stored.event_id)
 
 
 class LocalHistory:
@@ -160,6 +172,16 @@ class LocalHistory:
             raise EventNotFound(f"event {event_id} belongs to project {stored.project_id!r}, "
                                 f"not {self.project!r}")
         return local_entry(stored)
+
+    def rationale_of(self, event_id: str) -> str | None:
+        """The rationale of decision ``event_id`` of this tenant, or None."""
+        found = self.ledger.find_events(event_id, tenant_id=self.tenant, limit=1)
+        if not found or found[0].event_id != event_id or found[0].kind != "decision":
+            return None
+        try:
+            return found[0].event.decision.rationale
+        except CorruptEvent:
+            return None
 
     def select(self, query: LogQuery) -> list[LogEntry]:
         """Events matching ``query``, by event time (ties by seq)."""

@@ -111,6 +111,14 @@ class HubHistory:
         """Content by SHA-256 hex from the project's hub blobs (checked)."""
         return self.hub.read_blob(self.project_id, digest)
 
+    def rationale_of(self, event_id: str) -> str | None:
+        """The rationale of decision ``event_id`` in this project on the hub, or None."""
+        for e in self.entries:
+            if e.event_id == event_id:
+                ev = e.record.event
+                return ev.decision.rationale if ev.decision is not None else None
+        return None
+
     # -- replay.moments.Resolvable -----------------------------------------------------------
     def find_events(self, prefix: str, limit: int) -> list[EventRef]:
         prefix = prefix.lower()

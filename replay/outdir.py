@@ -153,34 +153,29 @@ class OutputPolicy:
     def created_by_replay(self, out: Path) -> bool:
         """True when ``out`` (the same directory: path, device and inode) was created by
         a replay of this ledger."""
-        if self.registry is None or not self.registry.is_file():
-            return False
         key = self._key(out)
+        return any(all(entry.get(k) == v for k, v in key.items()) for entry in self._entries())
+
+    def _entries(self) -> list[dict]:
+        """The registry's entries (unreadable lines skipped)."""
+        if self.registry is None or not self.registry.is_file():
+            return []
+        out = []
         with open(self.registry, encoding="utf-8") as fh:
             for line in fh:
                 try:
-                    entry = json.loads(line)
+                    out.append(json.loads(line))
                 except json.JSONDecodeError:
                     continue
-                if all(entry.get(k) == v for k, v in key.items()):
-                    return True
-        return False
+        return out
 
     def remember(self, out: Path) -> None:
         """Record that a replay created ``out`` (appended; the file stays small: one line
         per replay, pruned of directories that no longer exist)."""
         if self.registry is None:
             return
-        entries = []
-        if self.registry.is_file():
-            with open(self.registry, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if os.path.isdir(entry.get("path", "")) and entry.get("path") != os.path.realpath(out):
-                        entries.append(entry)
+        entries = [e for e in self._entries()
+                   if os.path.isdir(e.get("path", "")) and e.get("path") != os.path.realpath(out)]
         entries.append({**self._key(out), "created": self._now})
         self.registry.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.registry.with_name(self.registry.name + ".tmp")

@@ -182,20 +182,35 @@ class _Root:
                 os.close(fd)
 
 
+def _ledger_files(ledger: Ledger, root: Path) -> set[str]:
+    """The ledger's own files, as paths relative to ``root`` when they are inside it."""
+    out = set()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        full = os.path.realpath(str(ledger.path) + suffix)
+        try:
+            rel = Path(full).relative_to(root)
+        except ValueError:
+            continue
+        out.add(rel.as_posix())
+    return out
+
+
 def plan_restore(ledger: Ledger, tenant: str, project: str, root: str | os.PathLike, moment: Moment,
                  paths: list[str] | None = None) -> RestorePlan:
     """What restoring ``project``'s work tree at ``root`` to ``moment`` would do (see the
     module docstring); ``paths`` (relative to ``root``) narrow it. Reads the work tree
-    only at recorded paths. Raises ``ReplayError`` (e.g. an unsafe parent)."""
+    only at recorded paths; the ledger's own files are never part of a restore (even if
+    some event names them). Raises ``ReplayError`` (e.g. an unsafe parent)."""
     history = LocalHistory(ledger, tenant, project)
     target, _ = build_tree(history.changes(moment))
     recorded = ledger.current_tree(tenant, project)
     plan = RestorePlan(root=Path(os.path.realpath(root)), moment=moment, tenant=tenant, project=project,
                        recorded=recorded)
+    own = _ledger_files(ledger, plan.root)
     disk = _Root(plan.root)
     try:
         for path in sorted(set(target) | set(recorded)):
-            if not _in_scope(path, paths):
+            if not _in_scope(path, paths) or path in own:
                 continue
             want = target.get(path)
             known = recorded.get(path)

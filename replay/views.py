@@ -19,15 +19,16 @@ from typing import Any
 from replay.history import LogEntry, local_entry
 from schemas import FileMode, Operation, SwarmEvent, format_timestamp_ns
 
-__all__ = ["entry_dict", "event_dict", "summary_line", "first_line"]
+__all__ = ["entry_dict", "event_dict", "summary_line", "first_line", "printable", "change_patch"]
 
 #: Longest summary line (characters).
 SUMMARY_CHARS = 120
 
 
 def entry_dict(entry: LogEntry) -> dict[str, Any]:
-    """The JSON form of a listed event (see the module docstring)."""
-    d = entry.event.to_dict()
+    """The JSON form of a listed event (see the module docstring); an event whose stored
+    body cannot be read is ``{"event_id", "error", ...}`` with the row's fields."""
+    d = entry.event.to_dict() if entry.event is not None else {"event_id": entry.event_id, "error": entry.error}
     d["time"] = format_timestamp_ns(entry.time_ns)
     d["seq"] = entry.seq
     d["recorded_at"] = format_timestamp_ns(entry.recorded_ns) if entry.recorded_ns is not None else None
@@ -79,3 +80,25 @@ def summary_line(event: SwarmEvent) -> str:
     else:
         text = f"span {event.span.name} ({event.span.status_code.value})"
     return first_line(text)
+
+
+def change_patch(event: SwarmEvent, read_blob) -> tuple[str, int, int]:
+    """``(unified diff, lines added, lines removed)`` of a file change: the stored patch,
+    or — when the producer left it out (git import, large batches; the SPEC allows it) —
+    computed now from the blobs (``read_blob(sha256_hex) -> bytes``). Binary content,
+    symlinks and content over 1 MiB give ``("", 0, 0)``; missing content (another
+    machine's, erased) gives the stored counts and no patch."""
+    from ledger.diffs import describe_change
+
+    sc = event.state_change
+    if sc is None:
+        return "", 0, 0
+    if sc.diff_patch:
+        return sc.diff_patch, sc.lines_added, sc.lines_removed
+    try:
+        old = read_blob(sc.previous_state_hash) if sc.previous_state_hash else None
+        new = read_blob(sc.new_state_hash) if sc.new_state_hash else None
+    except Exception:  # noqa: BLE001 - content not here: show what the event says
+        return "", sc.lines_added, sc.lines_removed
+    return describe_change(sc.target_resource, old, new, previous_path=sc.previous_resource or None,
+                           old_mode=sc.previous_file_mode.value, new_mode=sc.file_mode.value)

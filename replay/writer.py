@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from replay.errors import ReplayError
+from schemas.paths import check_symlink
 
 if TYPE_CHECKING:
     from replay.materialize import ReplayReport, Tree
@@ -122,6 +123,10 @@ def write_tree(
                 progress(done, total)
         for path, digest in links:  # last: no later write can go through them
             target = _checked(read_blob, digest, path, verify)
+            try:
+                check_symlink(path, target)
+            except ValueError as exc:
+                raise ReplayError(f"{exc}; the replay is refused. Nothing was written.") from None
             parent, _, name = path.rpartition("/")
             os.symlink(target, os.fsencode(name), dir_fd=dirs.fd(parent))
             report.symlinks += 1

@@ -56,9 +56,10 @@ def test_log_newest_first_one_line_per_event(ledger_db):
 
 def test_log_filters(ledger_db):
     db, (c1, c2, c3) = ledger_db
-    path = lines(run(["log", "src/a.py"], db))
-    assert len(path) == 2 and all("src/a.py" in line for line in path)
-    assert len(lines(run(["log", "src/"], db))) == 2
+    path = lines(run(["log", "src/a.py"], db))  # each change, then why: its decision's first line
+    assert len(path) == 4 and "modify src/a.py" in path[0] and path[1].strip() == "why: bump a"
+    assert "create src/a.py" in path[2] and path[3].strip() == "why: add a and readme"
+    assert len([x for x in lines(run(["log", "src/"], db)) if "why:" not in x]) == 2
     assert len(lines(run(["log", "--kind", "decision"], db))) == 4
     assert len(lines(run(["log", "--agent", "bot-7"], db))) == 2
     assert len(lines(run(["log", "--commit", c2[:8]], db))) == 2
@@ -182,3 +183,43 @@ def test_a_missing_extra_names_the_install_command(ledger_path, python):
     res = subprocess.run([python, "-c", code], capture_output=True, text=True)
     assert res.returncode == 1, res.stderr
     assert "pip install 'context-ledger[analytics]'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_log_patch_stat_session_and_trace(ledger_db):
+    db, (c1, c2, c3) = ledger_db
+    patched = run(["log", "src/a.py", "-p"], db).stdout  # import stores no patch: made from the blobs
+    assert "-a = 1" in patched and "+a = 2" in patched and "+++ b/src/a.py" in patched
+    stat = lines(run(["log", "src/a.py", "--stat"], db))
+    assert [x.strip() for x in stat if x.strip().startswith("+")] == ["+1 -1", "+1 -0"]
+    assert len(lines(run(["log", "--session", c2], db))) == 2  # imported commits: session = commit
+    assert run(["log", "--trace", "ab" * 16], db).stderr.startswith("No events match")
+    jsonl = [json.loads(x) for x in run(["log", "--format", "jsonl"], db).stdout.splitlines()]
+    assert len(jsonl) == 9 and all("event_id" in x for x in jsonl)
+
+
+def test_show_a_decision_lists_the_changes_it_caused(ledger_db):
+    db, (c1, c2, c3) = ledger_db
+    decision = json.loads(run(["log", "--json", "--commit", c1[:10], "--kind", "decision"], db).stdout)[0]
+    shown = json.loads(run(["show", decision["event_id"], "--json"], db).stdout)
+    assert sorted(e["state_change"]["target_resource"] for e in shown["caused"]) == ["README.md", "src/a.py"]
+    text = run(["show", decision["event_id"]], db).stdout
+    assert "caused" in text and "create README.md" in text
+
+
+def test_a_corrupt_stored_event_is_reported_and_skipped(ledger_db):
+    import sqlite3
+
+    db, _ = ledger_db
+    with sqlite3.connect(db) as conn:
+        seq, event_id = conn.execute("SELECT seq, event_id FROM events WHERE kind = 'message'").fetchone()
+        conn.execute("UPDATE events SET body = ? WHERE seq = ?", (b"\xff\x00garbage", seq))
+        other = conn.execute("SELECT seq, body FROM events WHERE kind = 'decision' LIMIT 1").fetchone()
+        swapped = conn.execute("SELECT body FROM events WHERE kind = 'decision' LIMIT 1 OFFSET 1").fetchone()[0]
+        conn.execute("UPDATE events SET body = ? WHERE seq = ?", (swapped, other[0]))  # another id's body
+    res = run(["log"], db)
+    assert res.exit_code == 0 and "Traceback" not in res.output
+    assert sum("(corrupt)" in x for x in res.stdout.splitlines()) == 2 and f"seq {seq}" in res.stdout
+    data = json.loads(run(["log", "--json"], db).stdout)
+    assert sum(1 for d in data if d.get("error")) == 2 and len(data) == 9
+    shown = run(["show", event_id], db)
+    assert shown.exit_code == 1 and "cannot be read" in shown.output and "Traceback" not in shown.output

@@ -62,9 +62,11 @@ def endpoint(fn):
 
 
 def event_json(entry) -> dict:
+    """``entry_dict`` plus the summary line and kind the pages show (an event whose
+    stored body cannot be read shows its error)."""
     d = entry_dict(entry)
-    d["summary"] = summary_line(entry.event)
-    d["kind"] = entry.event.kind
+    d["summary"] = summary_line(entry.event) if entry.event is not None else f"unreadable event: {entry.error}"
+    d["kind"] = entry.event.kind if entry.event is not None else "error"
     return d
 
 
@@ -108,6 +110,8 @@ def event(request, state: UIState):
     entry = state.history.get(request.path_params["event_id"])
     ev = entry.event
     out = {"event": event_json(entry)}
+    if ev is None:
+        return out
     if ev.caused_by:
         try:
             out["decision"] = event_json(state.history.get(ev.caused_by))
@@ -173,13 +177,7 @@ def file_history(request, state: UIState):
     for event_id in ids[:500]:
         item = event_json(state.history.get(event_id))
         cause = item.get("caused_by")
-        item["why"] = ""
-        if cause:
-            try:
-                decision = state.history.get(cause).event
-                item["why"] = first_line(decision.decision.rationale) if decision.kind == "decision" else ""
-            except EventNotFound:
-                pass
+        item["why"] = first_line(state.history.rationale_of(cause) or "") if cause else ""
         changes.append(item)
     return {"path": path, "moment": moment_dict(moment), "changes": changes}
 
