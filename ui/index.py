@@ -26,6 +26,8 @@ from typing import Iterable
 
 from replay.history import History, LocalHistory, LogQuery
 from replay.views import first_line
+from google.protobuf.message import DecodeError
+
 from schemas import events_pb2
 
 #: Positions in an index row.
@@ -128,6 +130,7 @@ class EventIndex:
         self.rows: list[tuple] = []
         self.times: list[int] = []
         self.last_seq = 0
+        self.unreadable = 0  # stored events whose body could not be decoded
         self.version = 0  # bumps whenever rows are added
         self._summary: dict | None = None
         self.answers: dict = {}  # ui.timeline's cache of answers
@@ -148,7 +151,11 @@ class EventIndex:
                 break
             for record in batch:  # (seq, body, ...): the first two are all the index needs
                 msg = events_pb2.SwarmEvent()
-                msg.ParseFromString(record[1])
+                try:
+                    msg.ParseFromString(record[1])
+                except DecodeError:
+                    self.unreadable += 1  # a corrupt stored event: `ledger log` reports it
+                    continue
                 if msg.project_id == project:
                     out.append(row_from_proto(msg, record[0]))
             self.last_seq = batch[-1][0]
