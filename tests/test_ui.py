@@ -202,8 +202,11 @@ def test_timeline_shows_agents_events_filters_and_live_events(page, world):
     wait_render(page, "timeline", before)
     shown = {m.get_attribute("data-id") for m in page.locator("[data-testid=mark]").all()}
     assert shown == {ids["fix"], ids["review"]}
-    page.fill("[data-testid=filter-q]", "")
-    page.select_option("[data-testid=filter-kind]", "")
+    for clear in (lambda: page.fill("[data-testid=filter-q]", ""),  # (after its typing debounce)
+                  lambda: page.select_option("[data-testid=filter-kind]", "")):
+        before = renders(page)
+        clear()
+        wait_render(page, "timeline", before)
     # zoom in keeps working (wheel over the plot)
     before = renders(page)
     page.locator("[data-testid=zoom-in]").click()
