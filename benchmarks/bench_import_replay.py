@@ -5,14 +5,17 @@ One command::
     python benchmarks/bench_import_replay.py              # 5,000 commits over 2,000 files
     python benchmarks/bench_import_replay.py --quick      # 500 commits over 300 files
     python benchmarks/bench_import_replay.py --commits 2000 --files 1000
+    python benchmarks/bench_import_replay.py --repo ~/src/click   # a real repository
 
 It builds a deterministic history with ``git fast-import`` (creates, modifications,
 deletes, renames, executable-bit flips, symlinks), imports it with
 ``nervous_system.gitimport.import_git``, replays HEAD with ``replay.replay_local`` and with the
 ``ledger replay`` CLI, checks the replay equals ``git archive HEAD | tar -x`` byte for
-byte and mode for mode, and prints, from the same run: import events/s, replay time,
-and the ratio of replay time to ``git archive HEAD | tar -x`` of the same tree
-(the best of 3 runs of each).
+byte and mode for mode, and prints, from the same run: import events/s and the
+ratio of import time to ``git fast-export --all > /dev/null`` of the same repository
+(best of 3), replay time and the ratio of replay time to ``git archive HEAD | tar -x``
+of the same tree (the best of 3 runs of each). ``--repo`` benchmarks a copy
+(``git clone --no-local``) of a real repository instead of the generated history.
 """
 
 from __future__ import annotations
@@ -139,6 +142,17 @@ def git_archive_extract(repo: Path, dest: Path) -> float:
     return time.perf_counter() - start
 
 
+def git_fast_export(repo: Path) -> float:
+    """Seconds of ``git fast-export --all > /dev/null`` (best of 3)."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        with open(os.devnull, "wb") as null:
+            subprocess.run(["git", "-C", str(repo), "fast-export", "--all"], stdout=null, check=True)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def same_tree(a: Path, b: Path) -> bool:
     sys.path.insert(0, str(ROOT))
     from tests.git_fixtures import snapshot
@@ -151,6 +165,8 @@ def main() -> int:
     parser.add_argument("--commits", type=int, default=5000)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="500 commits over 300 files")
+    parser.add_argument("--repo", type=Path, default=None,
+                        help="benchmark a copy of this repository instead of a generated history")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
     if args.quick:
@@ -159,11 +175,18 @@ def main() -> int:
     try:
         repo = work / "repo"
         t0 = time.perf_counter()
-        build_history(repo, args.commits, args.files)
+        if args.repo is not None:
+            subprocess.run(["git", "clone", "-q", "--no-local", str(args.repo), str(repo)], check=True)
+        else:
+            build_history(repo, args.commits, args.files)
         built = time.perf_counter() - t0
         tracked = int(subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "--name-only", "HEAD"], capture_output=True,
                                      check=True).stdout.count(b"\n"))
-        print(f"history: {args.commits:,} commits, {tracked:,} files at HEAD (built in {built:.1f} s)")
+        commits = int(subprocess.run(["git", "-C", str(repo), "rev-list", "--first-parent", "--count", "HEAD"],
+                                     capture_output=True, check=True, text=True).stdout)
+        print(f"history: {commits:,} first-parent commits, {tracked:,} files at HEAD "
+              f"({'cloned' if args.repo else 'built'} in {built:.1f} s)")
+        fast_export = git_fast_export(repo)
 
         db = work / "ledger.db"
         with Ledger(db) as lg:
@@ -171,6 +194,9 @@ def main() -> int:
             rate = summary.events_added / summary.seconds
             print(f"import: {summary.events_added:,} events, {summary.new_content_bytes:,} bytes of content "
                   f"in {summary.seconds:.2f} s = {rate:,.0f} events/s ({summary.commits / summary.seconds:,.0f} commits/s)")
+            print(f"git fast-export --all > /dev/null: {fast_export:.2f} s (best of 3); "
+                  f"ratio import / fast-export: {summary.seconds / fast_export:.2f}x"
+                  + (f" (attributes: {summary.attributes})" if summary.attributes != "none found" else ""))
             again = import_git(lg, repo, project_id="bench")
             print(f"re-import: {again.events_added} events added, {again.events_present:,} present, "
                   f"{again.seconds:.2f} s")

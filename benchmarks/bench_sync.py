@@ -33,7 +33,9 @@ import fdb  # noqa: E402
 
 from ledger import Ledger  # noqa: E402
 from nervous_system.recorder import Recorder  # noqa: E402
-from hub.hub import ROOT, Hub, open_database  # noqa: E402
+from hub.connection import open_database  # noqa: E402
+from hub.hub import Hub  # noqa: E402
+from hub.layout import ROOT  # noqa: E402
 from syncer.syncer import Syncer  # noqa: E402
 
 

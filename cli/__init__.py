@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "exec": "cli.capture:exec_cmd",
     "sync": "cli.sync:sync_group",
     "syncer": "cli.sync:syncer_group",
+    "hub": "cli.hub:hub_group",
+    "bundle": "cli.hub:bundle_group",
     "ingest": "cli.analytics:ingest_cmd",
     "sql": "cli.analytics:sql_cmd",
     "audit": "cli.analytics:audit_group",

@@ -3,6 +3,7 @@ file changes). Both are thin wrappers over ``nervous_system``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -70,9 +71,20 @@ def _record_project(app: AppContext) -> str | None:
         return None
 
 
+def _register_root(app: AppContext, project: str, root: Path) -> None:
+    """Record the work tree's root for the project (the project registry), unless the
+    project has a root already or the tree lies in another project's."""
+    from nervous_system.repo import repository_identity
+
+    info = app.ledger.project_info(app.tenant, project)
+    if (info is None or not info.root) and app.ledger.project_for_path(app.tenant, root) is None:
+        app.ledger.register_project(app.tenant, project, root=root, identity=repository_identity(root))
+
+
 @click.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--root", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Work tree to watch [default: the current directory].")
+              help="Work tree to watch [default: the repository root of the current directory, "
+                   "else the current directory].")
 @click.option("--agent-id", default=None, help="Agent the changes are attributed to [default: exec:<argv0>].")
 @click.option("--role", "agent_role", default="other", show_default=True,
               type=click.Choice(["architect", "coder", "reviewer", "operator", "other"]))
@@ -90,7 +102,10 @@ def exec_cmd(app: AppContext, root: str | None, agent_id: str | None, agent_role
     Changes made by any program (shell commands included) are recorded as state
     changes attributed to the command, caused by a decision describing it, inside a
     span whose TRACEPARENT the command inherits. Exits with the command's exit code.
-    The project is --project, else the root directory's name.
+    The command runs in the current directory; the work tree is the repository root
+    (or --root) and paths are relative to it. .gitignore'd files and .git/ are never
+    recorded; names that are not valid UTF-8 or too long/deep are reported and skipped.
+    The project is --project, else the configured one, else the root directory's name.
 
     \b
     Examples:
@@ -98,22 +113,39 @@ def exec_cmd(app: AppContext, root: str | None, agent_id: str | None, agent_role
       ledger exec --root ~/src/app --exclude 'node_modules/' -- npx some-agent
     """
     import nervous_system
+    from cli.progress import progress_bar
     from nervous_system.exec import run_and_record
+    from nervous_system.worktree import find_root, project_for_root
 
-    root_path = Path(root or os.getcwd()).resolve()
-    project = app.settings.project or root_path.name
+    root_path = Path(root).resolve() if root else find_root(os.getcwd())
+    project = app.settings.project or project_for_root(app.ledger, app.tenant, root_path)
+    _register_root(app, project, root_path)
     argv = list(command)
     inst = nervous_system.configure(
         app.ledger, project_id=project, tenant_id=app.tenant,
         agent_id=agent_id or f"exec:{os.path.basename(argv[0])}", agent_role=agent_role,
         set_global=False,
     )
+    bars = contextlib.ExitStack()  # a bar while a first large snapshot hashes, gone before the command runs
+    shown: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not shown:
+            shown.append(bars.enter_context(progress_bar("hashing the work tree", unit="files",
+                                                          enabled=not as_json)))
+        shown[0](done, total)
+        if done >= total:
+            bars.close()
+
     try:
         result = run_and_record(argv, recorder=inst.recorder, tracer=inst.tracer("ledger.exec"),
                                 root=root_path, cwd=os.getcwd(), excludes=excludes,
-                                baseline=not no_baseline)
+                                baseline=not no_baseline, progress=progress)
     finally:
+        bars.close()
         inst.shutdown()
+    for item in result.unrecorded if not as_json else ():
+        click.echo(f"ledger: not recorded: {item['path']}: {item['reason']}", err=True)
     summary = result.summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2), err=True)

@@ -47,13 +47,15 @@ class AppContext:
     def tenant(self) -> str:
         return self.settings.tenant
 
-    def hub(self, cluster_file: str | None = None):
-        """The team hub of this tenant (``hub.hub.connect``: ``cluster_file``, else the
-        configured one), connected on first use. Raises ``HubNotConfigured``/``HubUnavailable``."""
+    def hub(self, cluster_file: str | None = None, **options):
+        """The tenant's hub client (``hub.open_hub``), opened on first use: ``cluster_file``
+        when given, else the settings' (ledger.toml ``fdb_cluster_file`` or
+        FDB_CLUSTER_FILE). ``options``: ``timeout_ms``, ``retry_limit``.
+        Raises ``HubNotConfigured``/``HubUnavailable``."""
         if self._hub is None:
-            from hub.hub import connect
+            from hub.client import open_hub
 
-            self._hub = connect(cluster_file, self.tenant, settings=self.settings)
+            self._hub = open_hub(self.tenant, cluster_file=cluster_file, settings=self.settings, **options)
         return self._hub
 
     def history(self, project: str | None = None):

@@ -31,7 +31,7 @@ def import_group() -> None:
 @click.option("--raw-blobs", is_flag=True,
               help="Record the committed blob bytes, ignoring gitattributes (by default the "
                    "tree is recorded as `git archive` exports it).")
-@click.option("--batch-commits", type=click.IntRange(1, 100_000), default=200, show_default=True,
+@click.option("--batch-commits", type=click.IntRange(1, 100_000), default=1000, show_default=True,
               help="Commits per SQLite transaction (a commit is never split).")
 @json_option
 @pass_app

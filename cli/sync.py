@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from cli.common import emit_json, format_local_time, json_option, pass_app
 
 cluster_file_option = click.option(
     "--cluster-file", type=click.Path(dir_okay=False), default=None,
-    help="FoundationDB cluster file of the hub [default: ledger.toml fdb_cluster_file, else $FDB_CLUSTER_FILE].",
+    help="FoundationDB cluster file of the hub (direct access) [default: the gateway at hub_url / "
+         "$LEDGER_HUB_URL if set, else ledger.toml fdb_cluster_file, else $FDB_CLUSTER_FILE].",
 )
 
 
-def _cluster_file(app, explicit):
-    from hub.hub import resolve_cluster_file
+def _target(app, cluster_file):
+    """Keyword arguments naming the hub for the daemon: the gateway (``hub_url``,
+    ``hub_token``) or a resolved ``cluster_file``."""
+    from hub.client import hub_target
 
-    return resolve_cluster_file(explicit, app.settings)
+    target = hub_target(app.settings, cluster_file)
+    if target.url:
+        return {"hub_url": target.url, "hub_token": target.token}
+    return {"cluster_file": target.cluster_file}
+
+
+def _hub_description(app) -> str | None:
+    """Where this ledger syncs to (a gateway URL or a cluster file), or None when no hub
+    is configured."""
+    from hub.errors import HubNotConfigured, HubUnavailable
+
+    try:
+        target = _target(app, None)
+    except HubNotConfigured:
+        return None
+    except HubUnavailable as exc:  # configured, but the cluster file is missing
+        return f"unusable: {exc}"
+    return target.get("hub_url") or str(target.get("cluster_file"))
 
 
 def _age(seconds: float | None) -> str:
@@ -50,12 +72,9 @@ def sync_group(ctx: click.Context, cluster_file: str | None, batch_bytes: int | 
     if ctx.invoked_subcommand is not None:
         return
     app = ctx.obj
-    from hub.hub import connect
     from syncer.syncer import DEFAULT_BATCH_BYTES, Syncer
 
-    path = _cluster_file(app, cluster_file)
-    hub = connect(path, app.tenant)
-    syncer = Syncer(app.ledger, hub, batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
+    syncer = Syncer(app.ledger, app.hub(cluster_file), batch_bytes=batch_bytes or DEFAULT_BATCH_BYTES)
     pending = app.ledger.outbox_status()["pending"]
     from cli.progress import progress_bar
 
@@ -93,12 +112,14 @@ def sync_status_cmd(app, as_json: bool) -> None:
     from syncer.daemon import daemon_status
     from syncer.status import sync_status
 
-    st = sync_status(app.ledger)
+    st = sync_status(app.ledger, hub=_hub_description(app))
     daemon = daemon_status(app.ledger.path)
     if as_json:
         emit_json({**st.to_dict(), "daemon": daemon})
         return
     click.echo(f"Ledger:          {st.ledger} (id {st.ledger_id})")
+    click.echo(f"Hub:             {st.hub or 'no hub configured (set LEDGER_HUB_URL and LEDGER_HUB_TOKEN, or FDB_CLUSTER_FILE)'}")
+    click.echo(f"Health:          {'healthy' if st.healthy else 'UNHEALTHY: ' + st.problem}")
     click.echo(f"Synced:          {st.synced:,} events")
     click.echo(f"Pending:         {st.pending:,} events (oldest recorded {_age(st.oldest_pending_age_s)} ago)")
     click.echo(f"Refused:         {st.refused:,} events")
@@ -143,9 +164,11 @@ def syncer_run_cmd(app, cluster_file: str | None, interval: float) -> None:
     """
     from syncer.daemon import run
 
-    path = _cluster_file(app, cluster_file)
-    ledger_path = app.settings.ledger_path
-    run(ledger_path, app.tenant, path, interval=interval, to_stderr=True)
+    target = _target(app, cluster_file)
+    if target.get("hub_token"):
+        os.environ["LEDGER_HUB_TOKEN"] = target.pop("hub_token")
+    target.pop("hub_token", None)
+    run(app.settings.ledger_path, app.tenant, interval=interval, to_stderr=True, **target)
 
 
 @syncer_group.command("start")
@@ -161,10 +184,13 @@ def syncer_start_cmd(app, cluster_file: str | None, interval: float) -> None:
       ledger syncer start
       ledger syncer start --interval 10
     """
+    from hub.client import probe_hub
     from syncer.daemon import DaemonPaths, start
 
-    path = _cluster_file(app, cluster_file)
-    pid = start(app.settings.ledger_path, app.tenant, path, interval=interval)
+    target = _target(app, cluster_file)
+    probe_hub(app.tenant, settings=app.settings, cluster_file=target.get("cluster_file"),
+              url=target.get("hub_url"), token=target.get("hub_token"))  # fail now, not in the background
+    pid = start(app.settings.ledger_path, app.tenant, interval=interval, **target)
     click.echo(f"Syncer started (pid {pid}); log: {DaemonPaths.for_ledger(app.settings.ledger_path).log}")
 
 
@@ -201,10 +227,11 @@ def syncer_status_cmd(app, as_json: bool) -> None:
     from syncer.status import sync_status
 
     daemon = daemon_status(app.settings.ledger_path)
-    st = sync_status(app.ledger)
+    st = sync_status(app.ledger, hub=_hub_description(app))
     if as_json:
         emit_json({**daemon, "outbox": st.to_dict()})
         return
+    click.echo(f"Health: {'healthy' if st.healthy else 'UNHEALTHY: ' + st.problem}")
     if daemon["running"]:
         click.echo(f"Syncer running (pid {daemon['pid']}); log: {daemon['log']}")
     else:

@@ -11,7 +11,7 @@ positions; the ingestor checkpoints the last position per stream.
 * ``HubSource(hub)``: one stream per project of the hub's tenant,
   ``hub:<tenant>/<project>``; positions are hub positions (FoundationDB versionstamp +
   index in the commit, 12 bytes, as 24 hex digits) — all laptops of the tenant.
-  ``hub`` is anything with the ``HubReader`` protocol (``hub.hub.Hub`` has it).
+  ``hub`` is a ``hub.protocol.HubClient`` (direct FoundationDB or the gateway's client).
 
 A stored event that cannot be loaded (unreadable body, unsupported schema version, body
 id or tenant other than its row's, values ClickHouse cannot store) is not raised: the
@@ -21,11 +21,13 @@ batch reports it in ``refused`` (by stream position and event id) and goes on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol
 
 from ingest.errors import SourceError
 from ingest.rows import BadRow, RefusedRow, build_row, local_position, local_rows
+from hub.protocol import HubClient
 from ledger.errors import LedgerError
+from schemas.errors import ContextLedgerError
 
 
 @dataclass
@@ -91,40 +93,19 @@ class LocalSource:
         return max(self.ledger.max_seq() - (int(after) if after else 0), 0)
 
 
-@runtime_checkable
-class HubRecordLike(Protocol):
-    """A hub log record: ``versionstamp`` (10 bytes) and ``event`` (``SwarmEvent``);
-    ``hub.hub.HubRecord`` also has ``position`` (12 bytes) and ``body`` (protobuf)."""
-
-    versionstamp: bytes
-
-
-class HubReader(Protocol):
-    """The part of ``hub.hub.Hub`` the ingestor uses."""
-
-    tenant_id: str
-
-    def projects(self) -> list[str]:
-        """Projects of the tenant."""
-
-    def read_log(self, project_id: str, after_versionstamp: bytes | None = None,
-                 limit: int = 1000) -> Sequence[HubRecordLike]:
-        """Records in hub order after a position (10 or 12 bytes), about ``limit``."""
-
-
 class HubSource:
     """The team hub (FoundationDB) of one tenant: every laptop's events."""
 
     kind = "hub"
 
-    def __init__(self, hub: HubReader) -> None:
+    def __init__(self, hub: HubClient) -> None:
         self.hub = hub
         self.tenant_id = hub.tenant_id
 
     def streams(self) -> list[str]:
         try:
             projects = self.hub.projects()
-        except LedgerError as exc:
+        except ContextLedgerError as exc:
             raise SourceError(f"cannot list the hub's projects: {exc}") from exc
         return [f"hub:{self.tenant_id}/{p}" for p in sorted(projects)]
 
@@ -133,7 +114,7 @@ class HubSource:
         try:
             records = self.hub.read_log(project, after_versionstamp=bytes.fromhex(after) if after else None,
                                         limit=limit)
-        except LedgerError as exc:
+        except ContextLedgerError as exc:
             raise SourceError(f"cannot read project {project!r} from the hub: {exc}") from exc
         batch = SourceBatch()
         for rec in records:

@@ -55,6 +55,7 @@ def file_state_change(
     new_hash: str | None = None,
     is_reversible: bool = True,
     diff: bool = True,
+    lines: tuple[int, int] | None = None,
 ) -> StateChange:
     """The ``StateChange`` of the file at ``path`` becoming ``new_bytes``.
 
@@ -65,7 +66,8 @@ def file_state_change(
     ``new_mode``: "regular", "executable" or "symlink" (default: ``before``'s mode, else
     regular). ``operation`` overrides the derived one (git import knows it from git);
     ``new_hash`` may pass a SHA-256 hex already computed. ``diff=False`` skips the line
-    diff (and its counts).
+    diff (and its counts). ``lines=(added, removed)``: line counts known without a diff
+    (git import takes them from git's ``--numstat``); no patch is made then.
 
     Raises ``InvalidEvent`` for a derived delete or rename of a path with no previous
     state (an explicit ``operation`` is the caller's word: replay reports a conflict if
@@ -91,7 +93,9 @@ def file_state_change(
     else:
         digest = new_hash or sha256_hex(new_bytes)
         mode = _MODES[new_mode or old_mode or "regular"]
-    if diff and not isinstance(old_bytes, _Unknown):
+    if lines is not None:
+        patch, (added, removed) = "", lines
+    elif diff and not isinstance(old_bytes, _Unknown):
         patch, added, removed = describe_change(
             path, old_bytes if before is not None else None, new_bytes,
             previous_path=previous_path or None, old_mode=old_mode, new_mode=mode.value)

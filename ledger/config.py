@@ -10,7 +10,9 @@ Example ``ledger.toml``::
     tenant = "acme"
     project = "webshop"
     clickhouse_url = "http://clickhouse:8123"
-    fdb_cluster_file = "/etc/foundationdb/fdb.cluster"
+    fdb_cluster_file = "/etc/foundationdb/fdb.cluster"   # direct access (trusted team, gateway)
+    hub_url = "https://hub.example.com:8470"             # laptops: the gateway ...
+    # hub_token: better in LEDGER_HUB_TOKEN than in a file
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     #: FoundationDB cluster file for the hub; also read from FDB_CLUSTER_FILE.
     fdb_cluster_file: Path | None = None
+    #: The team hub's gateway (``https://hub.example:8470``) and this laptop's token for it;
+    #: when set, laptops reach the hub through it (no cluster file, no FoundationDB client).
+    hub_url: str | None = None
+    hub_token: str | None = None
     #: Limits of every ``ledger sql`` / ``ledger audit`` query (ClickHouse settings
     #: max_execution_time, max_memory_usage, max_result_rows; see docs/analytics.md).
     sql_max_execution_time: float = Field(default=30.0, gt=0)

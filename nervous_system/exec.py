@@ -4,23 +4,19 @@ Works for agents in any language and for changes made by shell commands (``sed -
 ``mv``, ``chmod``, generated files) that SDK instrumentation misses: the work tree is
 snapshotted before and after the command and the difference is recorded.
 
-Snapshot: every file and symlink under ``root`` (``os.walk``, symlinks are not
-followed), with its mode (``regular``, ``executable`` = owner execute bit set,
-``symlink``) and the SHA-256 of its bytes (of the link target text for a symlink).
-Excluded: any ``.git`` directory, the ledger's own files (database, ``-wal``, ``-shm``,
-``-journal``) when they live under ``root``, and ``excludes`` globs (``fnmatch`` against
-the relative path and against each path component; ``build/`` excludes a directory).
-Directories themselves are not recorded (the ledger records files; an empty directory
-leaves no trace). A file whose stat (size, mtime, ctime, inode, mode) did not change
-and whose mtime is older than the first snapshot is not re-read (git's "racily clean"
-rule); all others are hashed.
+The work tree is the repository root (git's top level) of the directory the command
+runs in, or ``--root``; the command runs where the user is and paths are relative to
+the root. Snapshots, exclusions and the diff between two snapshots are
+``nervous_system.worktree`` (shared with the agent hooks): git's view of the tree
+(``.gitignore``, ``.git/info/exclude`` and global excludes honoured; never ``.git/``
+nor the ledger's own files), a stat cache next to the ledger so only changed files are
+re-read, names that are not valid UTF-8 or over the path limits reported and left out.
 
-Changes, in recording order (so replay in time order never needs a path that is still
-taken, e.g. a file replaced by a directory): deletes, renames, modifications
-(content and/or mode: a chmod is a modify with the same hash), creates. A rename is a
-path that disappeared and another that appeared with the same content (same base name
-preferred). Every change is caused by one decision describing the command; a system
-signal ``exit <code>`` records the exit status, duration and working directory. All of
+Changes are recorded in the diff's order (so replay in time order never needs a path
+that is still taken, e.g. a file replaced by a directory): deletes, renames,
+modifications, creates. Every change is caused by one decision describing the command,
+recorded once the command has started (a command that cannot start leaves no decision:
+only the baseline, which describes the tree as it is); a system signal ``exit <code>`` records the exit status, duration and working directory. All of
 it happens inside a span ``exec <argv0>`` whose ``TRACEPARENT`` is passed to the command,
 so events the command records itself (SDK, ``ledger record``) join the same trace.
 
@@ -34,13 +30,10 @@ recorded as creates and their deletes are skipped (counted in ``ExecResult.skipp
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import json
 import os
 import shlex
 import signal
-import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -52,34 +45,21 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 from nervous_system.errors import RecorderError
 from nervous_system.propagation import child_env
 from nervous_system.recorder import Recorder
-
-_CHUNK = 1024 * 1024
+from nervous_system.worktree import (
+    Change,
+    Entry,
+    Excluder,
+    StatCache,
+    cache_path,
+    diff,
+    find_root,
+    read_content,
+    snapshot,
+)
 
 
 class ExecError(RecorderError):
     """The command could not be started (not found, not executable) or the root is bad."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One file or symlink of a snapshot. ``mode``: regular, executable or symlink;
-    ``digest``: SHA-256 hex of the content (symlink: of the target text)."""
-
-    path: str
-    mode: str
-    digest: str
-    size: int
-    stat_key: tuple
-
-
-@dataclass(frozen=True)
-class Change:
-    """A difference between two snapshots. ``op``: create, modify, delete or rename."""
-
-    op: str
-    path: str
-    mode: str = ""
-    previous_path: str = ""
 
 
 @dataclass
@@ -97,6 +77,9 @@ class ExecResult:
     changes: list[tuple[Change, str]] = field(default_factory=list)  # (change, event_id)
     baseline: list[tuple[Change, str]] = field(default_factory=list)
     skipped: list[Change] = field(default_factory=list)
+    root: str = ""
+    #: Paths left out of the snapshots: not valid UTF-8, over the path limits.
+    unrecorded: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         """JSON-ready summary (what ``ledger exec --json`` prints)."""
@@ -119,144 +102,9 @@ class ExecResult:
             ],
             "baseline_changes": len(self.baseline),
             "skipped": [{"op": c.op, "path": c.path} for c in self.skipped],
+            "root": self.root,
+            "unrecorded": self.unrecorded,
         }
-
-
-# ------------------------------------------------------------------------ snapshot
-class Excluder:
-    """Decides which relative paths are outside the recording (see module docstring)."""
-
-    def __init__(self, root: Path, patterns: Iterable[str] = (), ledger_path: Path | None = None):
-        self.patterns = [p for p in patterns if p]
-        self.exact: set[str] = set()
-        if ledger_path is not None:
-            try:
-                rel = Path(os.path.abspath(ledger_path)).relative_to(os.path.abspath(root)).as_posix()
-            except ValueError:
-                rel = None
-            if rel:
-                self.exact.update({rel, rel + "-wal", rel + "-shm", rel + "-journal"})
-
-    def excluded(self, rel: str, is_dir: bool) -> bool:
-        """True if the relative path ``rel`` (a directory when ``is_dir``) is excluded."""
-        name = rel.rsplit("/", 1)[-1]
-        if is_dir and name == ".git":
-            return True
-        if rel in self.exact:
-            return True
-        for pat in self.patterns:
-            if pat.endswith("/"):
-                if is_dir and (fnmatch.fnmatchcase(rel, pat[:-1]) or fnmatch.fnmatchcase(name, pat[:-1])):
-                    return True
-            elif fnmatch.fnmatchcase(rel, pat) or fnmatch.fnmatchcase(name, pat):
-                return True
-        return False
-
-
-def _stat_key(st: os.stat_result) -> tuple:
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-
-
-def _hash_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def read_content(root: Path, rel: str, mode: str) -> bytes:
-    """The bytes the ledger stores for ``rel``: file content, or the link target."""
-    full = os.path.join(root, rel)
-    if mode == "symlink":
-        return os.fsencode(os.readlink(full))
-    with open(full, "rb") as fh:
-        return fh.read()
-
-
-def snapshot(
-    root: Path,
-    excluder: Excluder,
-    *,
-    previous: Mapping[str, Entry] | None = None,
-    previous_taken_ns: int | None = None,
-) -> dict[str, Entry]:
-    """``{relative path: Entry}`` of every file and symlink under ``root``.
-
-    ``previous``/``previous_taken_ns``: an earlier snapshot and when it started
-    (``time.time_ns()``), to skip re-hashing unchanged files. Paths that are not valid
-    UTF-8 are refused by the ledger later, with the path in the message.
-    """
-    out: dict[str, Entry] = {}
-    root_s = os.fspath(root)
-    for dirpath, dirnames, filenames in os.walk(root_s, followlinks=False):
-        rel_dir = os.path.relpath(dirpath, root_s)
-        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        keep = []
-        for d in dirnames:
-            rel = f"{rel_dir}/{d}" if rel_dir else d
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full):
-                filenames.append(d)  # a symlink to a directory is recorded as a symlink
-            elif not excluder.excluded(rel, True):
-                keep.append(d)
-        dirnames[:] = sorted(keep)
-        for f in filenames:
-            rel = f"{rel_dir}/{f}" if rel_dir else f
-            if excluder.excluded(rel, False):
-                continue
-            full = os.path.join(dirpath, f)
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                target = os.fsencode(os.readlink(full))
-                out[rel] = Entry(rel, "symlink", hashlib.sha256(target).hexdigest(), len(target), _stat_key(st))
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue  # sockets, fifos, devices: not content
-            mode = "executable" if st.st_mode & stat.S_IXUSR else "regular"
-            key = _stat_key(st)
-            prev = previous.get(rel) if previous else None
-            if (prev is not None and prev.stat_key == key and previous_taken_ns is not None
-                    and st.st_mtime_ns < previous_taken_ns):
-                out[rel] = prev
-                continue
-            try:
-                digest = _hash_file(full)
-            except FileNotFoundError:
-                continue
-            out[rel] = Entry(rel, mode, digest, st.st_size, key)
-    return out
-
-
-def diff(before: Mapping[str, Entry], after: Mapping[str, Entry]) -> list[Change]:
-    """The changes turning ``before`` into ``after``, in recording order."""
-    gone = sorted(set(before) - set(after))
-    new = sorted(set(after) - set(before))
-    by_digest: dict[str, list[str]] = {}
-    for p in gone:
-        by_digest.setdefault(before[p].digest, []).append(p)
-    renames: list[Change] = []
-    creates: list[Change] = []
-    for p in new:
-        candidates = by_digest.get(after[p].digest)
-        if candidates:
-            base = p.rsplit("/", 1)[-1]
-            pick = next((c for c in candidates if c.rsplit("/", 1)[-1] == base), candidates[0])
-            candidates.remove(pick)
-            renames.append(Change("rename", p, after[p].mode, pick))
-        else:
-            creates.append(Change("create", p, after[p].mode))
-    renamed_from = {c.previous_path for c in renames}
-    deletes = [Change("delete", p) for p in gone if p not in renamed_from]
-    modifies = [
-        Change("modify", p, after[p].mode)
-        for p in sorted(set(before) & set(after))
-        if before[p].digest != after[p].digest or before[p].mode != after[p].mode
-    ]
-    return [*deletes, *renames, *modifies, *creates]
 
 
 # ------------------------------------------------------------------------ record
@@ -282,8 +130,8 @@ def record_baseline(recorder: Recorder, root: Path, current: Mapping[str, Entry]
                     excluder: Excluder, reason: str) -> list[tuple[Change, str]]:
     """Bring the ledger's view of the project in line with ``current`` (the tree on
     disk); returns the recorded ``(change, event_id)`` pairs (none when in line)."""
-    known = _ledger_view(recorder)
-    known = {p: e for p, e in known.items() if not excluder.excluded(p, False)}
+    known = {p: e for p, e in _ledger_view(recorder).items()
+             if not excluder.excluded_file(p) and (p in current or not os.path.lexists(os.path.join(root, p)))}
     changes = [c for c in diff(known, current)]
     if not changes:
         return []
@@ -305,32 +153,40 @@ def run_and_record(
     excludes: Iterable[str] = (),
     baseline: bool = True,
     popen: Callable[..., subprocess.Popen] = subprocess.Popen,
+    progress: Callable[[int, int], None] | None = None,
+    cache: bool = True,
 ) -> ExecResult:
-    """Run ``argv`` (no shell) in ``cwd`` (default: ``root``) and record the changes it
-    makes under ``root`` (default: the current directory); see the module docstring.
+    """Run ``argv`` (no shell) in ``cwd`` (default: ``root`` when given, else the
+    current directory) and record the changes it makes under ``root`` (default: the
+    repository root of ``cwd``, ``worktree.find_root``); paths are relative to
+    ``root``. See the module docstring.
 
-    Returns an ``ExecResult``. Raises ``ExecError`` when ``root`` is not a directory or
-    the command cannot be started (nothing but the baseline is recorded then), and
+    ``progress(done, total)`` reports a first large snapshot; ``cache=False`` keeps no
+    stat cache next to the ledger. Returns an ``ExecResult``. Raises ``ExecError`` when
+    ``root`` is not a directory or the command cannot be started (nothing but the
+    baseline is recorded then: no decision without a command behind it), and
     ``RecordFailed``/``InvalidRecord`` when the ledger refuses a change.
     """
     if not argv:
         raise ExecError("no command given: ledger exec -- CMD [ARGS...]")
-    root_p = Path(root if root is not None else os.getcwd()).resolve()
+    if cwd is None:
+        cwd = root if root is not None else os.getcwd()
+    run_dir = Path(cwd).resolve()
+    root_p = Path(root).resolve() if root is not None else find_root(run_dir)
     if not root_p.is_dir():
         raise ExecError(f"--root {root_p} is not a directory")
-    run_dir = Path(cwd) if cwd is not None else root_p
     excluder = Excluder(root_p, excludes, recorder.ledger.path)
     command = shlex.join(argv)
 
-    taken = time.time_ns()
-    before = snapshot(root_p, excluder)
+    stat_cache = StatCache.load(cache_path(recorder.ledger.path, root_p), root_p) if cache else None
+    before = snapshot(root_p, excluder, cache=stat_cache, progress=progress)
     result_baseline: list[tuple[Change, str]] = []
     if baseline:
         result_baseline = record_baseline(
-            recorder, root_p, before, excluder,
+            recorder, root_p, before.entries, excluder,
             f"work tree state before `{command}` (changes made outside the ledger)",
         )
-    known = set(_ledger_view(recorder)) if not baseline else set(before)
+    known = set(_ledger_view(recorder)) if not baseline else set(before.entries)
 
     argv0 = os.path.basename(argv[0])
     attributes = {
@@ -342,21 +198,22 @@ def run_and_record(
     with tracer.start_as_current_span(f"exec {argv0}", attributes=attributes,
                                       record_exception=False, set_status_on_exception=False) as span:
         ctx = span.get_span_context()
-        decision_id = recorder.decision(
-            f"run `{command}` in {run_dir}", input_trigger="ledger exec", confidence=1.0)
         started = time.monotonic()
         try:
             proc = popen(list(argv), cwd=run_dir, env=child_env())
         except OSError as exc:
             span.set_status(Status(StatusCode.ERROR, f"cannot start: {exc}"))
-            recorder.signal("failed to start", detail=json.dumps({"argv": list(argv), "error": str(exc)}))
             raise ExecError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
+        decision_id = recorder.decision(
+            f"run `{command}` in {run_dir}", input_trigger="ledger exec", confidence=1.0)
         exit_code = _wait_forwarding_signals(proc)
         duration = time.monotonic() - started
-        after = snapshot(root_p, excluder, previous=before, previous_taken_ns=taken)
+        after = snapshot(root_p, excluder, cache=before.as_cache())
+        if stat_cache is not None:
+            stat_cache.save({p: (e.stat_key, e.digest) for p, e in after.entries.items()}, after.taken_ns)
         recorded: list[tuple[Change, str]] = []
         skipped: list[Change] = []
-        for change in diff(before, after):
+        for change in diff(before.entries, after.entries):
             try:
                 event_id = _apply(recorder, root_p, change, decision_id, known)
             except FileNotFoundError:
@@ -376,10 +233,12 @@ def run_and_record(
         span.set_attribute("ledger.exec.changes", len(recorded))
         if exit_code != 0:
             span.set_status(Status(StatusCode.ERROR, f"exit code {exit_code}"))
+    unrecorded = {s.path: s.reason for s in [*before.skipped, *after.skipped]}
     return ExecResult(
         argv=list(argv), exit_code=exit_code, duration_s=duration, decision_id=decision_id,
         signal_id=signal_id, trace_id=f"{ctx.trace_id:032x}", span_id=f"{ctx.span_id:016x}",
-        changes=recorded, baseline=result_baseline, skipped=skipped,
+        changes=recorded, baseline=result_baseline, skipped=skipped, root=os.fspath(root_p),
+        unrecorded=[{"path": p, "reason": r} for p, r in unrecorded.items()],
     )
 
 

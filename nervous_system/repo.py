@@ -20,9 +20,12 @@ def _git(cwd: str | os.PathLike, *args: str) -> str | None:
 
 def repository_root(path: str | os.PathLike) -> Path | None:
     """The top-level directory of the git work tree containing ``path`` (absolute, real
-    path), or None outside git (or without git installed)."""
-    top = _git(path, "rev-parse", "--show-toplevel")
-    return Path(os.path.realpath(top)) if top else None
+    path: ``worktree.find_root``, no process started), or None outside git."""
+    from nervous_system.worktree import find_root
+    from nervous_system.worktree.listing import git_dir_of
+
+    root = find_root(os.path.realpath(path))
+    return root if git_dir_of(root) else None
 
 
 def repository_identity(root: str | os.PathLike) -> str | None:

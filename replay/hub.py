@@ -25,14 +25,14 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from hub.hub import Hub, HubRecord
+from hub.errors import HubError
+from hub.protocol import HubClient, HubRecord
 from ledger.changes import is_file_change
 from ledger.errors import EventNotFound, MomentNotFound
 from ledger.records import ChangeRow
 from replay.history import LogEntry, LogQuery
 from replay.moments import MIN_PREFIX, CommitRef, EventRef, Moment, resolve
 from schemas import SwarmEvent
-from syncer.errors import HubError
 
 
 def parse_version(text: str | bytes | None) -> bytes | None:
@@ -86,7 +86,7 @@ class HubHistory:
     name = "hub"
     verify = False  # the hub's read_blob checks the SHA-256 of what it returns
 
-    def __init__(self, hub: Hub, project_id: str, *, as_of: bytes | str | None = None,
+    def __init__(self, hub: HubClient, project_id: str, *, as_of: bytes | str | None = None,
                  cwd: str | None = None) -> None:
         self.hub = hub
         self.tenant = hub.tenant_id
@@ -226,12 +226,12 @@ def hub_entry(entry: HubEntry) -> LogEntry:
     return LogEntry("hub", entry.record.event, entry.time_ns, entry.position, hub_position=entry.position)
 
 
-def hub_source(hub: Hub, project_id: str, *, as_of: bytes | str | None = None) -> HubHistory:
+def hub_source(hub: HubClient, project_id: str, *, as_of: bytes | str | None = None) -> HubHistory:
     """The project on the hub as of ``as_of``, as a ``replay.history.History``."""
     return HubHistory(hub, project_id, as_of=as_of)
 
 
-def resolve_hub_project(hub: Hub, project_id: str | None) -> str:
+def resolve_hub_project(hub: HubClient, project_id: str | None) -> str:
     """The project to read from the hub: ``project_id`` if the hub has it, else the
     tenant's only project. Raises ``ProjectNotFound``/``AmbiguousProject`` listing choices."""
     from ledger.projects import pick_project
@@ -248,7 +248,7 @@ def log_rows(history: HubHistory, *, limit: int | None = 50) -> Iterator[dict]:
         yield entry_dict(entry)
 
 
-def open_hub_history(hub: Hub, project_id: str | None = None, *, as_of: str | bytes | None = None) -> HubHistory:
+def open_hub_history(hub: HubClient, project_id: str | None = None, *, as_of: str | bytes | None = None) -> HubHistory:
     """The ``HubHistory`` of ``project_id`` on ``hub`` (the tenant's only project on the
     hub when None; ``resolve_hub_project``), as of hub version ``as_of``."""
     return HubHistory(hub, resolve_hub_project(hub, project_id), as_of=as_of)

@@ -14,7 +14,7 @@ Files next to the ledger ``L`` (e.g. ``~/.local/share/context-ledger/ledger.db``
 a background one. SIGTERM (and SIGINT) stop the loop gracefully: the batch in flight is
 finished and marked synced before the process exits.
 
-``python -m syncer.daemon --db L --tenant T --cluster-file F`` runs the loop (what ``start``
+``python -m syncer.daemon --db L --tenant T (--cluster-file F | --hub-url U)`` runs the loop (what ``start``
 launches).
 """
 
@@ -33,16 +33,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
+from hub.errors import HubFailure, HubUnavailable
+from hub.protocol import HubClient
 from ledger import Ledger
-from syncer.errors import (
-    DaemonError,
-    HubNotConfigured,
-    HubUnavailable,
-    SyncerAlreadyRunning,
-    SyncerNotRunning,
-)
+from syncer.errors import DaemonError, SyncerAlreadyRunning, SyncerNotRunning
 
 log = logging.getLogger("syncer")
 
@@ -141,8 +137,9 @@ def setup_logging(paths: DaemonPaths, *, to_stderr: bool) -> logging.Handler:
 def run(
     ledger_path: str | os.PathLike,
     tenant_id: str,
-    cluster_file: str | os.PathLike,
+    cluster_file: str | os.PathLike | None = None,
     *,
+    hub_url: str | None = None,
     interval: float = DEFAULT_INTERVAL_S,
     stop: threading.Event | None = None,
     to_stderr: bool = False,
@@ -150,14 +147,19 @@ def run(
     hub_options: dict | None = None,
     backoff_base: float = 0.5,
     backoff_cap: float = 60.0,
+    connect: Callable[[], HubClient] | None = None,
 ) -> None:
     """Run the sync loop in this process until ``stop`` is set or SIGTERM/SIGINT arrives.
 
+    The hub client comes from ``connect()`` when given, else from ``hub.open_hub``: the
+    gateway at ``hub_url`` (token from LEDGER_HUB_TOKEN), or FoundationDB at
+    ``cluster_file`` with ``hub_options`` (``timeout_ms``, ``retry_limit``).
     Takes the ledger's instance lock first: raises ``SyncerAlreadyRunning`` if another
     syncer holds it. Backs off with jitter while the hub is unreachable.
     """
-    from hub.hub import Hub, open_database
     from syncer.syncer import Backoff, Syncer
+
+    connect = connect or (lambda: _open_hub(tenant_id, cluster_file, hub_url, hub_options or {}))
 
     paths = DaemonPaths.for_ledger(ledger_path)
     lock = InstanceLock(paths.lock)
@@ -179,13 +181,13 @@ def run(
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: stop.set())
-        log.info("syncer started for %s (tenant %s, cluster file %s)", ledger_path, tenant_id, cluster_file)
+        log.info("syncer started for %s (tenant %s, hub %s)", ledger_path, tenant_id, hub_url or cluster_file)
         ledger = Ledger(ledger_path)
         backoff = Backoff(backoff_base, backoff_cap)
         hub = None
         while hub is None and not stop.is_set():
             try:
-                hub = Hub(open_database(cluster_file, **(hub_options or {})), tenant_id)
+                hub = connect()
             except HubUnavailable as exc:
                 delay = backoff.next_delay()
                 log.warning("cannot open the hub, retrying in %.1fs: %s", delay, exc)
@@ -207,16 +209,30 @@ def run(
         lock.release()
 
 
+def _open_hub(tenant_id: str, cluster_file, hub_url: str | None, options: dict) -> HubClient:
+    """The daemon's hub client (the process's composition root: the only place the syncer
+    names the hub package's factory rather than the protocol)."""
+    from hub.client import open_hub
+
+    if hub_url:
+        return open_hub(tenant_id, url=hub_url, token=os.environ.get("LEDGER_HUB_TOKEN"))
+    return open_hub(tenant_id, cluster_file=cluster_file, **options)
+
+
 def start(
     ledger_path: str | os.PathLike,
     tenant_id: str,
-    cluster_file: str | os.PathLike,
+    cluster_file: str | os.PathLike | None = None,
     *,
+    hub_url: str | None = None,
+    hub_token: str | None = None,
     interval: float = DEFAULT_INTERVAL_S,
     launcher: Sequence[str] | None = None,
     wait_s: float = 15.0,
 ) -> int:
     """Start a background syncer for the ledger; returns its pid once it holds the lock.
+    It sends to the gateway at ``hub_url`` (``hub_token`` passed in its environment, never
+    on its command line) or to FoundationDB at ``cluster_file``.
 
     Raises ``SyncerAlreadyRunning`` if one runs, ``DaemonError`` (with the tail of its
     stderr) if it exits or does not come up within ``wait_s`` seconds.
@@ -229,11 +245,13 @@ def start(
         )
     paths = DaemonPaths.for_ledger(ledger_path)
     paths.lock.parent.mkdir(parents=True, exist_ok=True)
+    where = ["--hub-url", hub_url] if hub_url else ["--cluster-file", str(Path(cluster_file).resolve())]
     cmd = [*(launcher or DEFAULT_LAUNCHER), "--db", str(Path(ledger_path).resolve()), "--tenant", tenant_id,
-           "--cluster-file", str(Path(cluster_file).resolve()), "--interval", str(interval)]
+           *where, "--interval", str(interval)]
+    env = {**os.environ, "LEDGER_HUB_TOKEN": hub_token} if hub_token else None
     with open(paths.err, "ab") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, env=env)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if running_pid(ledger_path) == proc.pid:
@@ -287,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m syncer.daemon", description=__doc__.split("\n")[0])
     parser.add_argument("--db", required=True, help="SQLite ledger file")
     parser.add_argument("--tenant", required=True, help="tenant id (the only one this syncer sends)")
-    parser.add_argument("--cluster-file", required=True, help="FoundationDB cluster file")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--cluster-file", help="FoundationDB cluster file (direct access)")
+    where.add_argument("--hub-url", help="the hub gateway's URL (token in LEDGER_HUB_TOKEN)")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, help="seconds between passes")
     parser.add_argument("--batch-bytes", type=int, default=None)
     parser.add_argument("--batch-events", type=int, default=None)
@@ -300,10 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if v is not None}
     hub_options = {"timeout_ms": args.timeout_ms} if args.timeout_ms else {}
     try:
-        run(args.db, args.tenant, args.cluster_file, interval=args.interval, to_stderr=args.foreground,
+        run(args.db, args.tenant, args.cluster_file, hub_url=args.hub_url, interval=args.interval,
+            to_stderr=args.foreground,
             syncer_options=syncer_options, hub_options=hub_options,
             backoff_base=args.backoff_base, backoff_cap=args.backoff_cap)
-    except (SyncerAlreadyRunning, HubNotConfigured) as exc:
+    except (SyncerAlreadyRunning, HubFailure) as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return 1
     return 0

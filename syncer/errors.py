@@ -1,22 +1,17 @@
-"""Errors of the syncer and the hub. Every one says what to do next.
+"""Errors of the syncer (the laptop's outbox forwarding) and its daemon. Every one says
+what to do next.
 
-All derive from ``ledger.errors.LedgerError`` so the CLI prints them as one clean line.
-FoundationDB driver errors (``fdb.FDBError``) are converted at the boundary
-(``hub.hub``) with the cause chained.
+All derive from ``SyncError``, a ``schemas.errors.ContextLedgerError`` (the project's root
+exception), so the CLI prints them as one clean line. The hub's own errors
+(``HubUnavailable``, ``HubError``, ...) live in ``hub.errors``.
 """
 
 from __future__ import annotations
 
-from ledger.errors import LedgerError
+from schemas.errors import ContextLedgerError
 
 __all__ = [
     "SyncError",
-    "HubNotConfigured",
-    "HubUnavailable",
-    "HubError",
-    "HubBlobMissing",
-    "HubEventNotFound",
-    "TenantMismatch",
     "EventRefused",
     "SyncerAlreadyRunning",
     "SyncerNotRunning",
@@ -24,33 +19,8 @@ __all__ = [
 ]
 
 
-class SyncError(LedgerError):
-    """Base class of the syncer's and hub's errors."""
-
-
-class HubNotConfigured(SyncError):
-    """No FoundationDB cluster file was given (setting, FDB_CLUSTER_FILE or --cluster-file)."""
-
-
-class HubUnavailable(SyncError):
-    """The hub could not be reached or did not answer in time (retry later; the outbox keeps
-    every event). Also raised when the FoundationDB client library is not installed."""
-
-
-class HubError(SyncError):
-    """The hub refused an operation or holds data this version cannot read."""
-
-
-class HubBlobMissing(HubError, LookupError):
-    """A content blob named by an event is not (completely) on the hub."""
-
-
-class HubEventNotFound(HubError, LookupError):
-    """No event with that id (or cut) is on the hub."""
-
-
-class TenantMismatch(SyncError, ValueError):
-    """An operation named a tenant other than the hub object's configured tenant."""
+class SyncError(ContextLedgerError):
+    """Base class of the syncer's errors."""
 
 
 class EventRefused(SyncError, ValueError):

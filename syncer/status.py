@@ -57,16 +57,34 @@ class SyncStatus:
     last_error_ns: int | None
     last_error: str | None
     refused_events: list = field(default_factory=list)
+    #: Where events go (a gateway URL or a cluster file), None when no hub is configured,
+    #: "" when the caller did not say.
+    hub: str | None = ""
+
+    @property
+    def problem(self) -> str:
+        """Why the outbox is not healthy ("" when it is): no hub configured, a hub that
+        cannot be used, the last pass failed, or events refused."""
+        if self.hub is None:
+            return "no hub configured"
+        if self.hub.startswith("unusable:"):
+            return self.hub
+        if self.last_error_ns is not None and (self.last_success_ns or 0) < self.last_error_ns:
+            return f"the last pass failed: {self.last_error}"
+        if self.refused:
+            return f"{self.refused} event(s) refused by the hub"
+        return ""
 
     @property
     def healthy(self) -> bool:
-        """True when the last pass succeeded (or none failed) and nothing is refused."""
-        failing = self.last_error_ns is not None and (self.last_success_ns or 0) < self.last_error_ns
-        return not failing and self.refused == 0
+        """True when a hub is configured, the last pass succeeded (or none failed) and
+        nothing is refused."""
+        return not self.problem
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["healthy"] = self.healthy
+        d["problem"] = self.problem or None
         return d
 
 
@@ -74,8 +92,9 @@ def _int(value: str | None) -> int | None:
     return int(value) if value else None
 
 
-def sync_status(ledger: Ledger, *, now_ns: int | None = None) -> SyncStatus:
-    """The outbox status of ``ledger`` (see ``SyncStatus``); reads only the local ledger."""
+def sync_status(ledger: Ledger, *, now_ns: int | None = None, hub: str | None = "") -> SyncStatus:
+    """The outbox status of ``ledger`` (see ``SyncStatus``); reads only the local ledger.
+    ``hub``: where events go (None: no hub configured; "" unknown)."""
     now_ns = now_ns or time.time_ns()
     box = ledger.outbox_status()
     refused_events: list = []
@@ -106,4 +125,5 @@ def sync_status(ledger: Ledger, *, now_ns: int | None = None) -> SyncStatus:
         last_error_ns=_int(ledger.get_meta(LAST_ERROR_NS)),
         last_error=ledger.get_meta(LAST_ERROR),
         refused_events=refused_events,
+        hub=hub,
     )

@@ -29,19 +29,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from hub.errors import HubConflict, HubError, HubFailure, TenantMismatch
+from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_hub_bytes, event_paths
 from ledger import Ledger, StoredEvent
 from ledger.changes import content_hash
 from ledger.errors import LedgerError
 from schemas.errors import SchemaError
 from syncer import status as status_mod
-from syncer.errors import HubError, HubUnavailable, TenantMismatch
-from hub.hub import (
-    KEY_SIZE_LIMIT,
-    MAX_HUB_EVENT_BYTES,
-    Hub,
-    event_hub_bytes,
-    event_paths,
-)
 
 log = logging.getLogger("syncer")
 
@@ -98,6 +92,35 @@ class Backoff:
         self.attempt = 0
 
 
+def upload_needed_blobs(hub: HubClient, rows, read_blob: Callable[[str], bytes],
+                        txn_bytes: int = DEFAULT_BLOB_TXN_BYTES) -> tuple[int, int]:
+    """Blobs first: upload the content the file changes among ``rows`` (events with
+    ``event`` and ``project_id``) name and the hub lacks, read with ``read_blob(digest)``.
+    Returns ``(blobs_written, stored_bytes)``."""
+    wanted: dict[str, list[str]] = {}
+    for row in rows:
+        digest = content_hash(row.event)
+        if digest:
+            wanted.setdefault(row.project_id, []).append(digest)
+    written = stored = 0
+    for project_id, digests in wanted.items():
+        missing = hub.missing_blobs(project_id, digests)
+        if missing:
+            n, b = hub.upload_blobs(project_id, ((d, read_blob(d)) for d in missing), txn_bytes)
+            written, stored = written + n, stored + b
+    return written, stored
+
+
+def conflict_reason(event_id: str) -> str:
+    """The refusal recorded for an event whose id the hub holds with other content."""
+    return (
+        f"conflict: the hub already holds event {event_id} with different content (the same "
+        "id with other bytes, e.g. one repository imported on two machines with different "
+        "settings); it is not sent and never marked synced. Compare with `ledger log --source hub`, "
+        "then record the change again (it gets a new id)"
+    )
+
+
 class Syncer:
     """Sends one local ledger's outbox to one tenant's hub.
 
@@ -110,7 +133,7 @@ class Syncer:
     def __init__(
         self,
         ledger: Ledger,
-        hub: Hub,
+        hub: HubClient,
         *,
         batch_bytes: int = DEFAULT_BATCH_BYTES,
         batch_events: int = DEFAULT_BATCH_EVENTS,
@@ -190,7 +213,7 @@ class Syncer:
         started = time.monotonic()
         try:
             self._pass(report, stop, progress)
-        except (HubUnavailable, HubError, LedgerError) as exc:
+        except (HubFailure, LedgerError) as exc:
             report.seconds = time.monotonic() - started
             if self.record_status:
                 status_mod.record_failure(self.ledger, str(exc))
@@ -237,12 +260,24 @@ class Syncer:
 
     def _send(self, batch: list[StoredEvent], report: SyncReport) -> None:
         """Blobs first, then the events; then mark them synced. Splits a batch the hub
-        refuses as a whole; refuses (locally) a single event the hub will not take."""
+        refuses as a whole; refuses (locally) a single event the hub will not take, and
+        every event whose id the hub holds with different content (never marked synced)."""
         try:
             self._upload_blobs(batch, report)
             outcomes = self.hub.write_events(batch, origin=self.ledger.ledger_id, last_seq=batch[-1].seq)
         except TenantMismatch as exc:  # refusal() makes this unreachable; kept as a guard
             raise HubError(str(exc)) from exc
+        except HubConflict as exc:
+            conflicting = set(exc.event_ids)
+            for row in batch:
+                if row.event_id in conflicting:
+                    self._refuse(row, conflict_reason(row.event_id), report)
+            rest = [row for row in batch if row.event_id not in conflicting]
+            if len(rest) == len(batch):  # the hub named none of these: do not loop
+                raise
+            if rest:
+                self._send(rest, report)
+            return
         except HubError as exc:
             if len(batch) > 1:
                 half = len(batch) // 2
@@ -261,20 +296,10 @@ class Syncer:
                 report.already_on_hub += 1
 
     def _upload_blobs(self, batch: list[StoredEvent], report: SyncReport) -> None:
-        wanted: dict[str, list[str]] = {}
-        for row in batch:
-            digest = content_hash(row.event)
-            if digest:
-                wanted.setdefault(row.project_id, []).append(digest)
-        for project_id, digests in wanted.items():
-            missing = self.hub.missing_blobs(project_id, digests)
-            if not missing:
-                continue
-            n, b = self.hub.upload_blobs(
-                project_id, ((d, self.ledger.get_blob(d, tenant_id=self.tenant_id)) for d in missing), self.blob_txn_bytes
-            )
-            report.blobs += n
-            report.blob_bytes += b
+        n, b = upload_needed_blobs(self.hub, batch, lambda d: self.ledger.get_blob(d, tenant_id=self.tenant_id),
+                                   self.blob_txn_bytes)
+        report.blobs += n
+        report.blob_bytes += b
 
     # ------------------------------------------------------------ the loop
     def run_forever(
@@ -292,7 +317,7 @@ class Syncer:
         while not stop.is_set():
             try:
                 report = self.sync_once(stop=stop)
-            except (HubUnavailable, HubError, LedgerError) as exc:
+            except (HubFailure, LedgerError) as exc:
                 if on_pass:
                     on_pass(None, exc)
                 delay = backoff.next_delay()

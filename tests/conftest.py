@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Fixtures for every test: the hub (cluster_file, shared_cluster_file, tenant, other_tenant,
 #: hub) and `spawned` (the processes a test started).
-pytest_plugins = ["tests.hub_fixtures", "tests.git_fixtures"]
+pytest_plugins = ["tests.hub_fixtures", "tests.git_fixtures", "tests.gateway_fixtures"]
 
 
 @pytest.fixture(autouse=True)

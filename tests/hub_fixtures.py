@@ -140,7 +140,8 @@ def _drop_tenants(tenants):
         return
     import fdb
 
-    from hub.hub import ROOT, open_database
+    from hub.connection import open_database
+    from hub.layout import ROOT
 
     db = open_database(REAL_CLUSTER_FILE)
     for t in tenants:
@@ -166,16 +167,33 @@ def other_tenant() -> str:
 @pytest.fixture
 def hub(cluster_file, tenant):
     """The tenant's ``Hub`` on the test cluster."""
-    from hub.hub import Hub, open_database
+    from hub.connection import open_database
+    from hub.hub import Hub
 
     return Hub(open_database(cluster_file, timeout_ms=TEST_TIMEOUT_MS), tenant)
 
 
 def make_hub(cluster, tenant_id, timeout_ms: int = TEST_TIMEOUT_MS):
     """A ``Hub`` for ``tenant_id`` on ``cluster``."""
-    from hub.hub import Hub, open_database
+    from hub.connection import open_database
+    from hub.hub import Hub
 
     return Hub(open_database(cluster, timeout_ms=timeout_ms), tenant_id)
+
+
+def fill(lg, tenant, n=40, project="web"):
+    """``n`` events in ``lg``: decisions, file changes (with content) and messages in turn."""
+    from nervous_system.recorder import Recorder
+
+    rec = Recorder(lg, project_id=project, agent_id="coder", tenant_id=tenant, clock=FakeClock())
+    for i in range(n):
+        if i % 3 == 0:
+            rec.decision(f"step {i}", confidence=0.5)
+        elif i % 3 == 1:
+            rec.file_change(f"src/f{i % 7}.py", f"v{i}\n".encode() * (i + 1))
+        else:
+            rec.message(f"message {i}")
+    return rec
 
 
 class FakeClock:

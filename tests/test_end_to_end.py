@@ -29,8 +29,8 @@ from ledger import Ledger, sha256_hex
 from cli import cli
 from nervous_system.recorder import Recorder
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
-from syncer.errors import HubUnavailable
-from hub.hub import ROOT
+from hub.errors import HubUnavailable
+from hub.layout import ROOT
 from syncer.syncer import Syncer
 from tests import fdb_double
 from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds

@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from ledger import Ledger
@@ -158,3 +159,133 @@ def test_command_not_found(ledger_path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = exec_cli(ledger_path, tmp_path, "--", "no-such-command-xyz")
     assert res.exit_code == 1 and "cannot run 'no-such-command-xyz'" in res.output
+
+
+# ------------------------------------------------------------------ the work tree, git's view
+import subprocess  # noqa: E402
+
+from tests.test_worktree import make_deep, remove_deep  # noqa: E402
+
+
+def git_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "-C", str(path), "init", "-q"], check=True)
+    return path
+
+
+def exec_here(ledger_path, *args, project="proj"):
+    """`ledger exec` without --root, from the current directory."""
+    return CliRunner().invoke(cli, ["--db", str(ledger_path), "--project", project, "exec", *args])
+
+
+def assert_no_orphans(lg: Ledger) -> None:
+    """Every change has its decision; every decision of a command has its exit signal."""
+    events = [s.event for s in lg.events(order="seq")]
+    ids = {e.event_id for e in events}
+    for e in events:
+        if e.kind == "state_change":
+            assert e.caused_by in ids
+    for d in (e for e in events if e.kind == "decision" and e.decision.input_trigger == "ledger exec"):
+        assert any(e.kind == "signal" and e.session_id == d.session_id for e in events)
+
+
+def test_gitignore_honoured_git_never_recorded_and_venv_not_read(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "work")
+    (work / ".gitignore").write_text(".venv/\n*.pyc\n")
+    (work / "app.py").write_text("print('hi')\n")
+    for i in range(2000):
+        p = work / ".venv" / "lib" / f"pkg{i % 20}" / f"m{i}.py"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x = 1\n")
+    monkeypatch.chdir(work)
+    res = exec_here(ledger_path, "--json", "--", "sh", "-c",
+                    "touch .venv/new.py; echo y >> app.py; echo c > app.pyc; echo n > notes.md")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stderr)
+    assert {(c["op"], c["path"]) for c in summary["changes"]} == {("modify", "app.py"), ("create", "notes.md")}
+    with Ledger(ledger_path) as lg:
+        tree = lg.current_tree("default", "proj")
+        assert set(tree) == {".gitignore", "app.py", "notes.md"}
+        assert not any(p.startswith((".git/", ".venv/")) for p in tree)
+        assert_no_orphans(lg)
+
+
+def test_subdirectory_runs_there_and_records_paths_from_the_root(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "work")
+    (work / "src" / "pkg").mkdir(parents=True)
+    (work / "src" / "pkg" / "mod.py").write_text("a = 1\n")
+    monkeypatch.chdir(work / "src" / "pkg")
+    res = exec_here(ledger_path, "--json", "--", "sh", "-c", "echo b > b.py; pwd > where.txt")
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stderr)
+    assert summary["root"] == str(work)
+    assert {c["path"] for c in summary["changes"]} == {"src/pkg/b.py", "src/pkg/where.txt"}
+    assert (work / "src" / "pkg" / "where.txt").read_text().strip() == str(work / "src" / "pkg")
+    with Ledger(ledger_path) as lg:
+        assert set(lg.current_tree("default", "proj")) == {"src/pkg/mod.py", "src/pkg/b.py", "src/pkg/where.txt"}
+
+
+def test_project_defaults_to_the_root_name(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "my-app")
+    (work / "sub").mkdir()
+    monkeypatch.chdir(work / "sub")
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "exec", "--", "sh", "-c", "echo x > x"])
+    assert res.exit_code == 0, res.output
+    with Ledger(ledger_path) as lg:
+        assert set(lg.current_tree("default", "my-app")) == {"sub/x"}
+
+
+def test_non_utf8_name_is_reported_skipped_and_leaves_no_orphan(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "work")
+    with open(os.path.join(os.fsencode(work), b"latin\xe9.txt"), "wb") as fh:
+        fh.write(b"caf\xe9\n")
+    (work / "ok.txt").write_text("ok\n")
+    monkeypatch.chdir(work)
+    for _ in range(2):  # it blocked every run before: twice in a row
+        res = exec_here(ledger_path, "--", "sh", "-c", "echo more >> ok.txt")
+        assert res.exit_code == 0, res.output
+        assert "not recorded: latin\\xe9.txt" in res.stderr and "UTF-8" in res.stderr
+    with Ledger(ledger_path) as lg:
+        assert set(lg.current_tree("default", "proj")) == {"ok.txt"}
+        assert lg.count(kind="signal") == 2
+        assert_no_orphans(lg)
+
+
+def test_command_that_cannot_start_records_no_decision(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "work")
+    (work / "a.txt").write_text("a\n")
+    monkeypatch.chdir(work)
+    res = exec_here(ledger_path, "--", "no-such-command-xyz")
+    assert res.exit_code == 1 and "cannot run" in res.output
+    with Ledger(ledger_path) as lg:
+        decisions = [s.event for s in lg.events(kind="decision")]
+        assert [d.decision.input_trigger for d in decisions] == ["ledger exec baseline"]
+        assert_no_orphans(lg)
+
+
+@pytest.mark.slow
+def test_a_2100_level_tree_does_not_stop_the_recording(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "work")
+    make_deep(work, 2100)
+    try:
+        monkeypatch.chdir(work)
+        res = exec_here(ledger_path, "--json", "--", "sh", "-c", "echo new > new.txt")
+        assert res.exit_code == 0, res.output
+        summary = json.loads(res.stderr)
+        assert [(c["op"], c["path"]) for c in summary["changes"]] == [("create", "new.txt")]
+        assert summary["unrecorded"]
+    finally:
+        remove_deep(work)
+
+
+def test_project_of_a_registered_root(ledger_path, tmp_path, monkeypatch):
+    work = git_repo(tmp_path / "checkout-dir")
+    with Ledger(ledger_path) as lg:
+        lg.register_project("default", "web", root=work)
+    (work / "src").mkdir()
+    monkeypatch.chdir(work / "src")
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "exec", "--", "sh", "-c", "echo x > x"])
+    assert res.exit_code == 0, res.output
+    with Ledger(ledger_path) as lg:
+        assert set(lg.current_tree("default", "web")) == {"src/x"}
+        assert lg.project_info("default", "checkout-dir") is None

@@ -53,7 +53,10 @@ def test_events_of_a_commit(small, ledger_path):
     link = changes["link"].state_change
     assert link.file_mode.value == "symlink" and link.new_state_hash == sha256_hex(b"a.txt")
     assert changes["a.txt"].state_change.new_state_hash == sha256_hex(b"alpha\n")
-    assert changes["a.txt"].state_change.diff_patch.endswith("+alpha\n")
+    # no diff on import (made on demand from the blobs): line counts are git's
+    assert changes["a.txt"].state_change.diff_patch == ""
+    assert (changes["a.txt"].state_change.lines_added, changes["a.txt"].state_change.lines_removed) == (1, 0)
+    assert (link.lines_added, link.lines_removed) == (0, 0)  # a symlink's content is a target
     second = {e.state_change.target_resource: e.state_change for e in events
               if e.related_commit_hash == c2 and e.kind == "state_change"}
     rename = second["b.txt"]
@@ -170,14 +173,19 @@ def test_cli_import_json_and_errors(small, ledger_path, tmp_path):
     assert rev.exit_code == 1 and "no-such-branch" in rev.output
 
 
-def test_import_is_one_git_log_and_one_cat_file(small, ledger_path, spawned):
-    """Speed by design: one history stream, one long-lived blob reader."""
+def test_import_is_one_git_log_one_line_counter_and_one_cat_file(small, ledger_path, spawned):
+    """Speed by design: one history stream, one line-count stream, one long-lived blob
+    reader; a re-import starts neither the line counter nor the blob reader's work."""
     before = len(spawned)
     with Ledger(ledger_path) as lg:
         import_git(lg, small.path, project_id="p")
-    long_lived = [c for c in spawned[before:] if "log" in c or "cat-file" in c]
-    assert sum("log" in c for c in long_lived) == 1
-    assert sum("cat-file" in c for c in long_lived) == 1
+        long_lived = [c for c in spawned[before:] if {"log", "cat-file", "diff-tree"} & set(c)]
+        assert sum("log" in c for c in long_lived) == 1
+        assert sum("diff-tree" in c for c in long_lived) == 1
+        assert sum("cat-file" in c for c in long_lived) == 1
+        again = len(spawned)
+        import_git(lg, small.path, project_id="p")
+        assert not any("diff-tree" in c for c in spawned[again:])
 
 
 def test_not_a_repository(tmp_path, ledger_path):
@@ -188,10 +196,10 @@ def test_not_a_repository(tmp_path, ledger_path):
 def test_huge_commits_stream_contents_in_chunks(tmp_path, ledger_path, monkeypatch):
     """Contents of a commit are read a chunk of entries at a time and stored ahead of
     the events when they pile up; the result is the same history."""
-    import nervous_system.gitimport as gi
+    from nervous_system.gitimport import plumbing, writer
 
-    monkeypatch.setattr(gi, "ENTRIES_PER_FETCH", 3)
-    monkeypatch.setattr(gi, "SPILL_BLOB_BYTES", 100)
+    monkeypatch.setattr(plumbing, "ENTRIES_PER_FETCH", 3)
+    monkeypatch.setattr(writer, "SPILL_BLOB_BYTES", 100)
     repo = build_rich_history(tmp_path / "repo")
     with Ledger(ledger_path) as lg:
         summary = import_git(lg, repo.path, project_id="p")

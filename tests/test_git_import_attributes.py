@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from ledger import Ledger
 from cli import cli
-from nervous_system.gitattributes import CONVERT, IGNORED, RAW, SUBST, ConvertConfig, classify
+from nervous_system.gitimport.gitattributes import CONVERT, IGNORED, RAW, SUBST, ConvertConfig, classify
 from nervous_system.gitimport import import_git
 from replay import resolve_moment
 from replay import replay_local
@@ -462,8 +462,8 @@ def test_no_attributes_takes_the_fast_path(tmp_path, ledger_path, spawned):
     started = spawned[before:]
     assert summary.attributes == "none found" and summary.attribute_sources == []
     git_commands = [next(a for a in c[1:] if a in ("rev-parse", "config", "log", "cat-file", "read-tree",
-                                                   "check-attr", "archive")) for c in started]
-    assert sorted(git_commands) == ["cat-file", "config", "log", "rev-parse", "rev-parse"]
+                                                   "check-attr", "archive", "diff-tree")) for c in started]
+    assert sorted(git_commands) == ["cat-file", "config", "diff-tree", "log", "rev-parse", "rev-parse"]
     with Ledger(ledger_path) as lg:
         assert_every_commit_matches_archive(lg, "p", repo, tmp_path)
 

@@ -9,8 +9,10 @@ import pytest
 
 from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
-from syncer.errors import HubBlobMissing, HubError
-from hub.hub import CHUNK_BYTES, ROOT, VALUE_SIZE_LIMIT, open_database
+from hub.connection import open_database
+from hub.errors import HubBlobMissing, HubError
+from hub.layout import ROOT
+from hub.protocol import CHUNK_BYTES, VALUE_SIZE_LIMIT
 from tests.hub_fixtures import FakeClock
 
 
@@ -122,7 +124,9 @@ def test_read_log_pages_never_split_a_commit(lg, hub, tenant):
     assert hub.read_log("nothing-here") == []
 
 
-def test_large_event_is_chunked_under_the_value_limit(lg, hub, cluster_file, tenant):
+def test_large_event_body_is_stored_as_a_blob_under_the_value_limit(lg, hub, cluster_file, tenant):
+    """A body over one value goes to the blob store (its own small transactions); the log
+    entry names it; every value stays under FoundationDB's 100,000-byte limit."""
     import fdb
 
     rec = Recorder(lg, project_id="web", agent_id="a", tenant_id=tenant)
@@ -131,10 +135,13 @@ def test_large_event_is_chunked_under_the_value_limit(lg, hub, cluster_file, ten
     assert len(rows[0].body) > 2 * CHUNK_BYTES
     hub.write_events(rows)
     d = fdb.directory.open(open_database(cluster_file), (ROOT, tenant, "web"))
-    log_kvs = [(k, v) for k, v in _all_under(cluster_file, d) if d.unpack(k)[0] == "log"]
-    assert len(log_kvs) == 3
-    assert all(len(v) <= VALUE_SIZE_LIMIT for _, v in log_kvs)
+    kvs = _all_under(cluster_file, d)
+    log_kvs = [(k, v) for k, v in kvs if d.unpack(k)[0] == "log"]
+    assert len(log_kvs) == 1 and len(log_kvs[0][1]) < 200
+    assert hub.missing_blobs("web", [sha256_hex(rows[0].body)]) == []
+    assert all(len(v) <= VALUE_SIZE_LIMIT for _, v in kvs)
     assert hub.read_log("web")[0].body == rows[0].body
+    assert hub.get("web", hub.read_log("web")[0].position).body == rows[0].body
 
 
 def test_blobs_chunked_written_once_and_verified(hub, cluster_file, tenant):

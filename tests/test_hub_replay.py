@@ -14,7 +14,7 @@ from replay.moments import Moment
 from nervous_system.recorder import Recorder
 from replay import build_tree, replay_from, replay_local
 from schemas import format_timestamp_ns
-from syncer.errors import HubError, HubUnavailable
+from hub.errors import HubError, HubUnavailable
 from replay.hub import HubHistory, hub_source, log_rows, parse_version
 from syncer.syncer import Syncer
 from tests import fdb_double

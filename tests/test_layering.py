@@ -18,9 +18,11 @@ ALLOWED = {
     "schemas": {"schemas"},
     "ledger": {"schemas", "ledger"},
     "nervous_system": {"schemas", "ledger", "nervous_system"},
-    "replay": {"schemas", "ledger", "replay", "hub", "syncer.errors"},
-    "syncer": {"schemas", "ledger", "syncer", "hub"},
-    "ingest": {"schemas", "ledger", "ingest"},
+    "replay": {"schemas", "ledger", "replay", "hub.protocol", "hub.errors"},
+    # the syncer is written against the hub client protocol; hub.client (no fdb import)
+    # is the daemon process's factory for a client
+    "syncer": {"schemas", "ledger", "syncer", "hub.protocol", "hub.errors", "hub.client"},
+    "ingest": {"schemas", "ledger", "ingest", "hub.protocol", "hub.errors"},
     "ui": {"schemas", "ledger", "replay", "ingest", "ui"},
 }
 

@@ -102,7 +102,8 @@ def _state(world):
             ch_rows(url, "SELECT database, name FROM system.tables WHERE database NOT IN ('system', "
                          "'INFORMATION_SCHEMA', 'information_schema') ORDER BY 1, 2"),
             ch_rows(url, "SELECT count() FROM system.dictionaries"),
-            sorted(p.name for p in world["root"].iterdir()))
+            # files in the directory (SQLite's -wal/-shm come and go with its connections)
+            sorted(p.name for p in world["root"].iterdir() if not p.name.endswith(("-wal", "-shm"))))
 
 
 ESCAPES = [

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from ledger import Ledger, sha256_hex
 from cli import cli
 from nervous_system.recorder import Recorder
-from hub.hub import MAX_HUB_EVENT_BYTES
+from hub.protocol import MAX_HUB_EVENT_BYTES
 from syncer.status import sync_status
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.hub_fixtures import FakeClock, requires_double
+from tests.hub_fixtures import FakeClock, fill, requires_double
 
 
 @pytest.fixture
@@ -26,24 +26,12 @@ def lg(ledger_path):
         yield ledger
 
 
-def _fill(lg, tenant, n=40, project="web"):
-    rec = Recorder(lg, project_id=project, agent_id="coder", tenant_id=tenant, clock=FakeClock())
-    for i in range(n):
-        if i % 3 == 0:
-            rec.decision(f"step {i}", confidence=0.5)
-        elif i % 3 == 1:
-            rec.file_change(f"src/f{i % 7}.py", f"v{i}\n".encode() * (i + 1))
-        else:
-            rec.message(f"message {i}")
-    return rec
-
-
 def _hub_ids(hub, project="web"):
     return [r.event.event_id for r in hub.iter_log(project)]
 
 
 def test_one_pass_sends_everything_once_in_order_and_marks_positions(lg, hub, tenant):
-    _fill(lg, tenant, 60)
+    fill(lg, tenant, 60)
     report = Syncer(lg, hub, batch_events=7).sync_once()
     assert report.sent == 60 and report.already_on_hub == 0 and report.refused == 0
     assert report.batches == 9
@@ -73,7 +61,7 @@ def test_batches_are_bounded_by_bytes(lg, hub, tenant):
 
 @requires_double
 def test_commit_unknown_result_that_committed_is_not_duplicated(lg, hub, cluster_file, tenant):
-    _fill(lg, tenant, 20)
+    fill(lg, tenant, 20)
     with fdb_double.faults(cluster_file, fdb_double.Fault.commit_unknown_result(applied=True, count=3)):
         report = Syncer(lg, hub, batch_events=5).sync_once()
     local = list(lg.events(order="seq"))
@@ -85,7 +73,7 @@ def test_commit_unknown_result_that_committed_is_not_duplicated(lg, hub, cluster
 @requires_double
 def test_rows_sent_but_not_marked_are_found_by_their_idempotency_key(lg, hub, tenant):
     """A crash between the hub commit and mark_synced: the next pass finds them."""
-    _fill(lg, tenant, 10)
+    fill(lg, tenant, 10)
     rows = lg.pending()
     written = hub.write_events(rows[:6])  # committed, but the "syncer" died before marking
     report = Syncer(lg, hub).sync_once()
@@ -130,7 +118,7 @@ def test_event_too_large_for_any_transaction_is_refused_and_visible(lg, hub, ten
 
 
 def test_stop_between_batches_then_resume(lg, hub, tenant):
-    _fill(lg, tenant, 30)
+    fill(lg, tenant, 30)
     stop = threading.Event()
     seen = []
 
@@ -147,7 +135,7 @@ def test_stop_between_batches_then_resume(lg, hub, tenant):
 
 
 def test_status_records_last_success_and_last_error(lg, hub, tenant):
-    _fill(lg, tenant, 5)
+    fill(lg, tenant, 5)
     st = sync_status(lg)
     assert st.pending == 5 and st.last_success_ns is None and st.oldest_pending_age_s >= 0
     Syncer(lg, hub).sync_once()
@@ -165,7 +153,7 @@ def test_cli_sync_needs_a_hub(ledger_path):
 
 
 def test_cli_sync_one_pass(lg, cluster_file, tenant, hub, monkeypatch):
-    _fill(lg, tenant, 12)
+    fill(lg, tenant, 12)
     res = CliRunner().invoke(cli, ["--db", str(lg.path), "--tenant", tenant, "sync",
                                    "--cluster-file", cluster_file, "--json"])
     assert res.exit_code == 0, res.output

@@ -143,3 +143,32 @@ def test_cli_syncer_commands(ledger_path, shared_cluster_file, tenant, launcher,
     assert res.exit_code == 1 and "no syncer is running" in res.output
     res = runner.invoke(cli, [*base, "syncer", "start"])
     assert res.exit_code == 1 and "no hub configured" in res.output
+
+
+def test_health_says_what_is_wrong(ledger_path, shared_cluster_file, tenant, tmp_path, monkeypatch, launcher):
+    """`sync status` with no hub says so (never "healthy"); `syncer start` refuses a hub
+    that cannot work (a missing cluster file, a dead cluster) instead of starting a daemon
+    that fails forever; a failed pass makes the status unhealthy with the error."""
+    from tests import fdb_double
+
+    _fill(ledger_path, tenant, 3)
+    monkeypatch.setattr(daemon, "DEFAULT_LAUNCHER", launcher)
+    base = ["--db", str(ledger_path), "--tenant", tenant]
+    runner = CliRunner()
+    none = json.loads(runner.invoke(cli, [*base, "sync", "status", "--json"]).output)
+    assert none["healthy"] is False and none["problem"] == "no hub configured" and none["hub"] is None
+    assert "no hub configured" in runner.invoke(cli, [*base, "sync", "status"]).output
+    missing = runner.invoke(cli, [*base, "syncer", "start", "--cluster-file", str(tmp_path / "nope.cluster")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+    with fdb_double.faults(shared_cluster_file, fdb_double.Fault.unreachable_cluster()):
+        dead = runner.invoke(cli, [*base, "syncer", "start", "--cluster-file", shared_cluster_file])
+        assert dead.exit_code == 1 and "Syncer started" not in dead.output, dead.output
+        failed = runner.invoke(cli, [*base, "sync", "--cluster-file", shared_cluster_file])
+        assert failed.exit_code == 1
+    assert daemon.running_pid(ledger_path) is None
+    monkeypatch.setenv("FDB_CLUSTER_FILE", shared_cluster_file)
+    status = json.loads(runner.invoke(cli, [*base, "sync", "status", "--json"]).output)
+    assert status["healthy"] is False and status["problem"].startswith("the last pass failed")
+    assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
+    status = json.loads(runner.invoke(cli, [*base, "sync", "status", "--json"]).output)
+    assert status["healthy"] is True and status["hub"] == shared_cluster_file

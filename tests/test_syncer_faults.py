@@ -14,7 +14,7 @@ import pytest
 
 from ledger import Ledger
 from nervous_system.recorder import Recorder
-from syncer.errors import HubUnavailable
+from hub.errors import HubUnavailable
 from syncer.status import sync_status
 from syncer.syncer import Backoff, Syncer
 from tests import fdb_double

@@ -7,8 +7,9 @@ import pytest
 
 from ledger import Ledger, sha256_hex
 from nervous_system.recorder import Recorder
-from syncer.errors import HubBlobMissing, TenantMismatch
-from hub.hub import ROOT, open_database
+from hub.connection import open_database
+from hub.errors import HubBlobMissing, TenantMismatch
+from hub.layout import ROOT
 from syncer.syncer import Syncer
 from tests.hub_fixtures import FakeClock, make_hub
 

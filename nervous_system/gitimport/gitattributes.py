@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import Iterable, Iterator, Mapping, NamedTuple
 
-from ledger.errors import LedgerError
+from nervous_system.gitimport.errors import GitAttributesError
+from nervous_system.gitimport.plumbing import Git
 
 __all__ = [
     "ATTRIBUTES",
@@ -46,6 +46,7 @@ __all__ = [
     "classify",
     "PathClass",
     "AttributeReader",
+    "archive_chunks",
     "archive_files",
 ]
 
@@ -73,10 +74,6 @@ class PathClass(NamedTuple):
 
     cls: str
     values: tuple[str, ...] = ()
-
-
-class GitAttributesError(LedgerError):
-    """git failed while reading attributes or archiving files (the message has git's error)."""
 
 
 @dataclass(frozen=True)
@@ -121,14 +118,12 @@ def _config_bool(value: str | None) -> bool:
         return False
 
 
-def read_config(git: list[str], env: Mapping[str, str]) -> ConvertConfig:
+def read_config(git: Git) -> ConvertConfig:
     """``core.autocrlf``, ``core.eol`` and ``core.attributesFile`` as git sees them in
     the repository (all config levels, ``-c`` and ``GIT_CONFIG_*`` included).
-
-    ``git`` is the base command (``["git", "-C", repo, ...]``). One git process.
-    Raises ``GitAttributesError`` if git fails."""
-    proc = _run(git + ["config", "-z", "--get-regexp", r"^core\.(autocrlf|eol|attributesfile)$"], env,
-                "git config", ok_codes=(0, 1))  # 1: none of them is set
+    One git process. Raises ``GitAttributesError`` if git fails."""
+    proc = git.run("config", "-z", "--get-regexp", r"^core\.(autocrlf|eol|attributesfile)$",
+                   what="git config", ok_codes=(0, 1), error=GitAttributesError)  # 1: none is set
     values: dict[str, str | None] = {}
     for item in proc.split(b"\x00"):
         if not item:
@@ -262,17 +257,6 @@ def classify(values: Mapping[str, str], config: ConvertConfig, *, in_ignored_dir
 
 
 # ------------------------------------------------------------------ git processes
-def _run(cmd: list[str], env: Mapping[str, str], what: str, *, input: bytes | None = None,
-         ok_codes: tuple[int, ...] = (0,)) -> bytes:
-    try:
-        proc = subprocess.run(cmd, input=input, capture_output=True, env=dict(env), check=False)
-    except FileNotFoundError as exc:
-        raise GitAttributesError("git is not installed or not on PATH; install git and retry") from exc
-    if proc.returncode not in ok_codes:
-        raise GitAttributesError(f"{what} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
-    return proc.stdout
-
-
 def _parents(path: str) -> Iterable[str]:
     """``a/b/c`` -> ``a/``, ``a/b/`` (how git archive names directories for attributes)."""
     at = path.find("/")
@@ -292,9 +276,8 @@ class AttributeReader:
     call per such commit serves every commit up to the next one. Use as a context
     manager (or call ``close``) to delete the temporary index."""
 
-    def __init__(self, git: list[str], env: Mapping[str, str], config: ConvertConfig) -> None:
-        self.git = list(git)
-        self.env = dict(env)
+    def __init__(self, git: Git, config: ConvertConfig) -> None:
+        self.git = git
         self.config = config
         self.calls = 0
         self._dir = tempfile.mkdtemp(prefix="ledger-gitattributes-")
@@ -306,13 +289,13 @@ class AttributeReader:
         files = sorted(set(paths))
         if not files:
             return {}
-        env = dict(self.env)
+        env = dict(self.git.env)
         env["GIT_INDEX_FILE"] = os.path.join(self._dir, "index")
-        _run(self.git + ["read-tree", commit], env, f"git read-tree {commit}")
+        self.git.run("read-tree", commit, env=env, what=f"git read-tree {commit}", error=GitAttributesError)
         dirs = sorted({d for p in files for d in _parents(p)})
         query = b"".join(p.encode("utf-8") + b"\x00" for p in dirs + files)
-        out = _run(self.git + ["check-attr", "--cached", "-z", "--stdin", *ATTRIBUTES], env,
-                   f"git check-attr (attributes at commit {commit})", input=query)
+        out = self.git.run("check-attr", "--cached", "-z", "--stdin", *ATTRIBUTES, env=env, input=query,
+                           what=f"git check-attr (attributes at commit {commit})", error=GitAttributesError)
         self.calls += 1
         tokens = out.split(b"\x00")
         if tokens and tokens[-1] == b"":
@@ -347,70 +330,65 @@ class AttributeReader:
         self.close()
 
 
-def _chunks(paths: list[str]) -> Iterable[list[str]]:
+def archive_chunks(paths: Iterable[str]) -> list[list[str]]:
+    """``paths`` sorted, deduplicated and cut into the pathspec lists of one
+    ``git archive`` run each (``MAX_ARG_BYTES``, ``MAX_ARCHIVE_PATHS``)."""
+    chunks: list[list[str]] = []
     chunk: list[str] = []
     size = 0
-    for p in paths:
+    for p in sorted(set(paths)):
         n = len(p.encode("utf-8")) + 1
         if chunk and (size + n > MAX_ARG_BYTES or len(chunk) >= MAX_ARCHIVE_PATHS):
-            yield chunk
+            chunks.append(chunk)
             chunk, size = [], 0
         chunk.append(p)
         size += n
     if chunk:
-        yield chunk
+        chunks.append(chunk)
+    return chunks
 
 
-def archive_files(git: list[str], env: Mapping[str, str], commit: str, paths: Iterable[str],
-                  on_file: Callable[[str, bytes], None]) -> int:
-    """Call ``on_file(path, bytes)`` for each of ``paths`` that ``git archive <commit>``
-    exports as a regular file, with the bytes it exports (conversions and export-subst
-    applied). Paths that archive leaves out (``export-ignore``) are not reported.
+def archive_files(git: Git, commit: str, chunk: list[str]) -> Iterator[tuple[str, bytes]]:
+    """``(path, bytes)`` for each path of ``chunk`` (one of ``archive_chunks``) that
+    ``git archive <commit>`` exports as a regular file, with the bytes it exports
+    (conversions and export-subst applied). Paths that archive leaves out
+    (``export-ignore``) are not reported.
 
     Every path must be a regular file of ``commit``'s tree (archive refuses a pathspec
-    that matches nothing). Pathspecs are literal (``GIT_LITERAL_PATHSPECS=1``). Runs
-    one ``git archive`` per ``MAX_ARCHIVE_PATHS`` paths (usually one) and streams its
-    tar output through ``tarfile``. Returns the number of git runs. Raises
+    that matches nothing). Pathspecs are literal (``GIT_LITERAL_PATHSPECS=1``). ONE
+    ``git archive`` run, its tar output streamed through ``tarfile``. Raises
     ``GitAttributesError``."""
-    wanted = sorted(set(paths))
-    run_env = dict(env)
-    run_env["GIT_LITERAL_PATHSPECS"] = "1"
-    runs = 0
-    for chunk in _chunks(wanted):
-        runs += 1
-        cmd = git + ["archive", "--format=tar", commit, "--", *chunk]
-        chosen = set(chunk)
-        with tempfile.TemporaryFile() as err:
-            try:
-                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=run_env)
-            except FileNotFoundError as exc:
-                raise GitAttributesError("git is not installed or not on PATH; install git and retry") from exc
-            problem: Exception | None = None
-            try:
-                assert proc.stdout is not None
-                with tarfile.open(fileobj=proc.stdout, mode="r|", encoding="utf-8",
-                                  errors="surrogateescape") as tar:
-                    for member in tar:
-                        if not member.isreg() or member.name not in chosen:
-                            continue
-                        handle = tar.extractfile(member)
-                        assert handle is not None
-                        on_file(member.name, handle.read())
-                # tarfile stops at the end-of-archive marker; git still writes the
-                # padding to a whole record: read it, or git dies of SIGPIPE
-                while proc.stdout.read(1 << 16):
-                    pass
-            except (tarfile.TarError, OSError) as exc:
-                problem = exc
-            finally:
-                if proc.stdout is not None:
-                    proc.stdout.close()
-                code = proc.wait()
-            if code != 0 or problem is not None:
-                err.seek(0)
-                message = (err.read().decode("utf-8", "replace").strip() or
-                           (str(problem) if problem is not None else f"exit status {code}"))
-                raise GitAttributesError(
-                    f"git archive {commit} failed: {message} (is the repository complete? run `git fsck`)"
-                ) from problem
-    return runs
+    env = dict(git.env)
+    env["GIT_LITERAL_PATHSPECS"] = "1"
+    chosen = set(chunk)
+    with tempfile.TemporaryFile() as err:
+        proc = git.popen(["archive", "--format=tar", commit, "--", *chunk], env=env, stderr=err,
+                         error=GitAttributesError)
+        problem: Exception | None = None
+        try:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|", encoding="utf-8",
+                              errors="surrogateescape") as tar:
+                for member in tar:
+                    if not member.isreg() or member.name not in chosen:
+                        continue
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    yield member.name, handle.read()
+            # tarfile stops at the end-of-archive marker; git still writes the
+            # padding to a whole record: read it, or git dies of SIGPIPE
+            while proc.stdout.read(1 << 16):
+                pass
+        except (tarfile.TarError, OSError) as exc:
+            problem = exc
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+            code = proc.wait()
+        if code != 0 or problem is not None:
+            err.seek(0)
+            message = (err.read().decode("utf-8", "replace").strip() or
+                       (str(problem) if problem is not None else f"exit status {code}"))
+            raise GitAttributesError(
+                f"git archive {commit} failed: {message} (is the repository complete? run `git fsck`)"
+            ) from problem
