@@ -36,6 +36,8 @@ COMMANDS: dict[str, str] = {
     "agent": "cli.agents:agent_group",
     "hook": "cli.agents:hook_cmd",
     "serve": "cli.agents:serve_cmd",
+    "blame": "cli.blaming:blame_cmd",
+    "ui": "cli.ui:ui_cmd",
 }
 
 

@@ -97,6 +97,8 @@ class History(Protocol):
 
     def select(self, query: LogQuery) -> list[LogEntry]: ...
 
+    def get(self, event_id: str) -> LogEntry: ...
+
     def rationale_of(self, event_id: str) -> str | None: ...
 
 
@@ -159,6 +161,17 @@ class LocalHistory:
 
     def read_blob(self, digest: str) -> bytes:
         return self.ledger.get_blob(digest, tenant_id=self.tenant)
+
+    def get(self, event_id: str) -> LogEntry:
+        """The project's event with that id. Raises ``EventNotFound`` (also for an
+        event of another tenant or project)."""
+        from ledger.errors import EventNotFound
+
+        stored = self.ledger.get(event_id, tenant_id=self.tenant)
+        if stored.project_id != self.project:
+            raise EventNotFound(f"event {event_id} belongs to project {stored.project_id!r}, "
+                                f"not {self.project!r}")
+        return local_entry(stored)
 
     def rationale_of(self, event_id: str) -> str | None:
         """The rationale of decision ``event_id`` of this tenant, or None."""

@@ -28,7 +28,7 @@ from typing import Iterator
 from hub.errors import HubError
 from hub.protocol import HubClient, HubRecord
 from ledger.changes import is_file_change
-from ledger.errors import MomentNotFound
+from ledger.errors import EventNotFound, MomentNotFound
 from ledger.records import ChangeRow
 from replay.history import LogEntry, LogQuery
 from replay.moments import MIN_PREFIX, CommitRef, EventRef, Moment, resolve
@@ -184,6 +184,13 @@ class HubHistory:
         if query.limit:
             entries = entries[:query.limit]
         return [hub_entry(e) for e in entries]
+
+    def get(self, event_id: str) -> LogEntry:
+        """The project's event with that id on the hub. Raises ``EventNotFound``."""
+        for e in self.entries:
+            if e.event_id == event_id:
+                return hub_entry(e)
+        raise EventNotFound(f"no event {event_id!r} in project {self.project_id!r} on the hub")
 
     def _bound(self, when: str, *, upper: bool) -> tuple[str, int | bytes]:
         """A ``since``/``until`` bound: ("time", ns) or ("position", hub position)."""

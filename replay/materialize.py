@@ -148,8 +148,10 @@ def _check_path(change: ChangeRow, path: str) -> None:
         ) from exc
 
 
-def build_tree(changes: Iterable[ChangeRow]) -> tuple[Tree, list[Conflict]]:
-    """Apply ``changes`` in the given order to an empty tree.
+def build_tree(changes: Iterable[ChangeRow], start: Tree | None = None) -> tuple[Tree, list[Conflict]]:
+    """Apply ``changes`` in the given order to an empty tree (or to a copy of ``start``,
+    a tree ``build_tree`` returned: ``build_tree(b, start=build_tree(a)[0])[0] ==
+    build_tree(a + b)[0]``, which lets a caller resume from a checkpoint).
 
     Returns ``(tree, conflicts)``; ``tree`` maps path -> ``(sha256_hex, mode)``.
     Raises ``UnsafePath`` for an absolute path, a '..' component, or a change whose
@@ -157,6 +159,8 @@ def build_tree(changes: Iterable[ChangeRow]) -> tuple[Tree, list[Conflict]]:
     moment; ``InconsistentTree`` for an unknown operation. Pure: no I/O.
     """
     state = _State()
+    for path, entry in (start or {}).items():
+        state.add(path, entry)
     tree = state.tree
     conflicts: list[Conflict] = []
 

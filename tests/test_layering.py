@@ -23,6 +23,7 @@ ALLOWED = {
     # is the daemon process's factory for a client
     "syncer": {"schemas", "ledger", "syncer", "hub.protocol", "hub.errors", "hub.client"},
     "ingest": {"schemas", "ledger", "ingest", "hub.protocol", "hub.errors"},
+    "ui": {"schemas", "ledger", "replay", "ingest", "ui"},
 }
 
 
