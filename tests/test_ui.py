@@ -4,8 +4,9 @@ made by a scripted multi-agent session (``tests/ui_session.py``).
 
 Each view renders the right data; the scrubber's tree equals ``ledger replay`` at that
 moment; an event recorded while the page is open appears without a reload; requests
-without the token (or with a foreign Host header) are refused. The test also writes
-the screenshots of docs/ui.md (``docs/ui/*.png``).
+without the token (or with a foreign Host header) are refused. The test also takes
+the screenshots of docs/ui.md: into a temporary directory, or into ``docs/ui/`` when
+``LEDGER_UPDATE_SCREENSHOTS=1`` is set (so a test run leaves the checkout untouched).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -107,8 +109,12 @@ def wait_render(pg, what: str, after: int | None = None, timeout: float = 20_000
 
 
 def shot(pg, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+    """Screenshot the page (docs/ui/NAME.png with LEDGER_UPDATE_SCREENSHOTS=1, else a
+    temporary directory) and check the picture was taken."""
+    target = SHOTS if os.environ.get("LEDGER_UPDATE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir()) / "ledger-ui-shots"
+    target.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(target / f"{name}.png"), full_page=False)
+    assert (target / f"{name}.png").stat().st_size > 10_000, f"{name}: the screenshot is (nearly) empty"
 
 
 def renders(pg) -> int:
