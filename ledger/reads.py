@@ -161,8 +161,16 @@ class LedgerReads:
         ):
             if value is not None:
                 add(clause, value)
+        if caused_by:  # lets SQLite use the partial indexes (migration m006)
+            add("caused_by != ''")
+        if trace_id:
+            add("trace_id != ''")
         direction = "DESC" if descending else "ASC"
-        order_by = f"time_ns {direction}, seq {direction}" if order == "time" else f"seq {direction}"
+        # With a selective filter, sort its few rows ('+' keeps SQLite from walking the
+        # whole project in time order through events_time just to avoid a sort).
+        sort = "+" if any(v is not None for v in (caused_by, trace_id, session_id, path, commit)) else ""
+        order_by = (f"{sort}time_ns {direction}, {sort}seq {direction}" if order == "time"
+                    else f"{sort}seq {direction}")
         sql = f"SELECT {EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
