@@ -143,6 +143,15 @@ def m008_blob_owners(db: "sqlite_utils.Database") -> None:
     )
 
 
+def m009_blob_deltas(db: "sqlite_utils.Database") -> None:
+    """Delta storage (``ledger.blobs``): a blob may be stored as a zstd delta against
+    ``base`` (another blob) at position ``chain_pos`` of its chain (0: a full copy).
+    Existing rows are full copies; their encodings (``raw``, ``zlib``) stay readable."""
+    db.execute("ALTER TABLE blobs ADD COLUMN base TEXT")
+    db.execute("ALTER TABLE blobs ADD COLUMN chain_pos INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX blobs_base ON blobs(base) WHERE base IS NOT NULL")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -152,6 +161,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m006_link_indexes,
     m007_project_registry,
     m008_blob_owners,
+    m009_blob_deltas,
 ]
 
 

@@ -342,7 +342,11 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         if digest is not None:
             data = blobs.get(digest)
             if data is not None:
-                blobstore.put(conn, data, digest)
+                previous = event.state_change.previous_state_hash or None
+                if previous is not None and not owners.owns(conn, event.tenant_id, previous):
+                    previous = None  # a delta base is only ever content this tenant stored
+                blobstore.put(conn, data, digest, previous=previous,
+                              previous_data=blobs.get(previous) if previous else None)
                 owners.own(conn, event.tenant_id, digest)
             elif not owners.owns(conn, event.tenant_id, digest) or not blobstore.exists(conn, digest):
                 raise MissingContent(
