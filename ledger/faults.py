@@ -13,7 +13,10 @@ kills itself the N-th time (1-based; default 1) it passes ``name``. Unset (produ
 
 Points in use (grep ``crash_point(`` for the full list): ``ingest.after_insert`` (a data
 INSERT returned, more parts of the batch may follow), ``ingest.before_checkpoint`` (all
-of a batch's data is in ClickHouse, its checkpoint row is not), ``ingest.after_checkpoint``.
+of a batch's data is in ClickHouse, its checkpoint row is not), ``ingest.after_checkpoint``;
+``sync.after_blobs`` (a batch's content is on the hub, its events are not),
+``sync.after_write`` (the hub committed the events, the outbox does not know yet),
+``sync.after_mark``.
 """
 
 from __future__ import annotations

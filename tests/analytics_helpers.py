@@ -106,7 +106,7 @@ def kill_rounds(start, url: str, n: int, rng) -> int:
         point = f"{rng.choice(INGEST_CRASH_POINTS)}:{rng.randint(1, 3)}"
         # batch sizes change between runs too: the restart must not rely on identical batches
         proc = start(rng.choice([40, 75, 120]), crash_env(point))
-        out, err = proc.communicate(timeout=300)
+        _out, err = proc.communicate(timeout=300)
         killed = proc.returncode == -signal.SIGKILL
         assert killed or proc.returncode == 0, f"round {round_} ({point}): {err.decode()}"
         count, uniq = ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events")[0]
