@@ -67,6 +67,9 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
             rev=rev, batch_commits=batch_commits, raw_blobs=raw_blobs,
             skip_invalid_paths=skip_invalid_paths, progress=update,
         )
+    from replay.snapshots import refresh
+
+    refresh(app.ledger, app.tenant, project)  # replay snapshots: replay at any commit costs alike
     if as_json:
         emit_json(summary.to_dict())
         return

@@ -39,6 +39,7 @@ from collections import OrderedDict
 
 from ledger import codec
 from ledger.errors import BlobNotFound, StoreError
+from ledger.faults import crash_point
 
 #: Versions per delta chain (position 0 is a full copy); a new chain starts after.
 CHAIN_LENGTH = 16
@@ -258,6 +259,8 @@ def put(conn: sqlite3.Connection, data: bytes, digest: str | None = None, *,
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         (digest, len(data), encoding, stored, time.time_ns(), base, pos),
     )
+    if base is not None:
+        crash_point("blobs.after_delta")  # a delta row written, its transaction not committed
     _cache.put(digest, data)
     return digest
 

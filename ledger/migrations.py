@@ -152,6 +152,28 @@ def m009_blob_deltas(db: "sqlite_utils.Database") -> None:
     db.execute("CREATE INDEX blobs_base ON blobs(base) WHERE base IS NOT NULL")
 
 
+def m010_replay_snapshots(db: "sqlite_utils.Database") -> None:
+    """Replay snapshots (``ledger.snapshots``): the replayed tree of a project after
+    every file change up to ``seq`` (recording order), a cache rebuilt from events."""
+    db.execute(
+        """
+        CREATE TABLE replay_snapshots (
+            tenant_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            changes INTEGER NOT NULL,
+            entries INTEGER NOT NULL,
+            max_time_ns INTEGER NOT NULL,
+            time_ordered INTEGER NOT NULL,
+            checksum TEXT NOT NULL,
+            data BLOB NOT NULL,
+            created_ns INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, project_id, seq)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -162,6 +184,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m007_project_registry,
     m008_blob_owners,
     m009_blob_deltas,
+    m010_replay_snapshots,
 ]
 
 

@@ -36,6 +36,7 @@ from ledger.policies import Pipeline, WritePolicy
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
 from ledger.registry import LedgerRegistry
+from ledger.snapshots import LedgerSnapshots
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
 from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
@@ -65,7 +66,7 @@ def _not_stored(event_id: str) -> None:
     return None
 
 
-class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
+class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
     """The local ledger at ``path`` (created and migrated on open).
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
