@@ -27,6 +27,7 @@ with ``seq <= S`` in recording order: the tree and the conflicts met. Rules:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -39,8 +40,16 @@ from replay.moments import Moment
 
 __all__ = ["MIN_SPACING", "Start", "refresh", "plan", "plan_of", "tree_of"]
 
-#: Fewest file changes between two snapshots of a project (see the module docstring).
+#: Fewest file changes between two snapshots of a project (see the module docstring);
+#: the environment variable ``LEDGER_SNAPSHOT_MIN_SPACING`` overrides it (tests, tuning).
 MIN_SPACING = 1000
+
+
+def _min_spacing(given: int | None) -> int:
+    if given:
+        return given
+    env = os.environ.get("LEDGER_SNAPSHOT_MIN_SPACING")
+    return int(env) if env and env.isdigit() and int(env) > 0 else MIN_SPACING
 #: Seconds a replay waits for the write lock to save a snapshot (then it skips saving).
 SAVE_WAIT_S = 0.2
 
@@ -128,7 +137,7 @@ def refresh(ledger: Ledger, tenant: str, project: str, *, until_seq: int | None 
     """Make the project's missing snapshots (up to ``until_seq``, default: all), each
     from the previous one plus the changes since. Returns how many were saved. Raises
     ``StoreError`` when one cannot be saved (read-only or busy ledger)."""
-    return _advance(ledger, tenant, project, until_seq, min_spacing=min_spacing or MIN_SPACING,
+    return _advance(ledger, tenant, project, until_seq, min_spacing=_min_spacing(min_spacing),
                     save_wait_s=None)[2]
 
 
@@ -143,7 +152,7 @@ def plan(ledger: Ledger, tenant: str, project: str, moment: Moment, *,
                               after_seq=state.seq or None, since_ns=state.max_time_ns if state.seq else None)
         return state, rows
     state, rest, _ = _advance(ledger, tenant, project, moment.until,
-                              min_spacing=min_spacing or MIN_SPACING, save_wait_s=SAVE_WAIT_S)
+                              min_spacing=_min_spacing(min_spacing), save_wait_s=SAVE_WAIT_S)
     return state, rest
 
 
