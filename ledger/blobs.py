@@ -268,7 +268,9 @@ def put(conn: sqlite3.Connection, data: bytes, digest: str | None = None, *,
 def delete(conn: sqlite3.Connection, digest: str) -> bool:
     """Remove the content ``digest`` and keep every other blob readable: blobs stored
     as deltas against it are first re-stored as full copies. Returns False when it was
-    not stored. Call inside a transaction (the one that removes what names it)."""
+    not stored. Call inside a transaction (the one that removes what names it). Reads
+    the whole blob table to find dependents (no index on ``base``: deletion is rare,
+    and the index would cost every write and ~3% of the file)."""
     for (dependent,) in conn.execute("SELECT hash FROM blobs WHERE base = ?", (digest,)).fetchall():
         data = get(conn, dependent)
         encoding, stored = encode(data)

@@ -149,7 +149,6 @@ def m009_blob_deltas(db: "sqlite_utils.Database") -> None:
     Existing rows are full copies; their encodings (``raw``, ``zlib``) stay readable."""
     db.execute("ALTER TABLE blobs ADD COLUMN base TEXT")
     db.execute("ALTER TABLE blobs ADD COLUMN chain_pos INTEGER NOT NULL DEFAULT 0")
-    db.execute("CREATE INDEX blobs_base ON blobs(base) WHERE base IS NOT NULL")
 
 
 def m010_replay_snapshots(db: "sqlite_utils.Database") -> None:
