@@ -132,10 +132,10 @@ def _data(payload: bytes) -> bytes:
     return f"data {len(payload)}\n".encode() + payload + b"\n"
 
 
-def git_archive_extract(repo: Path, dest: Path) -> float:
+def git_archive_extract(repo: Path, dest: Path, rev: str = "HEAD") -> float:
     dest.mkdir()
     start = time.perf_counter()
-    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", "HEAD"],
+    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", rev],
                                stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
     archive.stdout.close()
@@ -149,7 +149,7 @@ def git_fast_export(repo: Path) -> float:
     for _ in range(3):
         start = time.perf_counter()
         with open(os.devnull, "wb") as null:
-            subprocess.run(["git", "-C", str(repo), "fast-export", "--all", "--reencode=yes"], stdout=null, check=True)
+            subprocess.run(["git", "-C", str(repo), "fast-export", "--all", "--reencode=yes", "--signed-tags=strip"], stdout=null, check=True)
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -275,6 +275,19 @@ def main() -> int:
         order = subprocess.run(["git", "-C", str(repo), "rev-list", "--first-parent", "--reverse", "HEAD"],
                                capture_output=True, text=True, check=True).stdout.split()
         picks = {"first": order[0], "middle": order[len(order) // 2], "last": order[-1]}
+        with Ledger(db) as lg:
+            for label, commit in picks.items():
+                at = resolve_moment(lg, "default", "bench", commit)
+                lib_times = []
+                for i in range(3):
+                    start = time.perf_counter()
+                    rep = replay_local(lg, "default", "bench", at, work / f"lib-{label}-{i}")
+                    lib_times.append(time.perf_counter() - start)
+                git_s = min(git_archive_extract(repo, work / f"lib-git-{label}-{i}", commit) for i in range(3))
+                print(f"replay --at {label} commit (library): {rep.files + rep.symlinks:,} entries, "
+                      f"{rep.changes - rep.snapshot_changes:,} of {rep.changes:,} changes applied after a snapshot, "
+                      f"{min(lib_times):.3f} s; git archive | tar -x: {git_s:.3f} s; "
+                      f"ratio {min(lib_times) / git_s:.2f}x (best of 3)")
         for label, commit in picks.items():
             cli_s, git_s, ok = cli_replay_vs_git(db, repo, commit, work / f"at-{label}")
             exact = exact and ok

@@ -93,6 +93,9 @@ class ReplayReport:
     directories: int = 0
     bytes: int = 0
     changes: int = 0
+    #: Of ``changes``, how many a replay snapshot held (``replay.snapshots``): the
+    #: replay applied only ``changes - snapshot_changes`` of them.
+    snapshot_changes: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     tree: Tree = field(default_factory=dict)
     seconds: float = 0.0
@@ -287,7 +290,8 @@ def materialize(
             "see them all",
             conflicts,
         )
-    report = ReplayReport(out_dir=str(out), changes=rows, conflicts=conflicts, tree=tree)
+    report = ReplayReport(out_dir=str(out), changes=rows, conflicts=conflicts, tree=tree,
+                          snapshot_changes=start.changes if start is not None else 0)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.replay-", dir=out.parent))
