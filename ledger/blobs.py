@@ -45,7 +45,8 @@ from ledger.faults import crash_point
 CHAIN_LENGTH = 16
 #: Deltas decoded at most to read one blob (popcount of a position < CHAIN_LENGTH).
 MAX_DEPTH = (CHAIN_LENGTH - 1).bit_count()
-#: Contents below this size are never delta-encoded (a frame header is ~10 bytes).
+#: Contents below this size are never delta-encoded, nor used as a delta base (a frame
+#: header is ~10 bytes; zstd refuses a prefix under 8 bytes).
 MIN_DELTA_SIZE = 128
 #: Bytes of recently stored or read contents kept in memory (to find delta bases
 #: without decoding them again; contents are immutable, keyed by their hash).
@@ -243,7 +244,7 @@ def put(conn: sqlite3.Connection, data: bytes, digest: str | None = None, *,
                     base_data = None
                 else:
                     _cache.put(base, base_data)
-            if base_data is not None:
+            if base_data is not None and len(base_data) >= MIN_DELTA_SIZE:  # zstd: a prefix of >= 8 bytes
                 delta = codec.compress(data, base_data)
                 if len(delta) * 16 <= len(data):  # clearly a small change: no need to compare
                     encoding, stored = "zstd-delta", delta

@@ -132,3 +132,15 @@ def test_deleting_a_base_keeps_its_dependents_readable(forty_versions):
         for i in range(1, 40):
             assert lg.get_blob(sha256_hex(version(i))) == version(i)
     assert all(r[1] != base for r in rows(forty_versions).values())
+
+
+def test_a_version_after_a_tiny_or_empty_one_is_a_full_copy(ledger_path):
+    with Ledger(ledger_path) as lg:
+        rec = Recorder(lg, project_id="p", agent_id="a", tenant_id="A")
+        for data in (b"", b"tiny", version(1), b"x", version(2)):
+            rec.file_change("f.py", data)
+        for data in (b"", b"tiny", version(1), b"x", version(2)):
+            assert lg.get_blob(sha256_hex(data)) == data
+    stored = rows(ledger_path)
+    assert stored[sha256_hex(version(1))][:2] == ("zstd", None)
+    assert stored[sha256_hex(version(2))][:2] == ("zstd", None)
