@@ -244,8 +244,13 @@ def put(conn: sqlite3.Connection, data: bytes, digest: str | None = None, *,
                     base_data = None
                 else:
                     _cache.put(base, base_data)
+            delta = None
             if base_data is not None and len(base_data) >= MIN_DELTA_SIZE:  # zstd: a prefix of >= 8 bytes
-                delta = codec.compress(data, base_data)
+                try:
+                    delta = codec.compress(data, base_data)
+                except Exception:  # zstd refused this base (ZstdError, ValueError): a full copy is always right
+                    delta = None
+            if delta is not None:
                 if len(delta) * 16 <= len(data):  # clearly a small change: no need to compare
                     encoding, stored = "zstd-delta", delta
                 else:
