@@ -144,3 +144,29 @@ def test_a_version_after_a_tiny_or_empty_one_is_a_full_copy(ledger_path):
     stored = rows(ledger_path)
     assert stored[sha256_hex(version(1))][:2] == ("zstd", None)
     assert stored[sha256_hex(version(2))][:2] == ("zstd", None)
+
+
+def test_an_import_whose_content_piles_up_still_stores_versions_as_deltas(tmp_path, ledger_path, monkeypatch):
+    """git/git holds ~100 MB of new content per 1,000 commits: the import appends its
+    whole commits early rather than storing their contents ahead as full copies."""
+    from nervous_system.gitimport import import_git, writer
+    from replay import replay_local, resolve_moment, verify
+    from tests.git_fixtures import assert_same_tree
+    from tests.git_history import fast_history
+
+    commits = fast_history(tmp_path / "repo", 200, seed=2, files=20)
+
+    def encodings(path):
+        with sqlite3.connect(path) as conn:
+            return dict(conn.execute("SELECT encoding, count(*) FROM blobs GROUP BY encoding").fetchall())
+
+    with Ledger(tmp_path / "unlimited.db") as lg:
+        import_git(lg, tmp_path / "repo", project_id="p")
+    monkeypatch.setattr(writer, "SPILL_BLOB_BYTES", 20_000)  # more than any one commit's content
+    with Ledger(ledger_path) as lg:
+        summary = import_git(lg, tmp_path / "repo", project_id="p")
+        assert summary.new_blobs == sum(encodings(ledger_path).values())
+        assert encodings(ledger_path) == encodings(tmp_path / "unlimited.db")
+        assert encodings(ledger_path)["zstd-delta"] > 5 * encodings(ledger_path)["zstd"]
+        replay_local(lg, "default", "p", resolve_moment(lg, "default", "p", commits[-1]), tmp_path / "out")
+    assert_same_tree(tmp_path / "out", verify.git_archive_to(tmp_path / "repo", commits[-1], tmp_path / "git"))
