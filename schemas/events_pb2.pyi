@@ -105,7 +105,7 @@ class AgentDecision(_message.Message):
     def __init__(self, context_hash: _Optional[str] = ..., input_trigger: _Optional[str] = ..., rationale: _Optional[str] = ..., rejected_alternatives: _Optional[_Iterable[str]] = ..., memory_ids: _Optional[_Iterable[str]] = ..., confidence_score: _Optional[float] = ...) -> None: ...
 
 class StateChange(_message.Message):
-    __slots__ = ("target_type", "target_resource", "operation", "previous_resource", "previous_state_hash", "new_state_hash", "file_mode", "diff_patch", "size_bytes", "is_reversible", "previous_file_mode", "lines_added", "lines_removed")
+    __slots__ = ("target_type", "target_resource", "operation", "previous_resource", "previous_state_hash", "new_state_hash", "file_mode", "diff_patch", "size_bytes", "is_reversible", "previous_file_mode", "lines_added", "lines_removed", "content_withheld")
     TARGET_TYPE_FIELD_NUMBER: _ClassVar[int]
     TARGET_RESOURCE_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class StateChange(_message.Message):
     PREVIOUS_FILE_MODE_FIELD_NUMBER: _ClassVar[int]
     LINES_ADDED_FIELD_NUMBER: _ClassVar[int]
     LINES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     target_type: TargetType
     target_resource: str
     operation: Operation
@@ -132,7 +133,8 @@ class StateChange(_message.Message):
     previous_file_mode: FileMode
     lines_added: int
     lines_removed: int
-    def __init__(self, target_type: _Optional[_Union[TargetType, str]] = ..., target_resource: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., previous_resource: _Optional[str] = ..., previous_state_hash: _Optional[str] = ..., new_state_hash: _Optional[str] = ..., file_mode: _Optional[_Union[FileMode, str]] = ..., diff_patch: _Optional[str] = ..., size_bytes: _Optional[int] = ..., is_reversible: _Optional[bool] = ..., previous_file_mode: _Optional[_Union[FileMode, str]] = ..., lines_added: _Optional[int] = ..., lines_removed: _Optional[int] = ...) -> None: ...
+    content_withheld: str
+    def __init__(self, target_type: _Optional[_Union[TargetType, str]] = ..., target_resource: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., previous_resource: _Optional[str] = ..., previous_state_hash: _Optional[str] = ..., new_state_hash: _Optional[str] = ..., file_mode: _Optional[_Union[FileMode, str]] = ..., diff_patch: _Optional[str] = ..., size_bytes: _Optional[int] = ..., is_reversible: _Optional[bool] = ..., previous_file_mode: _Optional[_Union[FileMode, str]] = ..., lines_added: _Optional[int] = ..., lines_removed: _Optional[int] = ..., content_withheld: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
     __slots__ = ("sender", "recipients", "content")

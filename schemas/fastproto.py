@@ -113,6 +113,8 @@ def _state_change(msg, s) -> None:
     p.previous_file_mode = _MODE[s.previous_file_mode]
     p.lines_added = s.lines_added
     p.lines_removed = s.lines_removed
+    if s.content_withheld:
+        p.content_withheld = s.content_withheld
 
 
 def _message(msg, m) -> None:

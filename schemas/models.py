@@ -110,6 +110,9 @@ class StateChange(_Model):
     previous_file_mode: FileMode = FileMode.UNSPECIFIED
     lines_added: int = Field(0, ge=0)
     lines_removed: int = Field(0, ge=0)
+    #: Why the new content is not stored ("" = it is), e.g. "secret-file"
+    #: (``ledger.secret_files``): the hash is kept, the bytes are not.
+    content_withheld: str = ""
 
     @field_validator("previous_state_hash", "new_state_hash")
     @classmethod
@@ -141,6 +144,9 @@ class StateChange(_Model):
             raise ValueError(f"a {op.value} of a file needs new_state_hash (SHA-256 of the new bytes)")
         if op != Operation.DELETE and self.file_mode == FileMode.UNSPECIFIED:
             raise ValueError("file_mode is required: regular, executable or symlink")
+        if self.content_withheld and (op == Operation.DELETE or self.file_mode == FileMode.SYMLINK):
+            raise ValueError("content_withheld is only for the content of a regular or executable file "
+                             "(a delete has none; a symlink's target is needed to replay it)")
         return self
 
 
