@@ -95,6 +95,8 @@ class History(Protocol):
 
     def read_blob(self, digest: str) -> bytes: ...
 
+    def withheld(self, digest: str) -> str | None: ...
+
     def select(self, query: LogQuery) -> list[LogEntry]: ...
 
     def get(self, event_id: str) -> LogEntry: ...
@@ -161,6 +163,11 @@ class LocalHistory:
 
     def read_blob(self, digest: str) -> bytes:
         return self.ledger.get_blob(digest, tenant_id=self.tenant)
+
+    def withheld(self, digest: str) -> str | None:
+        """Why content ``digest`` of this project is not stored (a change's
+        ``content_withheld``, e.g. "secret-file"), or None."""
+        return self.ledger.content_withheld(self.tenant, self.project, digest)
 
     def get(self, event_id: str) -> LogEntry:
         """The project's event with that id. Raises ``EventNotFound`` (also for an

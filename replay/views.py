@@ -68,7 +68,8 @@ def summary_line(event: SwarmEvent) -> str:
         if sc.operation == Operation.RENAME:
             return printable(f"rename {sc.previous_resource} -> {sc.target_resource}")
         mode = f" ({sc.file_mode.value})" if sc.file_mode in (FileMode.EXECUTABLE, FileMode.SYMLINK) else ""
-        return printable(f"{sc.operation.value} {sc.target_resource}{mode}")
+        withheld = f" [content withheld: {sc.content_withheld}]" if sc.content_withheld else ""
+        return printable(f"{sc.operation.value} {sc.target_resource}{mode}{withheld}")
     if kind == "decision":
         text = event.decision.rationale
     elif kind == "message":
@@ -93,6 +94,8 @@ def change_patch(event: SwarmEvent, read_blob) -> tuple[str, int, int]:
     sc = event.state_change
     if sc is None:
         return "", 0, 0
+    if sc.content_withheld:  # a secret file: no content, no patch (ledger.secret_files)
+        return "", sc.lines_added, sc.lines_removed
     if sc.diff_patch:
         return sc.diff_patch, sc.lines_added, sc.lines_removed
     try:
