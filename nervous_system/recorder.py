@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ledger import Ledger, PathState
 from ledger.changes import UNKNOWN, file_state_change
-from ledger.errors import LedgerError, StoreError
+from ledger.errors import BlobNotFound, LedgerError, StoreError
 from nervous_system.errors import InvalidRecord, RecordFailed
 from schemas import (
     AgentDecision,
@@ -326,10 +326,18 @@ class Recorder:
 
         def build(states: dict[str, PathState | None]) -> tuple[SwarmEvent, dict[str, bytes]]:
             before = states.get(previous_path) if previous_path else states[path]
-            old = (self.ledger.get_blob(before.hash, tenant_id=self.tenant_id)
-                   if before is not None and before.hash else None)
+            old: bytes | None | object = None
+            if before is not None and before.hash:
+                try:
+                    old = self.ledger.get_blob(before.hash, tenant_id=self.tenant_id)
+                except BlobNotFound:  # withheld (a secret file, ledger.secret_files): no diff
+                    old = UNKNOWN
             content = None if new_bytes is None else bytes(new_bytes)
             if previous_path and content is None and before is not None:
+                if old is UNKNOWN:
+                    raise InvalidRecord(
+                        f"cannot rename {previous_path!r} without its bytes: its content was withheld "
+                        "(a secret file, recorded by hash only); pass new_bytes")
                 content = old  # a pure rename: the content moves unchanged
             change = file_state_change(
                 path, content, before=before, old_bytes=old if before is None or before.hash else UNKNOWN,
