@@ -12,15 +12,17 @@ placeholder (``[REDACTED:github-token]``). Rules:
   first time a line passes the prefilter, never at import time (it pulls in ``requests``:
   ~0.25 s).
 * **Detectors**, in priority order (the first that claims a value names its type):
-  built-in patterns (PEM private key blocks, whole, across lines; Anthropic, OpenAI
-  project, Google, GitHub fine-grained, npm, Stripe, Hugging Face, Azure, bearer
-  tokens, AWS secret keys and ``UPPER_CASE_SECRET=value`` assignments), the configured
-  ``redact_patterns``, then every detect-secrets plugin but ``IPPublicDetector`` (AWS,
-  GitHub, GitLab, Slack, Stripe, OpenAI, JWT, basic-auth URLs, npm, PyPI, Twilio,
-  SendGrid, Azure storage, Discord, Telegram, Mailchimp, Square, Artifactory, IBM,
-  Softlayer, Cloudant, private key headers, secret keywords in quoted assignments,
-  high-entropy quoted strings: base64 over 4.5 bits/char, hex over 3.0). detect-secrets'
-  plugins run through ``analyze_string`` only: its network verification is never called.
+  built-in specific patterns (PEM private key blocks, whole, across lines; Anthropic,
+  OpenAI project, Google, GitHub fine-grained, npm, Stripe, Hugging Face, Azure, AWS
+  secret keys) and the configured ``redact_patterns``; every specific detect-secrets
+  plugin (AWS, GitHub, GitLab, Slack, Stripe, OpenAI, JWT, npm, PyPI, Twilio, SendGrid,
+  Azure storage, Discord, Telegram, Mailchimp, Square, Artifactory, IBM, Softlayer,
+  Cloudant, basic-auth URLs, private key headers; not ``IPPublicDetector``); the generic
+  built-in patterns (passwords in URLs, bearer tokens, ``UPPER_CASE_SECRET=value``
+  assignments); then detect-secrets' generic plugins (secret keywords in quoted
+  assignments, high-entropy quoted strings: base64 over 4.5 bits/char, hex over 3.0).
+  detect-secrets' plugins run through ``analyze_string`` only: its network verification
+  is never called.
 * **Filters** (detect-secrets' own heuristics): sequential strings, UUIDs, ``id``-named
   values, templates (``${X}``, ``{{x}}``), ``$VAR`` references, non-alphanumeric values;
   values shorter than ``MIN_SECRET_CHARS``; 40/64-character lowercase hex strings found
@@ -40,7 +42,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-__all__ = ["Detector", "placeholder", "MIN_SECRET_CHARS", "BUILTIN_PATTERNS"]
+__all__ = ["Detector", "placeholder", "might_hold_secret", "MIN_SECRET_CHARS", "BUILTIN_PATTERNS",
+           "GENERIC_PATTERNS"]
 
 #: Found values shorter than this are not replaced (replacing "abc" everywhere would
 #: mangle text; such values are weak secrets anyway).
@@ -66,9 +69,14 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
     ("slack-token", r"\bxapp-\d-[A-Za-z0-9-]{20,}"),
     ("azure-client-secret", r"(?<![A-Za-z0-9_~.-])[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}"),
     ("azure-key", r"(?i)\b(?:SharedAccessKey|AccountKey|sig)=([A-Za-z0-9%+/=]{30,})"),
-    ("bearer-token", r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{10,}"),
     ("aws-secret-key", r"(?i)aws.{0,20}?(?:secret|key).{0,20}?[=:]\s*[\"']?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
+)
+#: Generic built-in patterns: checked after every specific detector (a value they find
+#: is named by the specific detector when one finds it too).
+GENERIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("password-in-url", r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@\"']+:([^\s/@\"']{3,})@"),
+    ("bearer-token", r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{20,}=*)"),
     ("secret-assignment",
      r"\b[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
      r"[A-Z0-9_]*\s*[=:]\s*[\"']?([^\s\"'$][^\s\"']{7,})"),
@@ -116,6 +124,22 @@ def might_hold_secret(text: str) -> bool:
     return False
 
 
+def _regex_values(denylist, line: str) -> list[str]:
+    """The secrets a detect-secrets regex plugin's ``denylist`` finds in ``line``: the
+    longest group of each match, or the whole match when there is no group or the group is
+    just a prefix such as ``ghp`` (its ``analyze_string`` yields ``findall`` groups, which
+    for e.g. the GitHub and GitLab patterns are the token's prefix, not the token)."""
+    out = []
+    for regex in denylist:
+        for m in regex.finditer(line):
+            groups = [g for g in m.groups() if g]
+            value = max(groups, key=len) if groups else ""
+            if len(value) < MIN_SECRET_CHARS + 2:
+                value = m.group(0).strip(" \t\"'=:")
+            out.append(value)
+    return out
+
+
 class _Plugins:
     """detect-secrets' plugins and filters, loaded on first use (thread-safe)."""
 
@@ -134,6 +158,7 @@ class _Plugins:
     def _load() -> tuple:
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
         from detect_secrets.filters import heuristic
+        from detect_secrets.plugins.base import RegexBasedDetector
         from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
         from detect_secrets.plugins.keyword import KeywordDetector
 
@@ -147,7 +172,11 @@ class _Plugins:
             (generic if is_generic else specific).append(plugin)
         # Keyword before entropy: a keyword assignment names the value better.
         generic.sort(key=lambda p: (not isinstance(p, KeywordDetector), type(p).__name__))
-        return tuple(specific + generic), heuristic, HighEntropyStringsPlugin
+        # Regex plugins are run through their ``denylist`` (``_regex_values``); the others
+        # (keyword, entropy) through ``analyze_string``.
+        specific = [(p, tuple(p.denylist) if isinstance(p, RegexBasedDetector) else None) for p in specific]
+        generic = [(p, tuple(p.denylist) if isinstance(p, RegexBasedDetector) else None) for p in generic]
+        return tuple(specific), tuple(generic), heuristic, HighEntropyStringsPlugin
 
 
 @dataclass
@@ -163,19 +192,30 @@ class Detector:
     allow: Sequence[str] = ()
 
     def __post_init__(self) -> None:
-        compiled = []
-        for kind, pattern in (*BUILTIN_PATTERNS, *self.patterns.items()):
-            try:
-                compiled.append((_type_name(kind), re.compile(pattern, re.DOTALL if kind == "private-key" else 0)))
-            except re.error as exc:
-                raise ValueError(f"redaction pattern {kind!r} ({pattern!r}) is not a valid regex: {exc}") from None
-        self._patterns = tuple(compiled)
+        self._patterns = self._compiled((*BUILTIN_PATTERNS, *self.patterns.items()))
+        self._generic = self._compiled(GENERIC_PATTERNS)
         try:
             self._allow = tuple(re.compile(a) for a in self.allow)
         except re.error as exc:
             raise ValueError(f"redact_allow entry is not a valid regex: {exc}") from None
 
+    @staticmethod
+    def _compiled(patterns) -> tuple:
+        compiled = []
+        for kind, pattern in patterns:
+            try:
+                compiled.append((_type_name(kind), re.compile(pattern, re.DOTALL if kind == "private-key" else 0)))
+            except re.error as exc:
+                raise ValueError(f"redaction pattern {kind!r} ({pattern!r}) is not a valid regex: {exc}") from None
+        return tuple(compiled)
+
     # ------------------------------------------------------------------ finding
+    def _match(self, patterns, text: str, found: dict[str, str]) -> None:
+        for kind, regex in patterns:
+            for m in regex.finditer(text):
+                value = m.group(1) if regex.groups else m.group(0)
+                if value and value not in found and not self._allowed(value):
+                    found[value] = kind
     def _allowed(self, value: str) -> bool:
         if len(value) < MIN_SECRET_CHARS or _PLACEHOLDER.fullmatch(value) or "[REDACTED:" in value:
             return True
@@ -187,22 +227,19 @@ class Detector:
         if not might_hold_secret(text):
             return []
         found: dict[str, str] = {}
-        for kind, regex in self._patterns:
-            for m in regex.finditer(text):
-                value = m.group(1) if regex.groups else m.group(0)
-                if value and value not in found and not self._allowed(value):
-                    found[value] = kind
+        self._match(self._patterns, text, found)
         lines = [line for line in text.splitlines() if might_hold_secret(line)]
-        if lines:
-            self._scan_lines(lines, found)
+        specific, generic, heuristic, entropy_cls = _Plugins.get() if lines else ((), (), None, None)
+        self._scan_lines(specific, lines, found, heuristic, entropy_cls)
+        self._match(self._generic, text, found)
+        self._scan_lines(generic, lines, found, heuristic, entropy_cls)
         return [(kind, value) for value, kind in found.items()]
 
-    def _scan_lines(self, lines: Iterable[str], found: dict[str, str]) -> None:
-        plugins, heuristic, entropy_cls = _Plugins.get()
+    def _scan_lines(self, plugins, lines: Iterable[str], found: dict[str, str], heuristic, entropy_cls) -> None:
         for line in lines:
-            for plugin in plugins:
+            for plugin, denylist in plugins:
                 try:
-                    values = list(plugin.analyze_string(line))
+                    values = _regex_values(denylist, line) if denylist is not None else list(plugin.analyze_string(line))
                 except Exception:  # noqa: BLE001 - a plugin bug must not lose the event
                     continue
                 for value in values:
