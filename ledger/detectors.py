@@ -124,6 +124,16 @@ def might_hold_secret(text: str) -> bool:
     return False
 
 
+_ESCAPES = re.compile(r"\\[nrt\"'\\/]")
+_UNESCAPE = {"\\n": "\n", "\\r": "\n", "\\t": "\t", '\\"': '"', "\\'": "'", "\\\\": "\\", "\\/": "/"}
+
+
+def _unescaped(text: str) -> str:
+    """``text`` with JSON/shell backslash escapes of newlines, tabs, quotes, slashes and
+    backslashes resolved (one pass, left to right)."""
+    return _ESCAPES.sub(lambda m: _UNESCAPE[m.group()], text)
+
+
 def _regex_values(denylist, line: str) -> list[str]:
     """The secrets a detect-secrets regex plugin's ``denylist`` finds in ``line``: the
     longest group of each match, or the whole match when there is no group or the group is
@@ -223,17 +233,25 @@ class Detector:
 
     def find(self, text: str) -> list[tuple[str, str]]:
         """Every ``(type, value)`` found in ``text``, each value once, in priority order
-        (an empty list when the prefilter rules the text out)."""
+        (an empty list when the prefilter rules the text out). Text holding escapes (JSON
+        or a shell's ``\\n``, ``\\"``: tool inputs and outputs serialized as JSON) is
+        scanned both as is and unescaped, so ``secret = \\"...\\"`` inside a JSON string
+        is found like ``secret = "..."``."""
         if not might_hold_secret(text):
             return []
         found: dict[str, str] = {}
+        self._find(text, found)
+        if "\\" in text:
+            self._find(_unescaped(text), found)
+        return [(kind, value) for value, kind in found.items()]
+
+    def _find(self, text: str, found: dict[str, str]) -> None:
         self._match(self._patterns, text, found)
         lines = [line for line in text.splitlines() if might_hold_secret(line)]
         specific, generic, heuristic, entropy_cls = _Plugins.get() if lines else ((), (), None, None)
         self._scan_lines(specific, lines, found, heuristic, entropy_cls)
         self._match(self._generic, text, found)
         self._scan_lines(generic, lines, found, heuristic, entropy_cls)
-        return [(kind, value) for value, kind in found.items()]
 
     def _scan_lines(self, plugins, lines: Iterable[str], found: dict[str, str], heuristic, entropy_cls) -> None:
         for line in lines:
