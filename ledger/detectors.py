@@ -134,6 +134,13 @@ def _unescaped(text: str) -> str:
     return _ESCAPES.sub(lambda m: _UNESCAPE[m.group()], text)
 
 
+def _cut(value: str) -> str:
+    """A found value up to its first backslash: in escaped text (JSON) a match may run
+    over ``\\n`` into the next line or end in the ``\\`` of an escaped quote, and
+    replacing that would break the escape (secrets hold no backslashes)."""
+    return value.split("\\", 1)[0] if "\\" in value else value
+
+
 def _regex_values(denylist, line: str) -> list[str]:
     """The secrets a detect-secrets regex plugin's ``denylist`` finds in ``line``: the
     longest group of each match, or the whole match when there is no group or the group is
@@ -224,6 +231,8 @@ class Detector:
         for kind, regex in patterns:
             for m in regex.finditer(text):
                 value = m.group(1) if regex.groups else m.group(0)
+                if kind != "private-key":
+                    value = _cut(value)
                 if value and value not in found and not self._allowed(value):
                     found[value] = kind
     def _allowed(self, value: str) -> bool:
@@ -260,7 +269,7 @@ class Detector:
                     values = _regex_values(denylist, line) if denylist is not None else list(plugin.analyze_string(line))
                 except Exception:  # noqa: BLE001 - a plugin bug must not lose the event
                     continue
-                for value in values:
+                for value in map(_cut, values):
                     if not value or value in found or self._allowed(value):
                         continue
                     if any(value in known for known in found):
