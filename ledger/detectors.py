@@ -25,9 +25,12 @@ placeholder (``[REDACTED:github-token]``). Rules:
   is never called.
 * **Filters** (detect-secrets' own heuristics): sequential strings, UUIDs, ``id``-named
   values, templates (``${X}``, ``{{x}}``), ``$VAR`` references, non-alphanumeric values;
-  values shorter than ``MIN_SECRET_CHARS``; 40/64-character lowercase hex strings found
-  only by the hex-entropy plugin (git commit ids and SHA-256 digests, which the ledger
-  itself writes everywhere); values the ``redact_allow`` regexes match in full.
+  values shorter than ``MIN_SECRET_CHARS``; references and templates (``$VAR``,
+  ``${VAR}``, ``<name>``, ``{{x}}``), placeholder words (``password``, ``changeme``...),
+  SRI hashes (``sha512-...`` in lock files); 16/32/40/64-character lowercase hex strings
+  found only by the hex-entropy plugin (span and trace ids, git commit ids, SHA-256
+  digests, which the ledger itself writes everywhere); values the ``redact_allow``
+  regexes match in full.
 * **Replacement**: every occurrence of a found value in the text is replaced (longest
   first), so the secret appears nowhere in the result. Deterministic (same text, same
   configuration: same output) and idempotent (placeholders are never found again).
@@ -101,7 +104,19 @@ _DIGIT = re.compile(rb"\d")
 _HINT_WORDS = (b"pass", b"secret", b"token", b"key", b"auth", b"cred", b"pwd", b"://", b"putty")
 #: Shortest token run worth scanning (with a digit in it).
 MIN_RUN = 16
-_HEX_DIGEST = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: Values that are references, templates or integrity hashes, never secrets: ``$VAR``,
+#: ``${VAR}``, ``<placeholder>``, ``{{ var }}``, ``%(name)s``, ``sha512-...`` (SRI hashes
+#: of lock files), a run of one character.
+_NOT_A_SECRET = re.compile(r"[$<{%*]|.*(?:\$\{|\{\{|<[a-z_-]+>)|sha(?:1|256|384|512)-[A-Za-z0-9+/]+=*$|(.)\1*$")
+#: Placeholder words people write where a secret goes (lower case).
+_PLACEHOLDER_WORDS = frozenset({
+    "password", "passwd", "pass", "secret", "changeme", "change-me", "example", "redacted", "hunter2",
+    "your-password", "your_password", "yourpassword", "mypassword", "my-secret", "your-token", "your_token",
+    "your-api-key", "your_api_key", "token", "apikey", "api_key", "xxxxxxxx", "placeholder", "dummy", "test",
+})
+#: Lowercase hex of the lengths of OpenTelemetry span (16) and trace ids (32), git
+#: commit ids (40) and SHA-256 digests (64): what the ledger itself writes everywhere.
+_HEX_DIGEST = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}")
 
 #: detect-secrets secret_type -> placeholder type (others: lower-case, dashes).
 _TYPE_NAMES = {
@@ -210,7 +225,7 @@ def _regex_values(denylist, line: str) -> list[str]:
         for m in regex.finditer(line):
             groups = [g for g in m.groups() if g]
             value = max(groups, key=len) if groups else ""
-            if len(value) < MIN_SECRET_CHARS + 2:
+            if not value or (len(value) < MIN_SECRET_CHARS + 2 and m.group(0).startswith(value)):
                 value = m.group(0).strip(" \t\"'=:")
             out.append(value)
     return out
@@ -299,6 +314,8 @@ class Detector:
                     found[value] = kind
     def _allowed(self, value: str) -> bool:
         if len(value) < MIN_SECRET_CHARS or _PLACEHOLDER.fullmatch(value) or "[REDACTED:" in value:
+            return True
+        if _NOT_A_SECRET.match(value) or value.lower().strip("`'\";,.") in _PLACEHOLDER_WORDS:
             return True
         return any(a.fullmatch(value) for a in self._allow)
 
