@@ -85,7 +85,7 @@ GENERIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("bearer-token", r"(?i)bearer\s+([A-Za-z0-9._~+/-]{20,}=*)"),
     ("secret-assignment",
      r"(?<![A-Za-z0-9_])[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
-     r"[A-Z0-9_]*\s*[=:]\s*[\"']?([^\s\"'$][^\s\"']{7,})"),
+     r"[A-Z0-9_]*[ \t]*[=:][ \t]*[\"']?([^\s\"'$][^\s\"']{7,})"),
 )
 #: A pattern is tried only when the text holds one of its needles (a cheap ``in`` test):
 #: for patterns that cannot start with a literal.

@@ -77,6 +77,12 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({[s.name for s in self.steps]})"
 
+    def withholds(self, path: str) -> bool:
+        """True when a step withholds the content of file ``path`` (a secret file,
+        ``ledger.secret_files``): producers that store content ahead of its events
+        (``Ledger.put_blobs``) must not store it."""
+        return any(getattr(step, "is_secret", None) is not None and step.is_secret(path) for step in self.steps)
+
     def run(self, event: SwarmEvent, blobs: Mapping[str, bytes]) -> tuple[SwarmEvent, Mapping[str, bytes]]:
         """Run every step in order. Raises ``InvalidEvent`` when a step changes what it
         must keep (id, tenant, project, kind) or returns something that is not an event."""

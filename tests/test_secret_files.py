@@ -237,3 +237,27 @@ def test_hub_sync_bundle_and_hub_replay_carry_no_secret_file_content(ledger_path
     assert b"marker-app-" in members or json.loads(res.stdout)["blobs"] >= 2
     for marker in s.markers(s.secret):
         assert marker not in members and marker not in bundle.read_bytes()
+
+
+def test_git_import_keeps_secret_file_content_out_even_when_content_goes_ahead(ledger_path, tmp_path, monkeypatch):
+    from nervous_system.gitimport import import_git, writer
+    from tests.git_fixtures import GitRepo
+
+    monkeypatch.setattr(writer, "SPILL_BLOB_BYTES", 0)  # every content is stored ahead of its events
+    tag = uuid.uuid4().hex[:12]
+    repo = GitRepo(tmp_path / "repo")
+    repo.write("app.py", f"print('marker-app-{tag}')\n")
+    repo.write(".env", f"API_KEY=marker-env-{tag}\n")
+    repo.write("certs/dev.key", f"marker-key-{tag}\n")
+    repo.commit("first")
+    repo.write(".env", f"API_KEY=marker-env2-{tag}\n")
+    repo.commit("rotate")
+    with Ledger(ledger_path) as lg:
+        import_git(lg, repo.path, project_id="repo")
+    raw = ledger_bytes(ledger_path)
+    assert f"marker-app-{tag}".encode() in raw
+    for marker in (f"marker-env-{tag}", f"marker-env2-{tag}", f"marker-key-{tag}"):
+        assert marker.encode() not in raw
+    res = run(ledger_path, "replay", "--at", repo.head(), "--out", str(tmp_path / "out"), "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(u["path"] for u in json.loads(res.stdout)["unrestored"]) == [".env", "certs/dev.key"]
