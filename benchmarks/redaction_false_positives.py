@@ -36,14 +36,12 @@ from ledger.detectors import Detector  # noqa: E402
 
 def commits_with_diffs(repo: Path, rev: str):
     """``(commit, message, diff text)`` of every commit reachable from ``rev``, oldest first."""
-    sep = "\x1e\x1f"
+    start, end = "\x1e\x1fSTART", "\x1e\x1fEND"
     out = subprocess.run(["git", "-C", str(repo), "log", "--reverse", "-p", "--no-color", "--no-ext-diff",
-                          f"--format={sep}%H%n%B{sep}", rev],
+                          f"--format={start}%H%n%B{end}", rev],
                          capture_output=True, check=True).stdout.decode("utf-8", "replace")
-    parts = out.split(sep)
-    # parts: ['', 'H\nmsg', 'diff', 'H\nmsg', 'diff', ...]
-    for i in range(1, len(parts) - 1, 2):
-        head, diff = parts[i], parts[i + 1]
+    for part in out.split(start)[1:]:
+        head, _, diff = part.partition(end)
         commit, _, message = head.partition("\n")
         yield commit, message, diff
 

@@ -85,7 +85,7 @@ GENERIC_PATTERNS: tuple[tuple[str, str], ...] = (
     ("bearer-token", r"(?i)bearer\s+([A-Za-z0-9._~+/-]{20,}=*)"),
     ("secret-assignment",
      r"(?<![A-Za-z0-9_])[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
-     r"[A-Z0-9_]*[ \t]*[=:][ \t]*[\"']?([^\s\"'$][^\s\"']{7,})"),
+     r"[A-Z0-9_]*[ \t]*[=:][ \t]*[\"']?([^\s\"'$(][^\s\"'(),;]{7,}+)(?!\()"),
 )
 #: A pattern is tried only when the text holds one of its needles (a cheap ``in`` test):
 #: for patterns that cannot start with a literal.
@@ -108,6 +108,12 @@ MIN_RUN = 16
 #: ``${VAR}``, ``<placeholder>``, ``{{ var }}``, ``%(name)s``, ``sha512-...`` (SRI hashes
 #: of lock files), a run of one character.
 _NOT_A_SECRET = re.compile(r"[$<{%*]|.*(?:\$\{|\{\{|<[a-z_-]+>)|sha(?:1|256|384|512)-[A-Za-z0-9+/]+=*$|(.)\1*$")
+#: Values the generic detectors (keywords, assignments, entropy, URLs) find that are
+#: names, not secrets: a CONSTANT_NAME (``YOUR_APP_SECRET``), a dotted.name
+#: (``settings.DB_PASSWORD``, ``compat.quote``).
+_A_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_GENERIC_KINDS = frozenset({"password-in-url", "bearer-token", "secret-assignment", "secret-keyword",
+                            "high-entropy-string", "high-entropy-hex"})
 #: Placeholder words people write where a secret goes (lower case).
 _PLACEHOLDER_WORDS = frozenset({
     "password", "passwd", "pass", "secret", "changeme", "change-me", "example", "redacted", "hunter2",
@@ -310,10 +316,12 @@ class Detector:
                 value = m.group(1) if regex.groups else m.group(0)
                 if kind != "private-key":
                     value = _cut(value)
-                if value and value not in found and not self._allowed(value):
+                if value and value not in found and not self._allowed(value, kind):
                     found[value] = kind
-    def _allowed(self, value: str) -> bool:
+    def _allowed(self, value: str, kind: str = "") -> bool:
         if len(value) < MIN_SECRET_CHARS or _PLACEHOLDER.fullmatch(value) or "[REDACTED:" in value:
+            return True
+        if kind in _GENERIC_KINDS and _A_NAME.match(value):
             return True
         if _NOT_A_SECRET.match(value) or value.lower().strip("`'\";,.") in _PLACEHOLDER_WORDS:
             return True
@@ -361,8 +369,9 @@ class Detector:
                     values = _regex_values(denylist, line) if denylist is not None else list(plugin.analyze_string(line))
                 except Exception:  # noqa: BLE001 - a plugin bug must not lose the event
                     continue
+                kind = _type_name(plugin.secret_type)
                 for value in map(_cut, values):
-                    if not value or value in found or self._allowed(value):
+                    if not value or value in found or self._allowed(value, kind):
                         continue
                     if any(value in known for known in found):
                         continue  # part of a secret already found (e.g. in a PEM block)
@@ -373,7 +382,7 @@ class Detector:
                             continue
                     if self._filtered(heuristic, plugin, value, line):
                         continue
-                    found[value] = _type_name(plugin.secret_type)
+                    found[value] = kind
 
     @staticmethod
     def _filtered(heuristic, plugin, value: str, line: str) -> bool:
