@@ -39,14 +39,26 @@ class RedactionPolicy:
 
     name = "redaction"
 
+    #: Short texts whose result is remembered (senders, tool names, statuses repeat).
+    CACHE_TEXT_CHARS = 256
+    CACHE_ENTRIES = 4096
+
     def __init__(self, patterns: Mapping[str, str] | None = None, allow: Sequence[str] = ()) -> None:
         self.detector = Detector(patterns=dict(patterns or {}), allow=tuple(allow))
+        self._cache: dict[str, str] = {}
 
     def text(self, value: str) -> str:
         """``value`` with its secrets replaced (the same object when there is none)."""
         if not value:
             return value
-        return self.detector.redact(value)[0]
+        if len(value) > self.CACHE_TEXT_CHARS:
+            return self.detector.redact(value)[0]
+        cached = self._cache.get(value)
+        if cached is None:
+            if len(self._cache) >= self.CACHE_ENTRIES:
+                self._cache.clear()
+            cached = self._cache[value] = self.detector.redact(value)[0]
+        return value if cached == value else cached
 
     def _texts(self, values: list[str]) -> list[str] | None:
         out = [self.text(v) for v in values]
