@@ -261,3 +261,31 @@ def test_git_import_keeps_secret_file_content_out_even_when_content_goes_ahead(l
     res = run(ledger_path, "replay", "--at", repo.head(), "--out", str(tmp_path / "out"), "--json")
     assert res.exit_code == 0, res.output
     assert sorted(u["path"] for u in json.loads(res.stdout)["unrestored"]) == [".env", "certs/dev.key"]
+
+
+def test_the_ui_file_view_and_diff_say_withheld(ledger_path):
+    import urllib.parse
+
+    from replay import LocalHistory
+    from tests.test_ui import _get
+    from ui.server import UIServer
+
+    s = Session(ledger_path)
+    lg = Ledger(ledger_path)
+    server = UIServer(LocalHistory(lg, "default", "web")).start()
+    try:
+        cookie = {"Cookie": f"ledger-ui-token-{server.port}={server.token}"}
+        status, _, body = _get(f"{server.base}/api/file?path=.env", cookie)
+        assert status == 200, body
+        shown = json.loads(body)
+        assert shown["withheld"] == "secret-file" and shown["text"] is None
+        assert shown["hash"] == sha256_hex(s.secret[".env"])
+        status, _, body = _get(f"{server.base}/api/file?path=src/app.py", cookie)
+        assert status == 200 and json.loads(body)["text"] == s.plain["src/app.py"].decode()
+        a = urllib.parse.quote(s.before_second)
+        status, _, body = _get(f"{server.base}/api/diff?a={a}&b=now&path=.env", cookie)
+        assert status == 200, body
+        assert json.loads(body)["paths"][0]["withheld"] == "secret-file"
+    finally:
+        server.stop()
+        lg.close()
