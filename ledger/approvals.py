@@ -224,3 +224,8 @@ def record_vote(ledger: "Ledger", target_ref: str, verdict: str, *, tenant_id: s
                       user_id=user_id, agent_id=agent_id, agent_role=agent_role, session_id=session_id)
     ledger.append(vote)
     return vote, target
+
+
+def votes_on(ledger: "Ledger", tenant_id: str, event_id: str) -> list[VoteRecord]:
+    """The votes of ``tenant_id`` naming ``event_id`` in the local ledger, oldest first."""
+    return _vote_records(ledger.votes(tenant_id, [event_id]))
