@@ -44,6 +44,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
+from ledger.errors import ConfigError
 from schemas.enums import FileMode, Operation, TargetType
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ DEFAULT_INFRA_PATHS: tuple[str, ...] = (
     "terragrunt.hcl", "k8s/", "kubernetes/", "helm/", "charts/", "Chart.yaml",
     "kustomization.yaml", "kustomization.yml", "ansible/", "playbook*.yml", "Pulumi.yaml",
     "Pulumi.*.yaml", "serverless.yml", "*.nomad", "Vagrantfile",
+    "!*.md", "!*.rst", "!*.txt",  # documentation about infrastructure is not infrastructure
 )
 #: Code files scanned for dangerous calls.
 DEFAULT_CODE_PATHS: tuple[str, ...] = (
@@ -129,7 +131,7 @@ class RiskRules:
 
     ``protected_paths``, ``ci_paths``, ``infra_paths``, ``code_paths``: gitignore
     patterns; ``code_patterns``: name -> regex; ``tag_deletes``: tag every delete.
-    Raises ``ValueError`` naming a bad regular expression.
+    Raises ``ConfigError`` naming a bad regular expression.
     """
 
     protected_paths: tuple[str, ...] = DEFAULT_PROTECTED_PATHS
@@ -147,7 +149,8 @@ class RiskRules:
             try:
                 compiled[name] = re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"risk_code_patterns[{name!r}] is not a valid regular expression: {exc}") from exc
+                raise ConfigError(f"risk_code_patterns[{name!r}] is not a valid regular expression ({exc}): "
+                                  "fix it in ledger.toml or LEDGER_RISK_CODE_PATTERNS") from exc
         self._code = compiled
 
     @classmethod
