@@ -94,7 +94,7 @@ DEFAULT_CODE_PATTERNS: dict[str, str] = {
     "exec": r"(?<![\w.$])exec\s*\(",                 # Python/PHP exec(...): not regex.exec(
     "shell=True": r"\bshell\s*=\s*True\b",            # subprocess.run(cmd, shell=True)
     "os.system": r"\bos\.(?:system|popen|exec[lv]p?e?|spawn\w*)\s*\(",
-    "system": r"(?<![\w.$])(?:system|shell_exec|passthru|popen)\s*\(",  # C, PHP, Ruby
+    "system": r"(?<![\w.$])(?<!def )(?:system|shell_exec|passthru|proc_open)\s*\(",  # C, PHP, Ruby calls
     "child_process": r"\bchild_process\b|\bexecSync\s*\(",
     "new Function": r"\bnew\s+Function\s*\(",
     "__import__": r"(?<![\w.])__import__\s*\(",

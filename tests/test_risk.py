@@ -114,6 +114,7 @@ def test_harmless_changes_get_no_tag(rec):
         ("src/model.py", b"model.eval()\nvalue = ast.literal_eval(text)\n", None),  # methods, literal_eval
         ("web/match.js", b"const m = /a+/.exec(s);\n", None),  # RegExp.prototype.exec
         ("src/util.py", b"# never call eval(x) here\n// exec(y)\nx = 1\n", None),  # comments
+        ("src/proc.py", b"def system(args):\n    return proc.popen(args)\n", None),  # a definition, a method
         ("config/app.yaml", b"kind: settings\nname: web\n", None),  # YAML, not a manifest
         ("docs/Dockerfile.md", b"How we build the image\n", None),
         ("src/app.py", b"def main():\n    return 1\n", None),
