@@ -88,18 +88,22 @@ DEFAULT_CODE_PATHS: tuple[str, ...] = (
     "*.py", "*.pyw", "*.js", "*.mjs", "*.cjs", "*.jsx", "*.ts", "*.tsx", "*.rb", "*.php",
     "*.sh", "*.bash", "*.zsh", "*.pl", "*.lua", "*.go", "*.java", "*.kt", "*.c", "*.cc", "*.cpp",
 )
-#: Name -> regular expression matched against each added line of a code file.
+#: Name -> regular expression matched against the added lines of a code file. Each
+#: starts with a literal and checks what precedes it with a lookbehind *after* it: the
+#: regex engine then scans for the literal (30-50x faster than a leading lookbehind).
 DEFAULT_CODE_PATTERNS: dict[str, str] = {
-    "eval": r"(?<![\w.$])eval\s*\(",                 # eval(...): not model.eval(), not literal_eval(
-    "exec": r"(?<![\w.$])exec\s*\(",                 # Python/PHP exec(...): not regex.exec(
-    "shell=True": r"\bshell\s*=\s*True\b",            # subprocess.run(cmd, shell=True)
-    "os.system": r"\bos\.(?:system|popen|exec[lv]p?e?|spawn\w*)\s*\(",
-    "system": r"(?<![\w.$])(?<!def )(?:system|shell_exec|passthru|proc_open)\s*\(",  # C, PHP, Ruby calls
-    "child_process": r"\bchild_process\b|\bexecSync\s*\(",
-    "new Function": r"\bnew\s+Function\s*\(",
-    "__import__": r"(?<![\w.])__import__\s*\(",
-    "pickle.loads": r"\bpickle\.loads?\s*\(",
-    "shell eval": r"(?:^|[;&|]\s*)eval\s+[\"'$]",      # shell: eval "$cmd"
+    "eval": r"eval(?<![\w.$]eval)\s*\(",                  # eval(...): not model.eval(), not literal_eval(
+    "exec": r"exec(?<![\w.$]exec)\s*\(",                  # Python/PHP exec(...): not regex.exec(
+    "shell=True": r"shell(?<!\wshell)\s*=\s*True\b",       # subprocess.run(cmd, shell=True)
+    "os.system": r"os(?<!\wos)\.(?:system|popen|exec[lv]p?e?|spawn\w*)\s*\(",
+    "system": r"system(?<![\w.$]system)(?<!def system)\s*\(",  # C, PHP, Ruby system(...) calls
+    "shell_exec": r"(?:shell_exec|passthru|proc_open)(?<![\w.$]shell_exec)(?<![\w.$]passthru)"
+                  r"(?<![\w.$]proc_open)(?<!def shell_exec)(?<!def passthru)(?<!def proc_open)\s*\(",  # PHP
+    "child_process": r"child_process\b|execSync\s*\(",
+    "new Function": r"new\s+Function\s*\(",
+    "__import__": r"__import__(?<![\w.]__import__)\s*\(",
+    "pickle.loads": r"pickle\.loads?\s*\(",
+    "shell eval": r"eval(?<![\w.$-]eval)\s+[\"'$]",          # shell: eval "$cmd"
 }
 
 _COMMENT_PREFIXES = ("#", "//", "/*", "*")
@@ -147,7 +151,7 @@ class RiskRules:
         compiled = {}
         for name, pattern in self.code_patterns.items():
             try:
-                compiled[name] = re.compile(pattern)
+                compiled[name] = re.compile(pattern, re.M)
             except re.error as exc:
                 raise ConfigError(f"risk_code_patterns[{name!r}] is not a valid regular expression ({exc}): "
                                   "fix it in ledger.toml or LEDGER_RISK_CODE_PATTERNS") from exc
@@ -230,16 +234,26 @@ class RiskRules:
         return out
 
     def _dangerous(self, lines: Iterable[tuple[int, str]]) -> tuple[str, int, str] | None:
-        """The first added line matching a code pattern: ``(pattern name, line number, line)``."""
-        for number, line in lines:
-            stripped = line.strip()
-            if not stripped or stripped.startswith(_COMMENT_PREFIXES):
-                continue
-            for name, rx in self._code.items():
-                if rx.search(line):
-                    shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
-                    return name, number, "".join(c if c.isprintable() else "?" for c in shown)
-        return None
+        """The first added line matching a code pattern: ``(pattern name, line number,
+        line)``; on one line, the leftmost match (ties: the first pattern). Each pattern
+        searches the added lines joined by newlines once (``re.M``: ``^``/``$`` work per
+        line)."""
+        kept = [(n, line) for n, line in lines
+                if line.strip() and not line.lstrip().startswith(_COMMENT_PREFIXES)]
+        if not kept:
+            return None
+        text = "\n".join(line for _, line in kept)
+        best: tuple[int, int, str] | None = None
+        for order, (name, rx) in enumerate(self._code.items()):
+            m = rx.search(text, 0, len(text) if best is None else best[0] + 1)
+            if m is not None and (best is None or (m.start(), order) < best[:2]):
+                best = (m.start(), order, name)
+        if best is None:
+            return None
+        number, line = kept[text.count("\n", 0, best[0])]
+        stripped = line.strip()
+        shown = stripped if len(stripped) <= 80 else stripped[:77] + "..."
+        return best[2], number, "".join(c if c.isprintable() else "?" for c in shown)
 
 
 def _executable_change(sc) -> str:
