@@ -406,6 +406,8 @@ class Recorder:
             vote = build_vote(target, verdict, reason=reason, event_id=new_event_id(), timestamp=self.clock(),
                               user_id=self.user_id, agent_id=self.agent_id, agent_role=self.agent_role,
                               session_id=self.session_id)
+        except StoreError as exc:
+            raise RecordFailed(f"cannot {verdict} {event_id!r}: {exc}") from exc
         except (LedgerError, SchemaError) as exc:
             raise InvalidRecord(f"cannot {verdict} {event_id!r}: {exc}") from exc
         return self._record(vote, None, vote.event_id)

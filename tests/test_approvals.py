@@ -306,3 +306,32 @@ def test_votes_sync_to_the_hub_and_are_ingested_like_every_event(lg, hub, tenant
     rows = ch_rows(url, "SELECT event_id, JSONExtractString(event_json, 'vote', 'verdict'), input_trigger "
                         "FROM analytics.swarm_events WHERE event_type = 'decision' ORDER BY event_id")
     assert rows == [(approve, "approve", f"approve {change}"), (reject, "reject", f"reject {change}")]
+
+
+def test_votes_recorded_as_json_lines_never_become_a_cause(ledger_path):
+    """`ledger record` (any language): a vote line is a decision with `vote`; the session's
+    later changes keep pointing at its last real decision, in the same batch and after."""
+    session = new_event_id()
+
+    def record(lines):
+        text = "".join(json.dumps(line) + "\n" for line in lines)
+        res = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", "acme", "--project", "web", "record",
+                                       "--json"], input=text)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)["event_ids"]
+
+    plan, change = record([
+        {"session_id": session, "agent_id": "coder", "decision": {"rationale": "add CI"}},
+        {"session_id": session, "agent_id": "coder", "state_change": {"target_resource": ".gitlab-ci.yml"},
+         "content": "test:\n  script: make\n"}])
+    vote, after = record([
+        {"session_id": session, "agent_id": "reviewer", "decision": {"rationale": "fine"},
+         "vote": {"target_event_id": change, "verdict": "approve"}},
+        {"session_id": session, "agent_id": "coder", "state_change": {"target_resource": "Makefile"},
+         "content": "all:\n"}])
+    (later,) = record([{"session_id": session, "agent_id": "coder",
+                        "state_change": {"target_resource": "Makefile"}, "content": "all: test\n"}])
+    with Ledger(ledger_path) as lg:
+        assert lg.get(vote).event.vote.target_event_id == change
+        assert lg.get(after).event.caused_by == plan and lg.get(later).event.caused_by == plan
+        assert coverage_of(lg, lg.get(change).event).status == "approved"
