@@ -335,3 +335,16 @@ def test_votes_recorded_as_json_lines_never_become_a_cause(ledger_path):
         assert lg.get(vote).event.vote.target_event_id == change
         assert lg.get(after).event.caused_by == plan and lg.get(later).event.caused_by == plan
         assert coverage_of(lg, lg.get(change).event).status == "approved"
+
+
+def test_views_say_what_a_vote_is_about():
+    from replay.views import summary_line
+    from schemas import events_pb2
+    from ui.index import row_from_proto
+
+    vote = _vote_event("reject", decision={"rationale": "not pinned\nmore text"})
+    target = vote.vote.target_event_id
+    assert summary_line(vote) == f"reject {target}: not pinned"
+    msg = events_pb2.SwarmEvent()
+    msg.ParseFromString(vote.to_bytes())
+    assert f"reject {target[:18]}: not pinned" in row_from_proto(msg, 1)
