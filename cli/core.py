@@ -166,6 +166,12 @@ def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str
     return out
 
 
+def _vote_line(v: dict) -> str:
+    """One vote (``VoteRecord.to_dict``) for people: verdict, who, vote id, reason."""
+    who = "/".join(p for p in (v["user_id"], v["agent_id"]) if p) or "(anonymous)"
+    return f"{v['verdict']} by {who} ({v['vote_id']})" + (f": {v['reason']}" if v["reason"] else "")
+
+
 @click.command("show")
 @click.argument("event_id", metavar="EVENT")
 @click.option("-p", "--patch", is_flag=True, help="Also print the unified diff of a file change.")
@@ -228,13 +234,9 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
         lines.append(("risk", "\n".join(f"{t.tag}: {t.reason}" for t in tags)))
     if "approval" in extra and (tags or extra["approval"]["votes"]):
         a = extra["approval"]
-        lines.append(("approval", "\n".join([a["status"]] + [
-            f"{v['verdict']} by {'/'.join(p for p in (v['user_id'], v['agent_id']) if p) or '(anonymous)'}"
-            f" ({v['vote_id']}){': ' + v['reason'] if v['reason'] else ''}" for v in a["votes"]])))
+        lines.append(("approval", "\n".join([a["status"]] + [_vote_line(v) for v in a["votes"]])))
     if extra.get("votes"):
-        lines.append(("votes", "\n".join(
-            f"{v['verdict']} by {'/'.join(p for p in (v['user_id'], v['agent_id']) if p) or '(anonymous)'}"
-            f" ({v['vote_id']}){': ' + v['reason'] if v['reason'] else ''}" for v in extra["votes"])))
+        lines.append(("votes", "\n".join(_vote_line(v) for v in extra["votes"])))
     if stored.hub_versionstamp:
         lines.append(("hub", f"synced, position {stored.hub_versionstamp.hex()}"))
     elif stored.sync_error:
