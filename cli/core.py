@@ -63,7 +63,9 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
     One line per event: local time, short event id (enough to be unique; give it to
     `ledger show`), kind, agent, and the path/operation or the first line of the text;
     with PATH (or -p/--stat) a file change also shows why: the first line of the decision
-    behind it. Long output goes through the pager on a terminal.
+    behind it. A risky file change is marked [risk: TAG, ...] (`ledger show` gives the
+    reasons; --json adds "risk" to each file change; docs/trust.md). Long output goes
+    through the pager on a terminal.
 
     \b
     Examples:
