@@ -13,6 +13,7 @@ Example ``ledger.toml``::
     fdb_cluster_file = "/etc/foundationdb/fdb.cluster"   # direct access (trusted team, gateway)
     hub_url = "https://hub.example.com:8470"             # laptops: the gateway ...
     # hub_token: better in LEDGER_HUB_TOKEN than in a file
+    risk_protected_paths = ["src/auth/", "*.pem", "CODEOWNERS"]   # see docs/trust.md
     redact = true                                        # default; false stores text as given
     redact_allow = ["AKIAIOSFODNN7EXAMPLE"]              # values never redacted (regexes)
     secret_files_allow = [".env.example", "test/fixtures/*.pem"]
@@ -31,6 +32,7 @@ import platformdirs
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from ledger import risk as _risk
 from ledger.errors import ConfigError
 
 APP_NAME = "context-ledger"
@@ -75,6 +77,18 @@ class Settings(BaseSettings):
     sql_max_execution_time: float = Field(default=30.0, gt=0)
     sql_max_memory_usage: int = Field(default=2_000_000_000, gt=0)
     sql_max_result_rows: int = Field(default=1_000_000, gt=0)
+    #: Risk tags of file changes (``ledger.risk``; docs/trust.md): gitignore patterns of
+    #: protected, CI, infrastructure and code paths (each list replaces its default),
+    #: regexes of dangerous added code lines (name -> regex), whether deletes are risky.
+    #: Env: JSON, e.g. LEDGER_RISK_PROTECTED_PATHS='["src/auth/", "*.pem"]'.
+    risk_protected_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_PROTECTED_PATHS))
+    risk_ci_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_CI_PATHS))
+    risk_infra_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_INFRA_PATHS))
+    risk_code_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_CODE_PATHS))
+    risk_code_patterns: dict[str, str] = Field(default_factory=lambda: dict(_risk.DEFAULT_CODE_PATTERNS))
+    risk_tag_deletes: bool = True
+    #: Whether an agent's approval of its own change counts (``ledger.approvals``).
+    approvals_allow_self: bool = False
     #: Redaction before storage (issue 15; ``ledger.redaction``, ``ledger.secret_files``):
     #: secrets in text fields become ``[REDACTED:type]`` and secret files are recorded by
     #: hash without content. On by default; ``redact = false`` turns both off for the

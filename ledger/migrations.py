@@ -143,6 +143,16 @@ def m008_blob_owners(db: "sqlite_utils.Database") -> None:
     )
 
 
+def m009_votes_and_provenance(db: "sqlite_utils.Database") -> None:
+    """``vote_target``: the event a vote names (``SwarmEvent.vote``; indexed, partial, so
+    finding the votes on an event is one lookup); ``shared_from``: where an event imported
+    from another ledger or a bundle came from (``syncer.shared``; NULL for events recorded
+    here). No vote or import predates this migration, so there is nothing to backfill."""
+    db.execute("ALTER TABLE events ADD COLUMN vote_target TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN shared_from TEXT")
+    db.execute("CREATE INDEX events_vote_target ON events(tenant_id, vote_target) WHERE vote_target IS NOT NULL")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -152,6 +162,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m006_link_indexes,
     m007_project_registry,
     m008_blob_owners,
+    m009_votes_and_provenance,
 ]
 
 

@@ -107,6 +107,21 @@ class LedgerReads:
             ).fetchall()
         return [row_to_stored(r) for r in rows]
 
+    def votes(self, tenant_id: str, target_ids: list[str] | None = None) -> list[StoredEvent]:
+        """The tenant's votes (decisions with ``SwarmEvent.vote``), in event time order
+        (ties by seq): on the events ``target_ids`` when given, else every vote. Uses the
+        partial index ``events_vote_target`` (migration m009). Raises ``StoreError``."""
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = ? AND vote_target IS NOT NULL"
+        params: list = [tenant_id]
+        if target_ids is not None:
+            if not target_ids:
+                return []
+            sql += f" AND vote_target IN ({', '.join('?' * len(target_ids))})"
+            params.extend(target_ids)
+        with self._converted("query"):
+            rows = self._conn().execute(sql + " ORDER BY time_ns, seq", params).fetchall()
+        return [row_to_stored(r) for r in rows]
+
     def first_time_ns(self, tenant_id: str, project_id: str) -> int | None:
         """The earliest event time (ns) of a project, or None when it has no events."""
         with self._converted("query"):

@@ -392,6 +392,34 @@ class Recorder:
                                 input_trigger="baseline", confidence=1.0)
         recorder.file_change(path, content, mode=mode, caused_by=why)
 
+    def approve(self, event_id: str, *, reason: str = "") -> str:
+        """Record this agent's approval of ``event_id`` (a file change, or a decision:
+        then of every change it caused) as a vote (``ledger.approvals``); who voted is
+        this recorder's user and agent. ``event_id`` may be a unique prefix. An agent's
+        approval of its own change does not count in audits (docs/trust.md). Does not
+        become the ``caused_by`` of later changes. Returns the vote's event id; raises
+        ``InvalidRecord`` (unknown event, not a change or decision) or ``RecordFailed``."""
+        return self._vote(event_id, "approve", reason)
+
+    def reject(self, event_id: str, *, reason: str) -> str:
+        """Record this agent's rejection of ``event_id`` (see ``approve``); ``reason`` is
+        required. A later rejection wins over an earlier approval. Returns the vote's id."""
+        return self._vote(event_id, "reject", reason)
+
+    def _vote(self, event_id: str, verdict: str, reason: str) -> str:
+        from ledger.approvals import build_vote
+
+        try:
+            target = self.ledger.get(event_id.strip().lower(), tenant_id=self.tenant_id).event
+            vote = build_vote(target, verdict, reason=reason, event_id=new_event_id(), timestamp=self.clock(),
+                              user_id=self.user_id, agent_id=self.agent_id, agent_role=self.agent_role,
+                              session_id=self.session_id)
+        except StoreError as exc:
+            raise RecordFailed(f"cannot {verdict} {event_id!r}: {exc}") from exc
+        except (LedgerError, SchemaError) as exc:
+            raise InvalidRecord(f"cannot {verdict} {event_id!r}: {exc}") from exc
+        return self._record(vote, None, vote.event_id)
+
     def message(self, content: str, *, recipients: Iterable[str] = (), sender: str | None = None) -> str:
         """Record an ``AgentMessage`` (agent-to-agent talk). Returns the event id."""
         event = self._envelope(message=AgentMessage(

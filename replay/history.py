@@ -69,6 +69,8 @@ class LogEntry:
     #: such rows by id instead of failing.
     error: str | None = None
     stored_id: str = ""
+    #: Where a local event was imported from (another ledger, a bundle), else None.
+    shared_from: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -113,7 +115,8 @@ def local_entry(stored: StoredEvent) -> LogEntry:
         event, error = None, str(exc)
     return LogEntry("local", event, stored.time_ns, stored.seq, seq=stored.seq,
                     recorded_ns=stored.recorded_ns, hub_position=stored.hub_versionstamp,
-                    sync_error=stored.sync_error, error=error, stored_id=stored.event_id)
+                    sync_error=stored.sync_error, error=error, stored_id=stored.event_id,
+                    shared_from=stored.shared_from)
 
 
 class LocalHistory:

@@ -36,6 +36,7 @@ _OPERATION = proto_numbers("Operation")
 _MODE = proto_numbers("FileMode")
 _SPAN_KIND = proto_numbers("SpanKind")
 _STATUS = proto_numbers("SpanStatusCode")
+_VERDICT = proto_numbers("Verdict")
 
 _SwarmEvent = events_pb2.SwarmEvent
 
@@ -250,6 +251,13 @@ def event_message(e) -> events_pb2.SwarmEvent:
         _signal(msg, e.signal)
     if e.span is not None:
         _span(msg, e.span)
+    vote = e.vote
+    if vote is not None:
+        v = msg.vote
+        v.SetInParent()
+        if vote.target_event_id:
+            v.target_event_id = vote.target_event_id
+        v.verdict = _VERDICT[vote.verdict]
     return msg
 
 
