@@ -166,6 +166,8 @@ def test_show_log_patch_and_diff_do_not_fail_on_withheld_files(ledger_path):
     assert "Content withheld (secret-file)" in diff.output
     stat = json.loads(run(ledger_path, "diff", s.before_second, "now", "--json").stdout)
     assert {p["path"]: p["withheld"] for p in stat["paths"]} == {".env": "secret-file", "src/app.py": ""}
+    blamed = CliRunner().invoke(cli, ["--db", str(ledger_path), "blame", ".env"])
+    assert blamed.exit_code == 1 and "content was withheld when recorded (secret-file" in blamed.output
 
 
 def test_restore_leaves_secret_files_alone_and_says_so(ledger_path, tmp_path):
