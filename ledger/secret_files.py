@@ -21,7 +21,8 @@ On by default with ``DEFAULT_PATTERNS``; settings ``secret_files`` (replaces the
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import re
+from fnmatch import translate
 from typing import Mapping, Sequence
 
 from schemas import FileMode, Operation, SwarmEvent, TargetType
@@ -47,15 +48,20 @@ DEFAULT_ALLOW: tuple[str, ...] = (
 )
 
 
-def _matches(path: str, patterns: Sequence[str]) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    for pattern in patterns:
-        if "/" in pattern:
-            if fnmatchcase(path, pattern) or fnmatchcase(path, "*/" + pattern):
-                return True
-        elif fnmatchcase(name, pattern):
-            return True
-    return False
+class _Matcher:
+    """fnmatch patterns compiled into two regexes: file-name patterns (no "/") and path
+    patterns (matched against the path and any of its tails)."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        names = [translate(p) for p in patterns if "/" not in p]
+        paths = [translate(p) for p in patterns if "/" in p] + [translate("*/" + p) for p in patterns if "/" in p]
+        self.names = re.compile("|".join(names)) if names else None
+        self.paths = re.compile("|".join(paths)) if paths else None
+
+    def __call__(self, path: str) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        return bool((self.names is not None and self.names.match(name))
+                    or (self.paths is not None and self.paths.match(path)))
 
 
 class SecretFilesPolicy:
@@ -70,10 +76,12 @@ class SecretFilesPolicy:
     def __init__(self, patterns: Sequence[str] | None = None, allow: Sequence[str] | None = None) -> None:
         self.patterns = tuple(DEFAULT_PATTERNS if patterns is None else patterns)
         self.allow = tuple(DEFAULT_ALLOW if allow is None else allow)
+        self._secret = _Matcher(self.patterns)
+        self._allowed = _Matcher(self.allow)
 
     def is_secret(self, path: str) -> bool:
         """True when the content of ``path`` (project-relative, '/'-separated) is withheld."""
-        return bool(path) and _matches(path, self.patterns) and not _matches(path, self.allow)
+        return bool(path) and self._secret(path) and not self._allowed(path)
 
     def apply(self, event: SwarmEvent, blobs: Mapping[str, bytes]) -> tuple[SwarmEvent, Mapping[str, bytes]]:
         """``WritePolicy.apply``: a matching file change gets ``content_withheld`` and no
