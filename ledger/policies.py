@@ -88,6 +88,8 @@ class Pipeline:
         must keep (id, tenant, project, kind) or returns something that is not an event."""
         for step in self.steps:
             changed, blobs = step.apply(event, blobs)
+            if changed is event:  # the common case: nothing to check
+                continue
             if not isinstance(changed, SwarmEvent):
                 raise InvalidEvent(f"write policy {step.name!r} returned {type(changed).__name__}, not an event")
             if (changed.event_id, changed.tenant_id, changed.project_id, changed.kind) != (
