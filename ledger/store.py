@@ -466,5 +466,5 @@ def open_ledger(settings=None, **overrides) -> Ledger:
     from ledger.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    return Ledger(settings.ledger_path, durability=settings.durability)
+    return Ledger(settings.ledger_path, durability=settings.durability, policies=default_policies(settings))
 

@@ -110,10 +110,12 @@ class Recorder:
         else:
             from ledger.config import load_settings
 
+            from ledger.policies import default_policies
+
             settings = load_settings()
             self.ledger = Ledger(
                 Path(ledger) if ledger is not None else settings.ledger_path,
-                durability=settings.durability,
+                durability=settings.durability, policies=default_policies(settings),
             )
             if tenant_id is None:
                 tenant_id = settings.tenant
