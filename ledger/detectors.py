@@ -4,11 +4,14 @@ configured patterns, and an allow-list. Used by the redaction policy (``ledger.r
 ``Detector.redact(text)`` returns the text with every secret it finds replaced by a typed
 placeholder (``[REDACTED:github-token]``). Rules:
 
-* **Prefilter first** (pure ``re``, microseconds): a text is scanned only when it holds a
-  run of 16+ token characters (``[A-Za-z0-9_+/=-]``) with a digit in it, a secret-sounding
-  word (``pass``, ``secret``, ``token``, ``key``, ``auth``, ``cred``, ``pwd``), a URL with
-  a password (``://user:pass@``) or a ``PRIVATE KEY`` marker; only such lines go to the
-  detectors. detect-secrets (Yelp, https://github.com/Yelp/detect-secrets) is imported the
+* **Prefilter first** (string methods on the UTF-8 bytes, microseconds): a text is
+  scanned only when it holds a run of 16+ token characters (``[A-Za-z0-9_+/=-]``) with a
+  digit in it, a secret-sounding word (``pass``, ``secret``, ``token``, ``key``, ``auth``,
+  ``cred``, ``pwd``, any case), ``://`` or ``PuTTY``; only such lines go to
+  detect-secrets' plugins (token plugins: lines with a run; keyword, basic-auth and
+  private-key plugins: lines with a word; entropy: run lines with a quote). Text holding
+  backslash escapes (JSON) is scanned unescaped and its findings replaced in their
+  written (escaped) form. detect-secrets (Yelp, https://github.com/Yelp/detect-secrets) is imported the
   first time a line passes the prefilter, never at import time (it pulls in ``requests``:
   ~0.25 s).
 * **Detectors**, in priority order (the first that claims a value names its type):
