@@ -291,3 +291,28 @@ def test_the_ui_file_view_and_diff_say_withheld(ledger_path):
     finally:
         server.stop()
         lg.close()
+
+
+def test_the_agent_hooks_record_a_secret_file_by_hash_only(tmp_path):
+    from tests.collector_fixtures import start_collector
+
+    tag = uuid.uuid4().hex[:12]
+    ws, db = tmp_path / "ws", tmp_path / "hooks.db"
+    ws.mkdir()
+    (ws / "a.txt").write_text(f"marker-a-{tag}\n")
+    col = start_collector(db)
+    try:
+        (ws / ".env").write_text(f"TOKEN=marker-env-{tag}\n")
+        (ws / "b.txt").write_text(f"marker-b-{tag}\n")
+        assert col.hook("claude-code", {"hook_event_name": "PostToolUse", "session_id": "s", "tool_name": "Bash",
+                                        "tool_use_id": "t1", "tool_input": {"command": "make env"}, "cwd": str(ws)},
+                        {"project": "p", "root": str(ws), "delivery": "d1"}) == 200
+    finally:
+        col.stop()
+    with Ledger(db) as lg:
+        changes = {e.event.state_change.target_resource: e.event.state_change
+                   for e in lg.events(order="seq") if e.event.state_change}
+    assert changes[".env"].content_withheld == "secret-file"
+    assert changes[".env"].new_state_hash == sha256_hex(f"TOKEN=marker-env-{tag}\n".encode())
+    raw = ledger_bytes(db)
+    assert f"marker-b-{tag}".encode() in raw and f"marker-env-{tag}".encode() not in raw
