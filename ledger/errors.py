@@ -4,7 +4,7 @@
 ``StoreError`` at the boundary with the cause chained.
 """
 
-from schemas.errors import ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
+from schemas.errors import ContentTooLarge, ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
 
 __all__ = [
     "LedgerError",
@@ -20,6 +20,7 @@ __all__ = [
     "CorruptEvent",
     "VoteRefused",
     "InvalidEvent",
+    "ContentTooLarge",
     "EventTooLarge",
     "UnknownSchemaVersion",
     "SchemaError",

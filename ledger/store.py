@@ -25,6 +25,7 @@ from ledger import blobs as blobstore
 from ledger import owners
 from ledger.errors import (
     DuplicateEventId,
+    ContentTooLarge,
     EventTooLarge,
     InvalidEvent,
     MissingContent,
@@ -38,7 +39,7 @@ from ledger.reads import LedgerReads
 from ledger.registry import LedgerRegistry
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
-from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
+from schemas import MAX_CONTENT_BYTES, MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
 from schemas.paths import check_symlink
 
 #: Seconds a writer waits for the SQLite write lock before failing.
@@ -328,8 +329,16 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
     ) -> tuple[SwarmEvent, bytes, Mapping[str, bytes]]:
         """THE write step every event goes through: the policy pipeline
         (``ledger.policies``), then serialization and the size check. Returns
-        ``(event, body, blobs)`` as they will be stored. Raises ``EventTooLarge`` and
+        ``(event, body, blobs)`` as they will be stored. Raises ``ContentTooLarge`` (the
+        event's file content is over ``MAX_CONTENT_BYTES``), ``EventTooLarge`` and
         whatever a policy raises."""
+        digest = content_hash(event)
+        data = blobs.get(digest) if digest is not None else None
+        if data is not None and len(data) > MAX_CONTENT_BYTES:
+            raise ContentTooLarge(
+                f"event {event.event_id}: the content of {event.state_change.target_resource!r} is "
+                f"{len(data):,} bytes, over the {MAX_CONTENT_BYTES:,}-byte limit of one file version; "
+                "keep such files out of the work tree the agent changes (or in .gitignore)")
         if self.pipeline:
             event, blobs = self.pipeline.run(event, blobs)
         body = event.to_bytes()

@@ -20,7 +20,10 @@ from typing import Any
 from ledger import Ledger, PathState, sha256_hex
 from ledger.changes import UNKNOWN, apply_change, file_state_change, is_file_change
 from ledger.errors import EventNotFound, LedgerError
-from schemas import Operation, SwarmEvent, new_event_id, parse_event
+from schemas import MAX_CONTENT_BYTES, Operation, SwarmEvent, new_event_id, parse_event
+
+#: Longest ``content_base64`` accepted: the base64 form of ``MAX_CONTENT_BYTES`` (4 chars per 3 bytes).
+MAX_CONTENT_BASE64_CHARS = 4 * -(-MAX_CONTENT_BYTES // 3)
 
 __all__ = ["LineFiller", "integer_timestamp_ns", "Defaults"]
 
@@ -61,6 +64,9 @@ def _content(data: dict) -> bytes | None:
         raw = data.pop("content_base64")
         if not isinstance(raw, str):
             raise ValueError("content_base64 must be a base64 string")
+        if len(raw) > MAX_CONTENT_BASE64_CHARS:
+            raise ValueError(f"content_base64 holds more than the {MAX_CONTENT_BYTES:,}-byte limit of one file "
+                             "version")
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -69,6 +75,8 @@ def _content(data: dict) -> bytes | None:
         raw = data.pop("content")
         if not isinstance(raw, str):
             raise ValueError("content must be a string (use content_base64 for bytes)")
+        if len(raw) > MAX_CONTENT_BYTES:  # characters: at least as many bytes
+            raise ValueError(f"content is over the {MAX_CONTENT_BYTES:,}-byte limit of one file version")
         return raw.encode("utf-8", "surrogatepass")
     return None
 

@@ -28,6 +28,7 @@ from ledger.changes import UNKNOWN, file_state_change
 from ledger.errors import BlobNotFound, LedgerError, StoreError
 from nervous_system.errors import InvalidRecord, RecordFailed
 from schemas import (
+    MAX_CONTENT_BYTES,
     AgentDecision,
     AgentMessage,
     SwarmEvent,
@@ -320,6 +321,9 @@ class Recorder:
             raise InvalidRecord(f"cannot record file change: {exc}") from exc
         if new_bytes is not None and not isinstance(new_bytes, (bytes, bytearray, memoryview)):
             raise InvalidRecord(f"new_bytes must be bytes or None, not {type(new_bytes).__name__}")
+        if new_bytes is not None and len(new_bytes) > MAX_CONTENT_BYTES:
+            raise InvalidRecord(f"cannot record {path!r}: {len(new_bytes):,} bytes of content is over the "
+                                f"{MAX_CONTENT_BYTES:,}-byte limit of one file version")
         with self._lock:
             cause = self._last_decision if caused_by is None else caused_by
         self._baseline(previous_path or path, None if previous_path else new_bytes)

@@ -55,6 +55,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 #: smaller per-transaction limit (FoundationDB: 10,000,000 bytes per transaction).
 MAX_EVENT_BYTES = 32 * 1024 * 1024
 
+
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
 
