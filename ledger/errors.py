@@ -18,6 +18,7 @@ __all__ = [
     "AmbiguousProject",
     "MomentNotFound",
     "CorruptEvent",
+    "ChainBroken",
     "InvalidEvent",
     "EventTooLarge",
     "UnknownSchemaVersion",
@@ -70,3 +71,8 @@ class CorruptEvent(LedgerError, ValueError):
     this code does not know, or names another id, tenant or project than its row (the
     file was altered, or written by a newer version). Reported by seq and id; readers
     skip it instead of failing."""
+
+
+class ChainBroken(LedgerError):
+    """The hash chain does not verify (or a proof cannot be read); the message names the
+    first problem. Run ``ledger verify`` to see every problem."""

@@ -143,6 +143,36 @@ def m008_blob_owners(db: "sqlite_utils.Database") -> None:
     )
 
 
+def m009_hash_chain(db: "sqlite_utils.Database") -> None:
+    """The hash chain (``ledger.chain``): each event's body digest and chain value,
+    back-filled in seq order for the events already stored; the links of events removed
+    on purpose (``chain_removed``) and the signed checkpoints (``chain_checkpoints``)."""
+    import hashlib
+    import uuid
+
+    from ledger.chain import genesis
+
+    db.execute("ALTER TABLE events ADD COLUMN body_sha256 BLOB")
+    db.execute("ALTER TABLE events ADD COLUMN chain BLOB")
+    db.execute(
+        "CREATE TABLE chain_removed (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, body_sha256 BLOB NOT NULL, "
+        "chain BLOB NOT NULL, kind TEXT NOT NULL DEFAULT '', removed_ns INTEGER NOT NULL, reason TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE chain_checkpoints (seq INTEGER PRIMARY KEY, head BLOB NOT NULL, created_ns INTEGER NOT NULL, "
+        "public_key BLOB NOT NULL, signature BLOB NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+    if row is None:
+        ledger_id = str(uuid.uuid4())
+        db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
+    else:
+        ledger_id = row[0]
+    previous = genesis(ledger_id)
+    for seq, body in db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall():
+        d = hashlib.sha256(bytes(body)).digest()
+        previous = hashlib.sha256(previous + d).digest()
+        db.execute("UPDATE events SET body_sha256 = ?, chain = ? WHERE seq = ?", (d, previous, seq))
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -152,6 +182,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m006_link_indexes,
     m007_project_registry,
     m008_blob_owners,
+    m009_hash_chain,
 ]
 
 

@@ -4,6 +4,7 @@ and the SQL that writes and reads them. No I/O here."""
 from __future__ import annotations
 
 import sqlite3
+from hashlib import sha256 as _sha256
 
 from ledger.records import StoredEvent
 from schemas import SwarmEvent
@@ -33,7 +34,7 @@ INSERT_COLUMNS = (
     "event_id", "time_ns", "recorded_ns", "tenant_id", "project_id", "session_id",
     "agent_id", "agent_role", "kind", "target_type", "target_path", "previous_path",
     "operation", "prev_hash", "new_hash", "file_mode", "prev_mode", "commit_hash",
-    "trace_id", "span_id", "caused_by", "body", "body_bytes",
+    "trace_id", "span_id", "caused_by", "body", "body_bytes", "body_sha256", "chain",
 )
 INSERT_SQL = (
     f"INSERT INTO events ({', '.join(INSERT_COLUMNS)}) "
@@ -53,7 +54,9 @@ def insert_rows_sql(rows: int) -> str:
 
 def event_row(event: SwarmEvent, body: bytes, recorded_ns: int) -> tuple:
     """The values of ``INSERT_COLUMNS`` for an event, in insert order (element 0 is the
-    event id): the indexed columns queries filter on, the body and its size in bytes."""
+    event id): the indexed columns queries filter on, the body, its size in bytes, its
+    SHA-256 (32 bytes) and the chain value (``None`` here: the write transaction fills
+    it in, ``ledger.chain``)."""
     sc = event.state_change
     if sc is None:
         return (
@@ -61,7 +64,7 @@ def event_row(event: SwarmEvent, body: bytes, recorded_ns: int) -> tuple:
             event.session_id, event.agent_id, event.agent_role.value, event.kind,
             None, None, None, None, None, None, None, None,
             event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
-            body, len(body),
+            body, len(body), _sha256(body).digest(), None,
         )
     return (
         event.event_id, event.timestamp, recorded_ns, event.tenant_id, event.project_id,
@@ -70,7 +73,7 @@ def event_row(event: SwarmEvent, body: bytes, recorded_ns: int) -> tuple:
         sc.operation.value, sc.previous_state_hash, sc.new_state_hash, sc.file_mode.value,
         sc.previous_file_mode.value,
         event.related_commit_hash or None, event.trace_id, event.span_id, event.caused_by,
-        body, len(body),
+        body, len(body), _sha256(body).digest(), None,
     )
 
 

@@ -74,8 +74,11 @@ PREVIOUS_RELEASE = ["m001_create_events", "m002_create_blobs", "m003_create_path
 
 
 def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(ledger_path):
-    from ledger.rows import INSERT_SQL, event_row
+    from ledger.rows import INSERT_COLUMNS, event_row
     from nervous_system import Recorder
+
+    old_columns = INSERT_COLUMNS[:-2]  # body_sha256 and chain came with m009
+    old_sql = f"INSERT INTO events ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
 
     ledger_path.parent.mkdir(parents=True)
     db = sqlite_utils.Database(ledger_path)
@@ -88,7 +91,7 @@ def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(l
                          decision=AgentDecision(rationale=f"{t}/{p}"))
               for t, p in (("acme", "web"), ("acme", "api"), ("globex", "web"))]
     for ev in events:
-        db.execute(INSERT_SQL, event_row(ev, ev.to_bytes(), time.time_ns()))
+        db.execute(old_sql, event_row(ev, ev.to_bytes(), time.time_ns())[:-2])
     db.conn.commit()
     db.close()
 
@@ -99,4 +102,42 @@ def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(l
     assert [lg.get(e.event_id).event for e in events] == events
     Recorder(lg, project_id="new", agent_id="a", tenant_id="acme").decision("after the upgrade")
     assert "new" in [p.project_id for p in lg.project_infos("acme")]  # the trigger registers it
+    lg.close()
+
+
+def test_upgrade_back_fills_the_hash_chain_of_stored_events(ledger_path):
+    """A ledger from before the hash chain (m001-m008) gets digests and links for its
+    events in seq order; new events extend that chain and the whole ledger verifies."""
+    from ledger.chain import digest, genesis, link
+    from ledger.rows import INSERT_COLUMNS, event_row
+    from ledger.verify import verify_ledger
+    from nervous_system import Recorder
+
+    ledger_path.parent.mkdir(parents=True)
+    db = sqlite_utils.Database(ledger_path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+    for fn in MIGRATIONS[:8]:
+        fn(db)
+        db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, time.time_ns()))
+    db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', 'old-ledger')")
+    old_columns = INSERT_COLUMNS[:-2]
+    old_sql = f"INSERT INTO events ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
+    bodies = []
+    for i in range(5):
+        ev = SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id="t", project_id="p",
+                        decision=AgentDecision(rationale=f"old {i}"))
+        bodies.append(ev.to_bytes())
+        db.execute(old_sql, event_row(ev, bodies[-1], time.time_ns())[:-2])
+    db.conn.commit()
+    db.close()
+
+    lg = Ledger(ledger_path)
+    rows = lg._conn().execute("SELECT body_sha256, chain FROM events ORDER BY seq").fetchall()
+    expected = genesis("old-ledger")
+    for (d, c), body in zip(rows, bodies):
+        expected = link(expected, digest(body))
+        assert (bytes(d), bytes(c)) == (digest(body), expected)
+    Recorder(lg, project_id="p", agent_id="a", tenant_id="t").decision("after the upgrade")
+    report = verify_ledger(lg)
+    assert report.ok and report.events == 6, report.to_dict()
     lg.close()
