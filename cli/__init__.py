@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "serve": "cli.agents:serve_cmd",
     "blame": "cli.blaming:blame_cmd",
     "ui": "cli.ui:ui_cmd",
+    "verify": "cli.trust:verify_cmd",
 }
 
 

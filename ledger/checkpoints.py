@@ -88,7 +88,8 @@ def stored(conn: sqlite3.Connection, ledger_id: str) -> list[Checkpoint]:
         "SELECT seq, head, created_ns, public_key, signature FROM chain_checkpoints ORDER BY seq")]
 
 
-def due(before_seq: int, after_seq: int, interval: int = INTERVAL) -> bool:
-    """True when the recording order moved past a multiple of ``interval`` going from
-    ``before_seq`` to ``after_seq``."""
+def due(before_seq: int, after_seq: int, interval: int | None = None) -> bool:
+    """True when the recording order moved past a multiple of ``interval`` (default
+    ``INTERVAL``) going from ``before_seq`` to ``after_seq``."""
+    interval = interval or INTERVAL
     return after_seq // interval > before_seq // interval

@@ -202,7 +202,7 @@ def check_chain(links: Sequence[Link], ledger_id: str, checkpoints: Iterable[Che
                                 f"the chain ends at seq {last_seq}"))
 
     _check_checkpoints(report, checkpoints, recomputed, public_key, last_seq, links)
-    if require_signed_head and links and report.last_checkpoint_seq < last_seq:
+    if require_signed_head and links and not problems and report.last_checkpoint_seq < last_seq:
         problems.append(Problem("unsigned", report.last_checkpoint_seq + 1, None,
                                 f"links after seq {report.last_checkpoint_seq} are covered by no signed checkpoint"))
     problems.sort(key=_sort_key)
@@ -244,6 +244,9 @@ def _check_checkpoints(report: VerifyReport, checkpoints: list[Checkpoint], reco
                                            f"the signed checkpoint at seq {cp.seq} names an event that is no "
                                            "longer in the chain"))
         elif recomputed[cp.seq] != cp.head:
+            if any(p.seq is not None and previous_seq < p.seq <= cp.seq for p in report.problems):
+                previous_seq = cp.seq  # a consequence of a problem already named in its range
+                continue
             first = next((lk for lk in links if lk.seq > previous_seq), None)
             report.problems.append(Problem(
                 "modified", first.seq if first else cp.seq, first.event_id if first else None,

@@ -1,0 +1,108 @@
+"""``ledger verify``: check the hash chain and its signed checkpoints (docs/trust.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cli.common import emit_json, json_option, pass_app
+
+
+def _show(report, as_json: bool) -> None:
+    """Print a ``VerifyReport``; exit status 1 when it found a problem."""
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        what = f"{report.events:,} events"
+        if report.removed:
+            what += f" and {report.removed:,} removed on purpose (their links kept)"
+        key = f"key {report.key_fingerprint}" + ("" if report.key_pinned else " (not pinned: the key stored "
+                                                  "with the checkpoints; pass --public-key)")
+        if report.ok:
+            click.echo(f"ok: {report.source} chain of ledger {report.ledger_id} verifies: {what} up to seq "
+                       f"{report.last_seq}, head {report.head[:16]}; {report.checkpoints} signed checkpoint(s)"
+                       + (f", last at seq {report.last_checkpoint_seq}, {key}" if report.checkpoints else ""))
+        else:
+            click.echo(f"FAILED: {report.source} chain of ledger {report.ledger_id}: {report.first}", err=True)
+            for problem in report.problems[1:20]:
+                click.echo(f"  then {problem}", err=True)
+            if len(report.problems) > 20:
+                click.echo(f"  ... and {len(report.problems) - 20} more", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _public_key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    from ledger import keys
+
+    try:
+        return keys.load_public(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read the public key {path}: {exc}", param_hint="--public-key") from exc
+
+
+@click.command("verify")
+@click.option("--source", type=click.Choice(["local", "hub"]), default="local", show_default=True,
+              help="Check the local ledger, or what the hub holds of it.")
+@click.option("--export", "export_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Sign a checkpoint now and write a proof (digests, chain, checkpoints, public key) to FILE.")
+@click.option("--proof", "proof_path", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Check a proof file instead of a ledger (needs --public-key; no ledger is opened).")
+@click.option("--public-key", "public_key_path", type=click.Path(exists=True, dir_okay=False), metavar="KEY",
+              help="The ledger's public key you trust (PEM or base64 raw) [default: the ledger's key file].")
+@click.option("--show-key", is_flag=True, help="Print the ledger's public key (PEM) to give a verifier.")
+@json_option
+@pass_app
+def verify_cmd(app, source: str, export_path: str | None, proof_path: str | None,
+               public_key_path: str | None, show_key: bool, as_json: bool) -> None:
+    """Check that the ledger's events were not modified, removed, inserted or reordered.
+
+    Walks the hash chain (each event commits to the one before it) and checks every
+    signed checkpoint with the ledger's Ed25519 public key; names the first event that
+    is wrong and what is wrong with it. Exit status 1 when anything is.
+
+    \b
+    Examples:
+      ledger verify
+      ledger verify --json
+      ledger verify --source hub                 # what the hub holds of this ledger
+      ledger verify --show-key > ledger.pub      # give this to a verifier
+      ledger verify --export proof.json          # a proof anyone can check offline
+      ledger verify --proof proof.json --public-key ledger.pub
+    """
+    from ledger import verify
+
+    public_key = _public_key(public_key_path)
+    if proof_path is not None:
+        if public_key is None:
+            raise click.UsageError("--proof needs --public-key KEY (the key you trust for that ledger)")
+        _show(verify.verify_proof(proof_path, public_key), as_json)
+        return
+    if show_key:
+        from ledger import keys
+
+        pem = keys.public_pem(keys.public_raw(keys.signing_key(app.ledger.path))).decode()
+        if as_json:
+            raw = keys.public_raw(keys.signing_key(app.ledger.path))
+            emit_json({"ledger_id": app.ledger.ledger_id, "public_key_pem": pem, "fingerprint": keys.fingerprint(raw)})
+        else:
+            click.echo(pem, nl=False)
+        return
+    if export_path is not None:
+        summary = verify.export_proof(app.ledger, export_path)
+        if as_json:
+            emit_json(summary)
+        else:
+            click.echo(f"wrote {summary['path']}: {summary['links']:,} links up to seq {summary['head_seq']}, "
+                       f"{summary['checkpoints']} signed checkpoint(s), key {summary['key_fingerprint']}")
+        return
+    if source == "hub":
+        from hub.verify import verify_hub
+
+        _show(verify_hub(app.hub(), app.ledger, public_key=public_key), as_json)
+        return
+    _show(verify.verify_ledger(app.ledger, public_key=public_key), as_json)
