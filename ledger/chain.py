@@ -50,19 +50,20 @@ def link(previous: bytes, body_digest: bytes) -> bytes:
 
 # A row written around the write path (chain NULL) is skipped: the next event links over
 # it, and verification names it as inserted.
-_HEAD_EVENTS = "SELECT seq, chain FROM events WHERE chain IS NOT NULL ORDER BY seq DESC LIMIT 1"
-_HEAD_REMOVED = "SELECT seq, chain FROM chain_removed ORDER BY seq DESC LIMIT 1"
+# One statement for both tables (each side is one b-tree descent from the end).
+_HEAD = (
+    "SELECT seq, chain FROM (SELECT seq, chain FROM events WHERE chain IS NOT NULL ORDER BY seq DESC LIMIT 1) "
+    "UNION ALL SELECT * FROM (SELECT seq, chain FROM chain_removed ORDER BY seq DESC LIMIT 1)"
+)
 
 
 def head(conn: sqlite3.Connection, ledger_id: str) -> tuple[int, bytes]:
     """``(seq, chain)`` of the newest link: the newest event, or a newer removed one;
     ``(0, genesis)`` for an empty ledger. Call inside the write transaction."""
-    row = conn.execute(_HEAD_EVENTS).fetchone()
-    removed = conn.execute(_HEAD_REMOVED).fetchone()
-    if removed is not None and (row is None or removed[0] > row[0]):
-        row = removed
-    if row is None:
+    rows = conn.execute(_HEAD).fetchall()
+    if not rows:
         return 0, genesis(ledger_id)
+    row = max(rows)
     return row[0], bytes(row[1])
 
 
