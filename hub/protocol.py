@@ -96,6 +96,28 @@ class BlobHeader:
     encoding: str
 
 
+@dataclass(frozen=True)
+class HubLink:
+    """One link as the hub keeps it (digest and chain: 32 raw bytes each)."""
+
+    seq: int
+    event_id: str
+    project_id: str
+    digest: bytes
+    chain: bytes
+    removed: bool = False
+    on_hub: bool = False
+
+    def to_wire(self) -> list:
+        return [self.seq, self.event_id, self.project_id, self.digest.hex(), self.chain.hex(), self.removed,
+                self.on_hub]
+
+    @classmethod
+    def from_wire(cls, w: Sequence) -> "HubLink":
+        return cls(int(w[0]), str(w[1]), str(w[2]), bytes.fromhex(w[3]), bytes.fromhex(w[4]), bool(w[5]),
+                   bool(w[6]) if len(w) > 6 else False)
+
+
 def event_paths(event: SwarmEvent) -> list[str]:
     """Paths a file state change is indexed under: its path, and its previous path on rename."""
     sc = event.state_change

@@ -112,6 +112,19 @@ def remember_removed(conn: sqlite3.Connection, where: str, params: Sequence, *, 
     """Before deleting the event rows selected by ``where`` (SQL over ``events``), keep
     their links in ``chain_removed`` so the chain still verifies. Returns the count."""
     return conn.execute(
-        "INSERT OR IGNORE INTO chain_removed (seq, event_id, body_sha256, chain, kind, removed_ns, reason) "
-        f"SELECT seq, event_id, body_sha256, chain, kind, ?, ? FROM events WHERE {where}",
+        "INSERT OR IGNORE INTO chain_removed (seq, event_id, body_sha256, chain, tenant_id, project_id, kind, "
+        "removed_ns, reason) "
+        f"SELECT seq, event_id, body_sha256, chain, tenant_id, project_id, kind, ?, ? FROM events WHERE {where}",
         (removed_ns, reason, *params)).rowcount
+
+
+def links_after(conn: sqlite3.Connection, after_seq: int, limit: int) -> list[tuple]:
+    """Links after ``after_seq`` in seq order, at most ``limit``: ``(seq, event_id,
+    tenant_id, project_id, body_sha256, chain, removed, synced, refused)`` (what the
+    syncer sends the hub; ``synced``: the event has a hub position, ``refused``: the hub
+    refused it)."""
+    return conn.execute(
+        "SELECT seq, event_id, tenant_id, project_id, body_sha256, chain, 0, hub_versionstamp IS NOT NULL, "
+        "sync_error IS NOT NULL FROM events WHERE seq > ?1 UNION ALL "
+        "SELECT seq, event_id, tenant_id, project_id, body_sha256, chain, 1, 0, 0 FROM chain_removed "
+        "WHERE seq > ?1 ORDER BY seq LIMIT ?2", (after_seq, limit)).fetchall()

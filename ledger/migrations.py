@@ -156,7 +156,8 @@ def m009_hash_chain(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE events ADD COLUMN chain BLOB")
     db.execute(
         "CREATE TABLE chain_removed (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, body_sha256 BLOB NOT NULL, "
-        "chain BLOB NOT NULL, kind TEXT NOT NULL DEFAULT '', removed_ns INTEGER NOT NULL, reason TEXT NOT NULL)")
+        "chain BLOB NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL DEFAULT '', "
+        "kind TEXT NOT NULL DEFAULT '', removed_ns INTEGER NOT NULL, reason TEXT NOT NULL)")
     db.execute(
         "CREATE TABLE chain_checkpoints (seq INTEGER PRIMARY KEY, head BLOB NOT NULL, created_ns INTEGER NOT NULL, "
         "public_key BLOB NOT NULL, signature BLOB NOT NULL)")
