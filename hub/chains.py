@@ -121,7 +121,7 @@ def append(tr, layout: TenantLayout, ledger_id: str, links: Sequence[HubLink],
                 f"at seq {last}: the laptop's chain was modified, or events before it removed or reordered "
                 "(run `ledger verify` on the laptop)")
         on_hub = False
-        if not lk.removed:
+        if not lk.removed and lk.project_id:  # "" : an event of another tenant (not sent here)
             space = layout.space(tr, lk.project_id)
             if space is not None:
                 held_id = tr[space.ids.pack((lk.event_id,))]

@@ -28,8 +28,7 @@ def push_chain(ledger: Ledger, hub) -> dict:
     differs: run ``ledger verify --source hub``), ``HubUnavailable``/``HubError``."""
     public = keys.public_raw(keys.signing_key(ledger.path))
     hub.register_chain_key(ledger.ledger_id, public)
-    state = hub.chain_state(ledger.ledger_id, after_seq=1 << 62, limit=1)
-    head_seq = state["head"][0] if state["head"] else 0
+    head_seq = hub.append_chain(ledger.ledger_id, [], [])[0]  # nothing sent: the head the hub holds
     conn = ledger._conn()
     pending = conn.execute("SELECT min(seq) FROM events WHERE hub_versionstamp IS NULL AND sync_error IS NULL "
                            "AND tenant_id = ?", (hub.tenant_id,)).fetchone()[0]

@@ -175,3 +175,21 @@ def test_cli_verify_source_hub(lg, hub, tenant, cluster_file, ledger_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["ok"] and out["source"] == "hub" and out["events"] == 12
+
+
+def test_chain_through_the_gateway(ledger_path, gateway, make_token, tenant):
+    """A laptop behind the gateway sends its chain; the gateway's hub checks it on arrival
+    (a rewritten link is refused with HTTP 409 chain_refused) and verify reads it back."""
+    from hub.http_client import HttpHub
+
+    with Ledger(ledger_path) as laptop:
+        fill(laptop, tenant, 9)
+        writer = HttpHub(gateway.url, make_token(tenant, "write"), tenant)
+        report = Syncer(laptop, writer).sync_once()
+        assert report.chain["head_seq"] == 9
+        reader = HttpHub(gateway.url, make_token(tenant, "read"), tenant)
+        held = reader.chain_state(laptop.ledger_id)["links"][4]
+        with pytest.raises(HubChainRefused, match="differs from the copy"):
+            writer.append_chain(laptop.ledger_id, [HubLink(held.seq, held.event_id, "web", held.digest, b"\1" * 32)])
+        result = verify_hub(reader, laptop)
+        assert result.ok and result.events == 9, [str(p) for p in result.problems]
