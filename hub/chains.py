@@ -105,6 +105,15 @@ def append(tr, layout: TenantLayout, ledger_id: str, links: Sequence[HubLink],
     known: dict[int, bytes] = {}
     value = head
     last = head_seq
+    spaces: dict[str, object] = {}
+    checks = {}  # seq -> future of the event's idempotency key (read in parallel)
+    for lk in links:
+        if lk.seq > head_seq and not lk.removed and lk.project_id:  # "": another tenant's event
+            if lk.project_id not in spaces:
+                spaces[lk.project_id] = layout.space(tr, lk.project_id)
+            space = spaces[lk.project_id]
+            if space is not None:
+                checks[lk.seq] = tr.snapshot[space.ids.pack((lk.event_id,))]
     for lk in links:
         if lk.seq <= head_seq:  # already held: must be the same link
             held = tr[d["links"].pack((ledger_id, lk.seq))]
@@ -120,12 +129,8 @@ def append(tr, layout: TenantLayout, ledger_id: str, links: Sequence[HubLink],
                 f"ledger {ledger_id}: link seq {lk.seq} (event {lk.event_id}) does not follow the hub's head "
                 f"at seq {last}: the laptop's chain was modified, or events before it removed or reordered "
                 "(run `ledger verify` on the laptop)")
-        on_hub = False
-        if not lk.removed and lk.project_id:  # "" : an event of another tenant (not sent here)
-            space = layout.space(tr, lk.project_id)
-            if space is not None:
-                held_id = tr[space.ids.pack((lk.event_id,))]
-                on_hub = held_id.present() and fdb.tuple.unpack(bytes(held_id))[1] == lk.digest
+        held_id = checks.get(lk.seq)
+        on_hub = held_id is not None and held_id.present() and fdb.tuple.unpack(bytes(held_id))[1] == lk.digest
         tr[d["links"].pack((ledger_id, lk.seq))] = fdb.tuple.pack(
             (lk.event_id, lk.project_id, lk.digest, lk.chain, lk.removed, on_hub))
         value, last = lk.chain, lk.seq
