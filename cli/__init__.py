@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "blame": "cli.blaming:blame_cmd",
     "ui": "cli.ui:ui_cmd",
     "verify": "cli.trust:verify_cmd",
+    "erase": "cli.trust:erase_cmd",
 }
 
 

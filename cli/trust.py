@@ -106,3 +106,55 @@ def verify_cmd(app, source: str, export_path: str | None, proof_path: str | None
         _show(verify_hub(app.hub(), app.ledger, public_key=public_key), as_json)
         return
     _show(verify.verify_ledger(app.ledger, public_key=public_key), as_json)
+
+
+@click.command("erase")
+@click.option("--session", "session_id", metavar="S", help="Erase the texts of this session (one agent run).")
+@click.option("--agent", "agent_id", metavar="A", help="Erase the texts of every session of this agent.")
+@click.option("--seal", type=click.Choice(["on", "off"]),
+              help="Turn sealing of new events' texts on or off for this ledger (needed before erasure can work).")
+@click.option("--keep-analytics", is_flag=True, help="Do not delete the analytics (ClickHouse) rows.")
+@json_option
+@pass_app
+def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | None, keep_analytics: bool,
+              as_json: bool) -> None:
+    """Forget what a session or an agent said, by destroying its encryption keys.
+
+    With sealing on, the texts of every event (decisions, messages, signals, diffs) are
+    stored encrypted with a key per session and agent; erasing destroys those keys, so
+    the texts are unreadable in the local ledger, on the hub and in bundles, and read
+    "[erased]". The analytics rows of the session or agent are deleted. The hash chain
+    still verifies (it covers the encrypted bodies). File contents are not encrypted:
+    see docs/trust.md.
+
+    \b
+    Examples:
+      ledger erase --seal on                     # from now on, texts are erasable
+      ledger erase --session 0193f0c2-...        # forget one agent run
+      ledger erase --agent contractor-bot --json
+    """
+    from ledger import erasure
+
+    if seal is not None:
+        app.ledger.set_sealing(seal == "on")
+        if as_json:
+            emit_json({"seal": seal})
+        else:
+            click.echo(f"sealing of new events' texts is {seal} for {app.ledger.path}")
+        if not (session_id or agent_id):
+            return
+    if bool(session_id) == bool(agent_id):
+        raise click.UsageError("name exactly one of --session S or --agent A")
+    report = erasure.erase(app.ledger, tenant_id=app.tenant, session_id=session_id, agent_id=agent_id)
+    url = app.settings.analytics_url
+    if not keep_analytics and (not url.startswith("chdb://") or Path(url[len("chdb://"):]).exists()):
+        from ingest.erase import delete_rows
+
+        report.analytics_rows = delete_rows(url, tenant_id=app.tenant, session_id=session_id, agent_id=agent_id)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    what = f"session {session_id}" if session_id else f"agent {agent_id}"
+    click.echo(f"erased {what}: {report.keys} key(s) destroyed, the texts of {report.events:,} event(s) are "
+               "unreadable" + (f"; {report.analytics_rows:,} analytics row(s) deleted"
+                               if report.analytics_rows is not None else ""))

@@ -174,6 +174,18 @@ def m009_hash_chain(db: "sqlite_utils.Database") -> None:
         db.execute("UPDATE events SET body_sha256 = ?, chain = ? WHERE seq = ?", (d, previous, seq))
 
 
+def m010_erasure_keys(db: "sqlite_utils.Database") -> None:
+    """Crypto-shredding (``ledger.erasure``): one AES key per tenant/session/agent while
+    it lives, and the record of every erasure."""
+    db.execute(
+        "CREATE TABLE erasure_keys (key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "agent_id TEXT NOT NULL, key BLOB NOT NULL, created_ns INTEGER NOT NULL)")
+    db.execute("CREATE INDEX erasure_keys_owner ON erasure_keys(tenant_id, session_id, agent_id)")
+    db.execute(
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, session_id TEXT, agent_id TEXT, "
+        "keys INTEGER NOT NULL, erased_ns INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -184,6 +196,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m007_project_registry,
     m008_blob_owners,
     m009_hash_chain,
+    m010_erasure_keys,
 ]
 
 

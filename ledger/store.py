@@ -120,6 +120,15 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
                 sealed=self._sealed_rows,
             )
         self.ledger_id = self._ensure_ledger_id()
+        self._sealing = self._conn().execute("SELECT value FROM meta WHERE key = 'seal_text'").fetchone()
+        if self._sealing is not None and self._sealing[0] == "on":
+            from ledger.erasure import SealText
+
+            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self)])
+        if self._sealing is not None:
+            from ledger import erasure
+
+            erasure.register(self)
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
@@ -404,6 +413,18 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
             return None
         checkpoints.store(conn, cp)
         return cp
+
+    def set_sealing(self, on: bool) -> None:
+        """Turn sealing of texts (``ledger.erasure``) on or off for this ledger file: kept
+        in its meta table, so every process that opens it afterwards seals (this object
+        too, from now on)."""
+        from ledger import erasure
+
+        with self.write_transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seal_text', ?)", ("on" if on else "off",))
+        steps = [s for s in self.pipeline.steps if not isinstance(s, erasure.SealText)]
+        self.pipeline = Pipeline([*steps, erasure.SealText(self)] if on else steps)
+        erasure.register(self)
 
     def checkpoint(self) -> "checkpoints.Checkpoint | None":
         """Sign a checkpoint of the chain's head now (``ledger.checkpoints``); None for an
