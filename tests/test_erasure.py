@@ -103,3 +103,27 @@ def test_show_and_log_say_erased(ledger_path):
 def test_erase_needs_one_selector(ledger_path):
     res = CliRunner().invoke(cli, ["--db", str(ledger_path), "erase", "--json"])
     assert res.exit_code != 0
+
+
+def test_erase_deletes_the_analytics_rows(ledger_path, isolated_state):
+    """Ingest builds rows from the stored bodies, so the analytics rows hold the sealed
+    texts, never the plain ones; erasing deletes exactly the erased session's rows (a
+    synchronous mutation, then the parts are rewritten). ClickHouse parts are
+    compressed, so this checks rows, not raw bytes (docs/trust.md)."""
+    from tests.analytics_helpers import analytics_url, ch_rows
+
+    recorded(ledger_path)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--db", str(ledger_path), "ingest", "--json"])
+    assert res.exit_code == 0, res.output
+    url = analytics_url(isolated_state)
+    holding = ("SELECT count() FROM analytics.swarm_events WHERE position(rationale, {s:String}) > 0 "
+               "OR position(event_json, {s:String}) > 0")
+    assert ch_rows(url, holding, {"s": SECRET}) == [(0,)]
+    assert ch_rows(url, holding, {"s": PREFIX}) == [(5,)]  # the sealed texts (and diff) of both sessions
+    res = runner.invoke(cli, ["--db", str(ledger_path), "erase", "--session", "s-1", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["analytics_rows"] == 3
+    assert ch_rows(url, holding, {"s": PREFIX}) == [(2,)]  # bob's
+    assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-1'") == [(0,)]
+    assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-2'") == [(2,)]
