@@ -40,6 +40,8 @@ COMMANDS: dict[str, str] = {
     "ui": "cli.ui:ui_cmd",
     "verify": "cli.trust:verify_cmd",
     "erase": "cli.trust:erase_cmd",
+    "gc": "cli.trust:gc_cmd",
+    "hold": "cli.trust:hold_group",
 }
 
 

@@ -158,3 +158,121 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
     click.echo(f"erased {what}: {report.keys} key(s) destroyed, the texts of {report.events:,} event(s) are "
                "unreadable" + (f"; {report.analytics_rows:,} analytics row(s) deleted"
                                if report.analytics_rows is not None else ""))
+
+
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@json_option
+@pass_app
+def gc_cmd(app, dry_run: bool, as_json: bool) -> None:
+    """Apply the retention policy: remove expired events, and record what was removed.
+
+    The policy is the [retention] table of ledger.toml (per event kind, with per-project
+    overrides; kinds not named are kept forever). Projects under a legal hold are
+    skipped. Each removal is itself recorded (a retention_gc signal event) and the hash
+    chain keeps the removed events' digests, so `ledger verify` still passes.
+
+    \b
+    Examples:
+      ledger gc --dry-run
+      ledger gc --json
+      # ledger.toml:  [retention]  span = "30d"  message = "365d"
+    """
+    from ledger import retention
+
+    policy = retention.Policy.from_config(app.settings.retention)
+    report = retention.gc(app.ledger, tenant_id=app.tenant, policy=policy, dry_run=dry_run)
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    if not policy:
+        click.echo("no retention policy: every event is kept (set [retention] in ledger.toml)")
+        return
+    verb = "would remove" if dry_run else "removed"
+    for project, kinds in report.removed.items():
+        click.echo(f"{verb} from {app.tenant}/{project}: "
+                   + ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items())))
+    for project, holds in report.held.items():
+        click.echo(f"kept {app.tenant}/{project}: under legal hold {', '.join(map(str, holds))}")
+    if not report.removed:
+        click.echo("nothing expired")
+
+
+@click.group("hold")
+def hold_group() -> None:
+    """Legal holds: while one covers a project, retention (`ledger gc`) removes nothing there.
+
+    \b
+    Examples:
+      ledger hold add --reason "matter 2026-114"            # the current project
+      ledger hold add --tenant-wide --reason "audit Q4"
+      ledger hold list --json
+      ledger hold rm 3
+    """
+
+
+@hold_group.command("add")
+@click.option("--reason", required=True, help="The matter or ticket the hold is for.")
+@click.option("--tenant-wide", is_flag=True, help="Hold every project of the tenant.")
+@json_option
+@pass_app
+def hold_add_cmd(app, reason: str, tenant_wide: bool, as_json: bool) -> None:
+    """Place a legal hold on the project (or the whole tenant).
+
+    \b
+    Examples:
+      ledger hold add --reason "matter 2026-114"
+      ledger hold add --project web --reason "incident 88" --json
+    """
+    from ledger import retention
+
+    project = None if tenant_wide else app.project()
+    hold_id = retention.add_hold(app.ledger, tenant_id=app.tenant, project_id=project, reason=reason)
+    if as_json:
+        emit_json({"id": hold_id, "project_id": project or "", "reason": reason})
+    else:
+        click.echo(f"hold {hold_id} placed on {app.tenant}/{project or '*'}: {reason}")
+
+
+@hold_group.command("rm")
+@click.argument("hold_id", type=int)
+@json_option
+@pass_app
+def hold_rm_cmd(app, hold_id: int, as_json: bool) -> None:
+    """Lift a legal hold by its id (see `ledger hold list`).
+
+    \b
+    Examples:
+      ledger hold rm 3
+    """
+    from ledger import retention
+
+    if not retention.remove_hold(app.ledger, tenant_id=app.tenant, hold_id=hold_id):
+        raise click.ClickException(f"no hold {hold_id} for tenant {app.tenant}: see `ledger hold list`")
+    if as_json:
+        emit_json({"removed": hold_id})
+    else:
+        click.echo(f"hold {hold_id} lifted")
+
+
+@hold_group.command("list")
+@json_option
+@pass_app
+def hold_list_cmd(app, as_json: bool) -> None:
+    """List the tenant's legal holds.
+
+    \b
+    Examples:
+      ledger hold list
+      ledger hold list --json
+    """
+    from ledger import retention
+
+    holds = retention.list_holds(app.ledger, tenant_id=app.tenant)
+    if as_json:
+        emit_json(holds)
+        return
+    if not holds:
+        click.echo("no legal holds")
+    for h in holds:
+        click.echo(f"{h['id']}  {app.tenant}/{h['project_id'] or '*'}  {h['reason']}")

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     sql_max_execution_time: float = Field(default=30.0, gt=0)
     sql_max_memory_usage: int = Field(default=2_000_000_000, gt=0)
     sql_max_result_rows: int = Field(default=1_000_000, gt=0)
+    #: Retention per event kind and project (``ledger.retention``; ``[retention]`` in
+    #: ledger.toml): ``{"span": "30d", "projects": {"web": {"message": "365d"}}}``.
+    retention: dict = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -186,6 +186,14 @@ def m010_erasure_keys(db: "sqlite_utils.Database") -> None:
         "keys INTEGER NOT NULL, erased_ns INTEGER NOT NULL)")
 
 
+def m011_legal_holds(db: "sqlite_utils.Database") -> None:
+    """Legal holds (``ledger.retention``): while one covers a project (or, with project
+    "", the whole tenant) retention removes nothing there."""
+    db.execute(
+        "CREATE TABLE legal_holds (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, "
+        "reason TEXT NOT NULL, created_ns INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -197,6 +205,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m008_blob_owners,
     m009_hash_chain,
     m010_erasure_keys,
+    m011_legal_holds,
 ]
 
 
