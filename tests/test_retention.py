@@ -105,3 +105,34 @@ def test_cli_gc_reads_the_policy_from_ledger_toml(ledger_path, history, tmp_path
     res = runner.invoke(cli, ["--db", str(ledger_path), "gc"])
     assert res.exit_code == 0 and "removed from default/web: 1 message" in res.output
     assert runner.invoke(cli, ["--db", str(ledger_path), "verify"]).exit_code == 0
+
+
+def test_the_syncer_daemon_applies_retention(ledger_path, history, hub, tmp_path, monkeypatch):
+    """The daemon runs gc after its passes (here every pass); what it removed is recorded."""
+    import threading
+
+    from syncer import daemon
+
+    config = tmp_path / "ledger.toml"
+    config.write_text('[retention]\nsignal = "30d"\n')
+    monkeypatch.setenv("LEDGER_CONFIG", str(config))
+    stop = threading.Event()
+    thread = threading.Thread(target=daemon.run, args=(ledger_path, "default"),
+                              kwargs={"stop": stop, "connect": lambda: hub, "interval": 0.05, "gc_interval": 0})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with Ledger(ledger_path) as lg:
+                records = [e for e in lg.events(order="seq") if e.kind == "signal"
+                           and e.event.signal.status == "retention_gc"]
+            if len(records) == 2:
+                break
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(records) == 2  # web's and api's expired signal, each recorded
+    with Ledger(ledger_path) as lg:
+        assert history[("web", "signal", 40)] not in {e.event_id for e in lg.events(order="seq")}
+        assert verify_ledger(lg).ok
