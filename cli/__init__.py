@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "ingest": "cli.analytics:ingest_cmd",
     "sql": "cli.analytics:sql_cmd",
     "audit": "cli.analytics:audit_group",
+    "approve": "cli.approvals:approve_cmd",
+    "reject": "cli.approvals:reject_cmd",
     "agent": "cli.agents:agent_group",
     "hook": "cli.agents:hook_cmd",
     "serve": "cli.agents:serve_cmd",

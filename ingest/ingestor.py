@@ -35,6 +35,7 @@ from ingest.errors import AnalyticsBusy, IngestError
 from ingest.rows import COLUMNS, RefusedRow
 from ingest.sources import LocalSource, Source, SourceBatch
 from ingest.wire import WireFormat
+from ledger.faults import crash_point
 
 #: Rows per INSERT: ClickHouse wants big, infrequent inserts (thousands of rows).
 DEFAULT_BATCH_SIZE = 10_000
@@ -225,11 +226,14 @@ class Ingestor:
                     })
                     inserted += len(rows)
                     stats.inserts += 1
+                    crash_point("ingest.after_insert")
                 if batch.refused:
                     self._record_refused(ch, batch.refused, stats)
+                crash_point("ingest.before_checkpoint")
                 checkpoint = ColumnData([(self.consumer,), (stream,), (batch.last_position,),
                                          (len(batch.rows) + len(batch.refused),)], _CHECKPOINT_TYPES)
                 ch.insert("ingest_checkpoints", checkpoint, _CHECKPOINT_COLUMNS, what="write the ingest checkpoint")
+                crash_point("ingest.after_checkpoint")
                 position = batch.last_position
                 self.positions[stream] = position
                 prog.position = position

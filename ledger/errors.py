@@ -18,6 +18,7 @@ __all__ = [
     "AmbiguousProject",
     "MomentNotFound",
     "CorruptEvent",
+    "VoteRefused",
     "ChainBroken",
     "InvalidEvent",
     "EventTooLarge",
@@ -71,6 +72,11 @@ class CorruptEvent(LedgerError, ValueError):
     this code does not know, or names another id, tenant or project than its row (the
     file was altered, or written by a newer version). Reported by seq and id; readers
     skip it instead of failing."""
+
+
+class VoteRefused(LedgerError, ValueError):
+    """A vote (``ledger approve``/``ledger reject``) cannot be recorded: its target is not
+    a file change or a decision, is itself a vote, or a rejection has no reason."""
 
 
 class ChainBroken(LedgerError):

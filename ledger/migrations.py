@@ -143,7 +143,17 @@ def m008_blob_owners(db: "sqlite_utils.Database") -> None:
     )
 
 
-def m009_hash_chain(db: "sqlite_utils.Database") -> None:
+def m009_votes_and_provenance(db: "sqlite_utils.Database") -> None:
+    """``vote_target``: the event a vote names (``SwarmEvent.vote``; indexed, partial, so
+    finding the votes on an event is one lookup); ``shared_from``: where an event imported
+    from another ledger or a bundle came from (``syncer.shared``; NULL for events recorded
+    here). No vote or import predates this migration, so there is nothing to backfill."""
+    db.execute("ALTER TABLE events ADD COLUMN vote_target TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN shared_from TEXT")
+    db.execute("CREATE INDEX events_vote_target ON events(tenant_id, vote_target) WHERE vote_target IS NOT NULL")
+
+
+def m010_hash_chain(db: "sqlite_utils.Database") -> None:
     """The hash chain (``ledger.chain``): each event's body digest and chain value,
     back-filled in seq order for the events already stored; the links of events removed
     on purpose (``chain_removed``) and the signed checkpoints (``chain_checkpoints``)."""
@@ -174,7 +184,7 @@ def m009_hash_chain(db: "sqlite_utils.Database") -> None:
         db.execute("UPDATE events SET body_sha256 = ?, chain = ? WHERE seq = ?", (d, previous, seq))
 
 
-def m010_erasure_keys(db: "sqlite_utils.Database") -> None:
+def m011_erasure_keys(db: "sqlite_utils.Database") -> None:
     """Crypto-shredding (``ledger.erasure``): one AES key per tenant/session/agent while
     it lives, and the record of every erasure."""
     db.execute(
@@ -186,7 +196,7 @@ def m010_erasure_keys(db: "sqlite_utils.Database") -> None:
         "keys INTEGER NOT NULL, erased_ns INTEGER NOT NULL)")
 
 
-def m011_legal_holds(db: "sqlite_utils.Database") -> None:
+def m012_legal_holds(db: "sqlite_utils.Database") -> None:
     """Legal holds (``ledger.retention``): while one covers a project (or, with project
     "", the whole tenant) retention removes nothing there."""
     db.execute(
@@ -203,9 +213,10 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m006_link_indexes,
     m007_project_registry,
     m008_blob_owners,
-    m009_hash_chain,
-    m010_erasure_keys,
-    m011_legal_holds,
+    m009_votes_and_provenance,
+    m010_hash_chain,
+    m011_erasure_keys,
+    m012_legal_holds,
 ]
 
 

@@ -33,7 +33,7 @@ from ledger.errors import (
 )
 from ledger.changes import content_hash, is_file_change, projected_change
 from ledger.migrations import migrate
-from ledger.policies import Pipeline, WritePolicy
+from ledger.policies import Pipeline, WritePolicy, default_policies
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
 from ledger.registry import LedgerRegistry
@@ -75,8 +75,11 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
     shared transactions committed at most ``group_window_s`` seconds (or
     ``group_max_events`` writes) later, see ``ledger.groupcommit``: call ``flush()``
     for a durability point. ``policies``: the write pipeline every event goes through
-    before it is stored (``ledger.policies``). Raises ``StoreError`` if the file cannot
-    be opened.
+    before it is stored (``ledger.policies``); None (the default) means
+    ``ledger.policies.default_policies()`` — redaction of secrets and withholding of
+    secret files' content, per the ``redact*``/``secret_files*`` settings — and ``()``
+    means none. Raises ``StoreError`` if the file cannot be opened, ``ConfigError`` for
+    invalid redaction settings.
     """
 
     def __init__(
@@ -87,7 +90,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         group_window_s: float | None = None,
         group_max_events: int | None = None,
-        policies: Sequence[WritePolicy] = (),
+        policies: Sequence[WritePolicy] | None = None,
     ) -> None:
         self.path = Path(path)
         if durability not in ("full", "normal", "group"):
@@ -98,7 +101,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._group = None
-        self.pipeline = Pipeline(policies)
+        self.pipeline = Pipeline(default_policies() if policies is None else policies)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -250,7 +253,10 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         """Append one event (and the content it names) atomically; durable on return.
 
         ``blobs`` maps SHA-256 hex to bytes. A file state change whose ``new_state_hash``
-        is neither in ``blobs`` nor already stored raises ``MissingContent``. Appending
+        is neither in ``blobs`` nor already stored raises ``MissingContent`` — unless the
+        change says its content is withheld (``state_change.content_withheld``, set by the
+        secret-file policy, ``ledger.secret_files``): then no content is needed and none
+        is stored, even when given. Appending
         an event whose id exists with the same bytes is a no-op (``inserted=False``);
         with different bytes it raises ``DuplicateEventId``. Raises ``EventTooLarge``
         over ``MAX_EVENT_BYTES`` and ``StoreError`` on SQLite failure.
@@ -523,5 +529,5 @@ def open_ledger(settings=None, **overrides) -> Ledger:
     from ledger.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    return Ledger(settings.ledger_path, durability=settings.durability)
+    return Ledger(settings.ledger_path, durability=settings.durability, policies=default_policies(settings))
 

@@ -111,8 +111,10 @@ class LineFiller:
     def latest_decision(self, tenant: str, project: str, session: str) -> str:
         key = (tenant, project, session)
         if key not in self.decisions:
-            found = next(self.ledger.events(tenant_id=tenant, project_id=project, session_id=session,
-                                            kind="decision", order="seq", descending=True, limit=1), None)
+            # the latest decision that is not a vote (a vote causes no change)
+            found = next((d for d in self.ledger.events(tenant_id=tenant, project_id=project, session_id=session,
+                                                        kind="decision", order="seq", descending=True)
+                          if d.event.vote is None), None)
             self.decisions[key] = found.event_id if found is not None else ""
         return self.decisions[key]
 
@@ -192,7 +194,7 @@ class LineFiller:
     def _remember(self, event: SwarmEvent) -> None:
         if is_file_change(event):
             apply_change(self.overlay.setdefault((event.tenant_id, event.project_id), {}), event.state_change)
-        elif event.kind == "decision" and event.session_id:
+        elif event.kind == "decision" and event.vote is None and event.session_id:
             self.decisions[(event.tenant_id, event.project_id, event.session_id)] = event.event_id
 
     def _fill_state_change(self, data: dict, sc: dict, content: bytes | None) -> dict[str, bytes]:

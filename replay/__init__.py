@@ -100,7 +100,8 @@ def replay_from(
     """Materialize ``source``'s project as of ``moment`` into ``out_dir`` (see
     ``materialize``; ``policy``: ``replay.outdir.OutputPolicy``)."""
     return materialize(source.changes(moment), source.read_blob, out_dir, force=force,
-                       strict=strict, verify=source.verify, progress=progress, policy=policy)
+                       strict=strict, verify=source.verify, progress=progress, policy=policy,
+                       withheld=getattr(source, "withheld", None))
 
 
 def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = True) -> TreeDiff:
@@ -112,7 +113,7 @@ def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = Tru
     return diff_with_content(
         tree_a, tree_b, source.read_blob if patches else None,
         a_label=a.describe(), b_label=b.describe(),
-        conflicts=len(conflicts_a) + len(conflicts_b),
+        conflicts=len(conflicts_a) + len(conflicts_b), withheld=getattr(source, "withheld", None),
     )
 
 

@@ -34,6 +34,7 @@ from hub.protocol import KEY_SIZE_LIMIT, MAX_HUB_EVENT_BYTES, HubClient, event_h
 from ledger import Ledger, StoredEvent
 from ledger.changes import content_hash
 from ledger.errors import LedgerError
+from ledger.faults import crash_point
 from schemas.errors import SchemaError
 from syncer import status as status_mod
 
@@ -271,7 +272,9 @@ class Syncer:
         every event whose id the hub holds with different content (never marked synced)."""
         try:
             self._upload_blobs(batch, report)
+            crash_point("sync.after_blobs")
             outcomes = self.hub.write_events(batch, origin=self.ledger.ledger_id, last_seq=batch[-1].seq)
+            crash_point("sync.after_write")
         except TenantMismatch as exc:  # refusal() makes this unreachable; kept as a guard
             raise HubError(str(exc)) from exc
         except HubConflict as exc:
@@ -294,6 +297,7 @@ class Syncer:
             self._refuse(batch[0], f"the hub refused event {batch[0].event_id}: {exc}", report)
             return
         self.ledger.mark_synced([(row.seq, o.position) for row, o in zip(batch, outcomes)])
+        crash_point("sync.after_mark")
         report.batches += 1
         for row, o in zip(batch, outcomes):
             if o.inserted:

@@ -80,27 +80,37 @@ def make_git_repo(path: Path, commits: int, files: int = 40) -> None:
     subprocess.run(["git", "checkout", "-q", "main"], cwd=path, check=True)
 
 
-def kill_rounds(start, url: str, n: int, rng, max_delay_s: float) -> int:
-    """Start an ingestor with ``start(batch_size) -> Popen``, SIGKILL it after a random
-    delay, restart; up to 7 rounds or until all ``n`` events are in ClickHouse. Asserts no
-    duplicates after each round; returns how many kills landed mid-ingest (some but not
-    all events in ClickHouse)."""
+#: The ingestor's crash points (``ledger.faults``), in the order one batch passes them.
+INGEST_CRASH_POINTS = ("ingest.after_insert", "ingest.before_checkpoint", "ingest.after_checkpoint")
+
+
+def crash_env(spec: str) -> dict[str, str]:
+    """This process's environment plus ``LEDGER_CRASH_AT=spec`` (a process started with it
+    SIGKILLs itself at that named point: ``ledger.faults``)."""
+    import os
+
+    return {**os.environ, "LEDGER_CRASH_AT": spec}
+
+
+def kill_rounds(start, url: str, n: int, rng) -> int:
+    """Crash-and-restart rounds: each round starts an ingestor with ``start(batch_size, env)
+    -> Popen`` armed to SIGKILL itself at a crash point and pass drawn from ``rng`` (1st-3rd
+    pass of one of ``INGEST_CRASH_POINTS``), so where it dies depends on the seed, never on
+    the machine's speed. Up to 7 rounds or until all ``n`` events are in ClickHouse. Asserts
+    after each round that a run either died by SIGKILL or finished cleanly, and that
+    ClickHouse holds no duplicate; returns how many kills left some but not all events."""
     import signal
-    import time
 
     partial_kills = 0
     for round_ in range(7):
+        point = f"{rng.choice(INGEST_CRASH_POINTS)}:{rng.randint(1, 3)}"
         # batch sizes change between runs too: the restart must not rely on identical batches
-        proc = start(rng.choice([40, 75, 120]))
-        time.sleep(rng.uniform(0.1, max_delay_s))
-        killed = proc.poll() is None
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
-        if not killed:
-            assert proc.returncode == 0, err.decode()
+        proc = start(rng.choice([40, 75, 120]), crash_env(point))
+        _out, err = proc.communicate(timeout=300)
+        killed = proc.returncode == -signal.SIGKILL
+        assert killed or proc.returncode == 0, f"round {round_} ({point}): {err.decode()}"
         count, uniq = ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events")[0]
-        assert count == uniq, f"duplicates after round {round_}"
+        assert count == uniq, f"duplicates after round {round_} ({point})"
         if killed and 0 < count < n:
             partial_kills += 1
         if count == n:
@@ -108,21 +118,7 @@ def kill_rounds(start, url: str, n: int, rng, max_delay_s: float) -> int:
     return partial_kills
 
 
-#: Python source for ``python -c``: the process SIGKILLs itself right after its third data
+#: Where ``ledger ingest`` dies in the deterministic variants: right after its third data
 #: INSERT returned and before that batch's checkpoint row is written (the window where a
-#: naive ingestor would duplicate), then runs the ledger CLI with ``sys.argv[1:]``.
-DIE_BEFORE_THIRD_CHECKPOINT = (
-    "import os, signal, sys\n"
-    "from ingest.client import Analytics\n"
-    "real = Analytics.insert\n"
-    "state = {'data': 0}\n"
-    "def insert(self, table, rows, column_names, settings=None, what='insert'):\n"
-    "    if table == 'ingest_checkpoints' and state['data'] == 3:\n"
-    "        os.kill(os.getpid(), signal.SIGKILL)\n"
-    "    real(self, table, rows, column_names, settings, what)\n"
-    "    if table == 'swarm_events':\n"
-    "        state['data'] += 1\n"
-    "Analytics.insert = insert\n"
-    "from cli import cli\n"
-    "cli(sys.argv[1:])\n"
-)
+#: naive ingestor would duplicate).
+DIE_BEFORE_THIRD_CHECKPOINT = "ingest.before_checkpoint:3"

@@ -33,7 +33,8 @@ from hub.errors import HubUnavailable
 from hub.layout import ROOT
 from syncer.syncer import Syncer
 from tests import fdb_double
-from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
+from tests.analytics_helpers import (DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, crash_env,
+                                     kill_rounds)
 from tests.fdb_double import Fault
 from tests.hub_fixtures import USE_REAL, make_hub, requires_double
 
@@ -319,13 +320,14 @@ def build_hub(tmp_path, tenant_id, cluster, laptops=3, per_laptop=1000):
     return ids
 
 
-def ingest_process(python, tmp_path, tenant_id, cluster, batch):
-    """`ledger ingest --source hub` as a real process, with the double installed in it."""
+def ingest_process(python, tmp_path, tenant_id, cluster, batch, env=None):
+    """`ledger ingest --source hub` as a real process, with the double installed in it
+    (``env``: its environment, e.g. ``crash_env(...)``; default this process's)."""
     runner = ["-c", "from cli import cli; cli()"] if USE_REAL else \
         ["-m", "tests.fdb_double.run", "cli:cli"]
     return subprocess.Popen([python, *runner, "--db", str(tmp_path / "no-ledger-here.db"), "--tenant", tenant_id,
                              "ingest", "--source", "hub", "--cluster-file", cluster, "--batch-size", str(batch),
-                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_hub_ingestor_killed_at_random_points_then_restarted_gives_exactly_once(
@@ -338,18 +340,9 @@ def test_hub_ingestor_killed_at_random_points_then_restarted_gives_exactly_once(
     url = analytics_url(isolated_state)
     seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    # the kill delay adapts to this machine's speed: when every run finished before its
-    # kill (or was killed before inserting anything), start again from an empty analytics
-    # database with shorter delays
-    max_delay_s, partial_kills = 3.0, 0
-    for _attempt in range(6):
-        partial_kills = kill_rounds(
-            lambda batch: ingest_process(python, tmp_path, tenant, shared_cluster_file, batch),
-            url, n, rng, max_delay_s)
-        if partial_kills:
-            break
-        shutil.rmtree(isolated_state / "analytics", ignore_errors=True)
-        max_delay_s /= 2
+    partial_kills = kill_rounds(
+        lambda batch, env: ingest_process(python, tmp_path, tenant, shared_cluster_file, batch, env),
+        url, n, rng)
     assert partial_kills >= 1, f"no kill landed mid-ingest (seed {seed}); the test proved nothing"
     final = ingest_process(python, tmp_path, tenant, shared_cluster_file, 100)
     out, err = final.communicate(timeout=120)
@@ -372,12 +365,9 @@ def test_hub_ingestor_killed_between_insert_and_checkpoint_is_repaired(
     ids = build_hub(tmp_path, tenant, shared_cluster_file, per_laptop=200)
     n = sum(len(v) for v in ids.values())
     url = analytics_url(isolated_state)
-    script = ("" if USE_REAL else "from tests.fdb_double import install; install()\n") \
-        + DIE_BEFORE_THIRD_CHECKPOINT
-    args = ["--db", str(tmp_path / "no-ledger-here.db"), "--tenant", tenant, "ingest", "--source", "hub",
-            "--cluster-file", shared_cluster_file, "--batch-size", "60"]
-    proc = subprocess.run([python, "-c", script, *args], capture_output=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    proc = ingest_process(python, tmp_path, tenant, shared_cluster_file, 60, crash_env(DIE_BEFORE_THIRD_CHECKPOINT))
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
     # the hub log is read whole commits at a time (20 events of a project per commit):
     # 3 batches of 60 are in ClickHouse, only 2 checkpointed
     assert ch_rows(url, "SELECT count(), uniqExact(event_id) FROM analytics.swarm_events") == [(180, 180)]

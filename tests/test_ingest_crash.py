@@ -1,5 +1,6 @@
-"""Crash tests: `ledger ingest` killed with SIGKILL at random points, then restarted (real
-subprocesses, real chdb data directory). Afterwards count() and uniqExact(event_id) both
+"""Crash tests: `ledger ingest` killed with SIGKILL at seeded random crash points
+(``ledger.faults``: the process kills itself there, so a loaded machine changes nothing),
+then restarted (real subprocesses, real chdb data directory). Afterwards count() and uniqExact(event_id) both
 equal the ledger's count, and the event ids are exactly the ledger's."""
 
 from __future__ import annotations
@@ -8,13 +9,13 @@ import pytest
 
 import os
 import random
-import shutil
 import signal
 import subprocess
 
 from ledger import Ledger, sha256_hex
 from schemas import AgentDecision, StateChange, SwarmEvent, new_event_id
-from tests.analytics_helpers import DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, kill_rounds
+from tests.analytics_helpers import (DIE_BEFORE_THIRD_CHECKPOINT, SEC, T0, analytics_url, ch_rows, crash_env,
+                                     kill_rounds)
 
 pytestmark = pytest.mark.slow  # crash and fault rounds: CI runs them; `-m 'not slow'` skips
 
@@ -47,7 +48,8 @@ def build_ledger(path, n: int) -> None:
 
 
 def ingest_cmd(python, ledger_path, batch):
-    return [python, "-c", "from cli import cli; cli()", "--db", str(ledger_path),
+    """`ledger ingest` of the events' tenant (ingest reads one tenant's events)."""
+    return [python, "-c", "from cli import cli; cli()", "--db", str(ledger_path), "--tenant", "acme",
             "ingest", "--batch-size", str(batch), "--json"]
 
 
@@ -57,18 +59,11 @@ def test_kill_9_at_random_points_then_restart_gives_exactly_once(ledger_path, is
     url = analytics_url(isolated_state)
     seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
-    # The kill delay adapts to this machine's speed: when every run finished before its
-    # kill, start again from an empty analytics database with shorter delays.
-    max_delay_s, partial_kills = 2.5, 0
-    for _attempt in range(6):
-        partial_kills = kill_rounds(
-            lambda batch: subprocess.Popen(ingest_cmd(python, ledger_path, batch),
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-            url, n, rng, max_delay_s)
-        if partial_kills:
-            break
-        shutil.rmtree(isolated_state / "analytics", ignore_errors=True)
-        max_delay_s /= 2
+    partial_kills = kill_rounds(
+        lambda batch, env: subprocess.Popen(ingest_cmd(python, ledger_path, batch), env=env,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        url, n, rng)
+    # 3,000 events and at most 3 batches of at most 120 per round: every round dies mid-ingest
     assert partial_kills >= 1, f"no kill landed mid-ingest (seed {seed}); the test proved nothing"
     final = subprocess.run(ingest_cmd(python, ledger_path, 100), capture_output=True, timeout=300)
     assert final.returncode == 0, final.stderr.decode()
@@ -87,8 +82,8 @@ def test_kill_9_between_insert_and_checkpoint_is_repaired(ledger_path, isolated_
     its checkpoint was written (the window where a naive ingestor would duplicate)."""
     build_ledger(ledger_path, 500)
     url = analytics_url(isolated_state)
-    proc = subprocess.run([python, "-c", DIE_BEFORE_THIRD_CHECKPOINT, "--db", str(ledger_path), "ingest",
-                           "--batch-size", "60"], capture_output=True, timeout=120)
+    proc = subprocess.run(ingest_cmd(python, ledger_path, 60), env=crash_env(DIE_BEFORE_THIRD_CHECKPOINT),
+                          capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     # 3 batches are in ClickHouse, only 2 checkpointed
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events") == [(180,)]

@@ -74,11 +74,8 @@ PREVIOUS_RELEASE = ["m001_create_events", "m002_create_blobs", "m003_create_path
 
 
 def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(ledger_path):
-    from ledger.rows import INSERT_COLUMNS, event_row
+    from ledger.rows import event_columns
     from nervous_system import Recorder
-
-    old_columns = INSERT_COLUMNS[:-2]  # body_sha256 and chain came with m009
-    old_sql = f"INSERT INTO events ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
 
     ledger_path.parent.mkdir(parents=True)
     db = sqlite_utils.Database(ledger_path)
@@ -90,8 +87,10 @@ def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(l
     events = [SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id=t, project_id=p,
                          decision=AgentDecision(rationale=f"{t}/{p}"))
               for t, p in (("acme", "web"), ("acme", "api"), ("globex", "web"))]
-    for ev in events:
-        db.execute(old_sql, event_row(ev, ev.to_bytes(), time.time_ns())[:-2])
+    old_columns = {c.name for c in db["events"].columns}
+    for ev in events:  # the columns that release had (later migrations add more)
+        row = {k: v for k, v in event_columns(ev, ev.to_bytes(), time.time_ns()).items() if k in old_columns}
+        db.execute(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     db.conn.commit()
     db.close()
 
@@ -106,28 +105,29 @@ def test_upgrade_from_the_previous_release_registers_projects_and_keeps_events(l
 
 
 def test_upgrade_back_fills_the_hash_chain_of_stored_events(ledger_path):
-    """A ledger from before the hash chain (m001-m008) gets digests and links for its
+    """A ledger from before the hash chain (before m010_hash_chain) gets digests and links for its
     events in seq order; new events extend that chain and the whole ledger verifies."""
     from ledger.chain import digest, genesis, link
-    from ledger.rows import INSERT_COLUMNS, event_row
+    from ledger.rows import event_columns
     from ledger.verify import verify_ledger
     from nervous_system import Recorder
 
     ledger_path.parent.mkdir(parents=True)
     db = sqlite_utils.Database(ledger_path)
     db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
-    for fn in MIGRATIONS[:8]:
+    before = [m.__name__ for m in MIGRATIONS].index("m010_hash_chain")
+    for fn in MIGRATIONS[:before]:
         fn(db)
         db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, time.time_ns()))
     db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', 'old-ledger')")
-    old_columns = INSERT_COLUMNS[:-2]
-    old_sql = f"INSERT INTO events ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})"
+    old_columns = {c.name for c in db["events"].columns}
     bodies = []
     for i in range(5):
         ev = SwarmEvent(event_id=new_event_id(), timestamp=time.time_ns(), tenant_id="t", project_id="p",
                         decision=AgentDecision(rationale=f"old {i}"))
         bodies.append(ev.to_bytes())
-        db.execute(old_sql, event_row(ev, bodies[-1], time.time_ns())[:-2])
+        row = {k: v for k, v in event_columns(ev, bodies[-1], time.time_ns()).items() if k in old_columns}
+        db.execute(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     db.conn.commit()
     db.close()
 

@@ -120,12 +120,13 @@ def test_backoff_has_jitter_and_a_cap():
     assert b.next_delay() <= 0.5
 
 
-def _spawn(python, ledger_path, tenant, cluster):
+def _spawn(python, ledger_path, tenant, cluster, crash_at: str | None = None):
+    env = {**os.environ, "LEDGER_CRASH_AT": crash_at} if crash_at else None
     return subprocess.Popen(
         [python, "-m", "tests.fdb_double.run", "syncer.daemon", "--db", str(ledger_path), "--tenant", tenant,
          "--cluster-file", cluster, "--interval", "0.05", "--batch-events", "20", "--batch-bytes", "40000",
          "--backoff-base", "0.02", "--backoff-cap", "0.2", "--timeout-ms", "2000"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
 
 
@@ -134,25 +135,30 @@ def _synced(ledger_path) -> int:
         return lg.outbox_status()["synced"]
 
 
+#: The syncer's crash points (``ledger.faults``), in the order one batch passes them.
+SYNC_CRASH_POINTS = ("sync.after_blobs", "sync.after_write", "sync.after_mark")
+
+
 def test_syncer_killed_at_random_moments_with_faults(ledger_path, shared_cluster_file, tenant, python):
+    """The daemon SIGKILLs itself at a seeded crash point of a seeded batch (between the
+    content and the events, between the hub's commit and the outbox's mark, after the
+    mark), under injected hub faults; restarted each time, then run to the end."""
     total = 2000
     _fill(ledger_path, tenant, total, seed=5)
     rng = random.Random(11)
     fdb_double.set_faults(shared_cluster_file, *FAULT_MIX[:3], seed=3)
-    kills = 0
-    deadline = time.monotonic() + 120
-    while kills < 6:
-        proc = _spawn(python, ledger_path, tenant, shared_cluster_file)
-        target = min(total - 1, _synced(ledger_path) + rng.randrange(50, 300))
-        while _synced(ledger_path) < target and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.random() * 0.05)  # land somewhere inside the next batch
-        assert proc.poll() is None, proc.stderr.read().decode()
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kills, deadline = 0, time.monotonic() + 300
+    for _round in range(6):
+        point = f"{rng.choice(SYNC_CRASH_POINTS)}:{rng.randint(1, 12)}"
+        proc = _spawn(python, ledger_path, tenant, shared_cluster_file, point)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(f"the syncer never reached {point}") from None
+        assert proc.returncode == -signal.SIGKILL, f"{point}: {proc.stderr.read().decode()}"
         kills += 1
-        if _synced(ledger_path) >= total - 1:
-            break
+    assert 0 < _synced(ledger_path) < total  # every kill landed mid-sync
     fdb_double.clear_faults(shared_cluster_file)
     proc = _spawn(python, ledger_path, tenant, shared_cluster_file)
     while _synced(ledger_path) < total and time.monotonic() < deadline:
@@ -160,5 +166,5 @@ def test_syncer_killed_at_random_moments_with_faults(ledger_path, shared_cluster
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
-    assert kills >= 3
+    assert kills == 6
     assert _check_exactly_once(ledger_path, make_hub(shared_cluster_file, tenant)) == total
