@@ -266,3 +266,27 @@ def test_projects_rename_and_rm_keep_the_chain_valid(ledger_path):
         report = verify_ledger(lg)
     assert report.ok, report.first
     assert (report.events, report.removed) == (6, 2)
+
+
+def test_concurrent_processes_extend_one_chain(ledger_path, python):
+    """Writers in separate processes (full and group durability) interleave; the head is
+    read inside each write transaction, so the result is one valid chain."""
+    import subprocess
+
+    Ledger(ledger_path).close()
+    script = (
+        "import sys\n"
+        "from ledger import Ledger\n"
+        "from nervous_system import Recorder\n"
+        "lg = Ledger(sys.argv[1], durability=sys.argv[2])\n"
+        "rec = Recorder(lg, project_id='p', agent_id=sys.argv[3], tenant_id='t')\n"
+        "for i in range(300):\n"
+        "    rec.decision(f'{sys.argv[3]} {i}')\n"
+        "lg.close()\n"
+    )
+    procs = [subprocess.Popen([python, "-c", script, str(ledger_path), mode, f"w{k}"])
+             for k, mode in enumerate(["full", "group", "group", "normal"])]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    report = check(ledger_path)
+    assert report.ok, report.first
+    assert report.events == 1200
