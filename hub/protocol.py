@@ -73,7 +73,14 @@ class HubRecord:
 
     @cached_property
     def event(self) -> SwarmEvent:
-        return event_from_bytes(self.body)
+        """The decoded event; sealed texts (``ledger.erasure``) are opened with the keys
+        of the ledgers open in this process (``[erased]``/``[sealed]`` otherwise)."""
+        event = event_from_bytes(self.body)
+        if b"sealed:v1:" in self.body:
+            from ledger.erasure import unseal_stored
+
+            event = unseal_stored(event)
+        return event
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,11 @@ from typing import Callable, Mapping
 from schemas import SwarmEvent
 
 PREFIX = "sealed:v1:"
+#: What a sealed text reads once its key was destroyed.
 ERASED = "[erased]"
+#: What a sealed text reads where its key is not available (a hub reader without the
+#: laptop's ledger; keys never leave the ledger file).
+SEALED = "[sealed]"
 
 # --------------------------------------------------------------------------- texts
 #: (payload, field) pairs whose text is sealed; list fields are sealed item by item.
@@ -79,9 +83,11 @@ def is_sealed(event: SwarmEvent) -> bool:
     return bool(found)
 
 
-def unseal(event: SwarmEvent, lookup: Callable[[str], bytes | None]) -> SwarmEvent:
+def unseal(event: SwarmEvent, lookup: Callable[[str], bytes | None],
+           erased: Callable[[str], bool] = lambda _k: True) -> SwarmEvent:
     """The event with its sealed texts decrypted with ``lookup(key_id) -> key | None``;
-    a text whose key is gone (erased) reads ``[erased]``."""
+    a text whose key is gone reads ``[erased]`` when ``erased(key_id)`` (the key was
+    destroyed), else ``[sealed]`` (the key is elsewhere)."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -95,7 +101,7 @@ def unseal(event: SwarmEvent, lookup: Callable[[str], bytes | None]) -> SwarmEve
             return text
         key = lookup(key_id)
         if key is None:
-            return ERASED
+            return ERASED if erased(key_id) else SEALED
         try:
             return AESGCM(key).decrypt(raw[:12], raw[12:], event.event_id.encode()).decode()
         except (InvalidTag, ValueError):
@@ -130,9 +136,24 @@ def lookup_key(key_id: str) -> bytes | None:
     return None
 
 
+def key_erased(key_id: str) -> bool:
+    """True when an open ledger of this process destroyed the key ``key_id``."""
+    with _registry_lock:
+        ledgers = list(_registry)
+    for lg in ledgers:
+        try:
+            if lg._conn().execute("SELECT 1 FROM erased_keys WHERE key_id = ?", (key_id,)).fetchone():
+                return True
+        except (sqlite3.Error, AttributeError):
+            continue
+    return False
+
+
 def unseal_stored(event: SwarmEvent) -> SwarmEvent:
-    """``unseal`` with the keys of the open ledgers (what ``StoredEvent.event`` does)."""
-    return unseal(event, lookup_key) if is_sealed(event) else event
+    """``unseal`` with the keys of the open ledgers (what ``StoredEvent.event`` and
+    ``hub.protocol.HubRecord.event`` do): ``[erased]`` for a destroyed key, ``[sealed]``
+    for one this process does not have."""
+    return unseal(event, lookup_key, key_erased) if is_sealed(event) else event
 
 
 class SealText:
@@ -215,6 +236,8 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
             report.keys = len(ids)
             report.events = conn.execute(
                 f"SELECT count(*) FROM events WHERE tenant_id = ? AND {where}", (tenant_id, params)).fetchone()[0]
+            conn.executemany("INSERT OR IGNORE INTO erased_keys (key_id, erased_ns) VALUES (?, ?)",
+                             [(k, time.time_ns()) for k in ids])
             conn.execute(f"DELETE FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))
             conn.execute("INSERT INTO erasures (tenant_id, session_id, agent_id, keys, erased_ns) VALUES (?, ?, ?, ?, ?)",
                          (tenant_id, session_id, agent_id, report.keys, time.time_ns()))

@@ -194,6 +194,7 @@ def m011_erasure_keys(db: "sqlite_utils.Database") -> None:
     db.execute(
         "CREATE TABLE erasures (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, session_id TEXT, agent_id TEXT, "
         "keys INTEGER NOT NULL, erased_ns INTEGER NOT NULL)")
+    db.execute("CREATE TABLE erased_keys (key_id TEXT PRIMARY KEY, erased_ns INTEGER NOT NULL)")
 
 
 def m012_legal_holds(db: "sqlite_utils.Database") -> None:

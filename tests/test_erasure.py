@@ -127,3 +127,29 @@ def test_erase_deletes_the_analytics_rows(ledger_path, isolated_state):
     assert ch_rows(url, holding, {"s": PREFIX}) == [(2,)]  # bob's
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-1'") == [(0,)]
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-2'") == [(2,)]
+
+
+def test_hub_readers_open_sealed_texts_with_the_laptops_keys_and_say_erased(ledger_path, hub, tenant):
+    """Reading the hub's copy in the laptop's process opens the texts while the key
+    lives and says [erased] after; a process without the ledger says [sealed]."""
+    import subprocess
+    import sys
+
+    from ledger.erasure import SEALED, erase
+
+    ids = recorded(ledger_path, tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, hub).sync_once()
+        by_id = {r.event.event_id: r.event for r in hub.iter_log("web")}
+        assert by_id[ids[0]].decision.rationale == f"decide: {SECRET}"
+        erase(lg, tenant_id=tenant, session_id="s-1")
+        by_id = {r.event.event_id: r.event for r in hub.iter_log("web")}
+        assert by_id[ids[0]].decision.rationale == ERASED
+        assert by_id[ids[2]].decision.rationale == "bob keeps this"
+    body = next(bytes(r.body) for r in hub.iter_log("web") if PREFIX.encode() in bytes(r.body)
+                and b"bob" not in bytes(r.body))
+    out = subprocess.run([sys.executable, "-c", "import sys; from hub.protocol import HubRecord; "
+                          "r = HubRecord(b'0' * 10, 0, sys.stdin.buffer.read()); "
+                          "print(r.event.decision.rationale if r.event.decision else r.event.message.content)"],
+                         input=body, capture_output=True, check=True).stdout.decode().strip()
+    assert out == SEALED  # no ledger open in that process: the key is not here, not known erased
