@@ -23,6 +23,9 @@ Prints:
    durability with the default pipeline and with none (``policies=()``), for short
    decisions, messages holding 4 KB of tool output (source code) and messages holding a
    secret (the detect-secrets path), and the per-event cost in microseconds.
+5. the hash chain's cost (``ledger.chain``: body digest, link, head read, checkpoints):
+   ``Recorder.decision()`` in group and normal durability with the chain as shipped
+   against the same code with the chain steps stubbed out (best of 3 alternating runs).
 Parts 1-3 run with the default pipeline (redaction on), as users get it.
 """
 
@@ -111,6 +114,54 @@ def bench_record(path: Path, n: int, durability: str, **group) -> tuple[float, L
     return rate(n, elapsed), lg
 
 
+class _NoChain:
+    """Stubs out the hash chain's steps (digest, head read, link, checkpoints) for part 4."""
+
+    def __enter__(self):
+        import ledger.rows as rows
+        import ledger.store as store
+
+        fixed = b"\0" * 32
+
+        class _Digest:
+            def __init__(self, _body):
+                pass
+
+            def digest(self):
+                return fixed
+
+        self.saved = (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+                      Ledger._seal_rows, Ledger._sealed_rows)
+        rows._sha256 = _Digest
+        store.chain.head = lambda conn, ledger_id: (0, fixed)
+        store.chain.link = lambda prev, d: fixed
+        store.checkpoints.due = lambda a, b, interval=None: False
+        Ledger._seal_rows = lambda self, conn, r: (list(r), 0)
+        Ledger._sealed_rows = lambda self, conn, mark, r, inserted: None
+        return self
+
+    def __exit__(self, *exc):
+        import ledger.rows as rows
+        import ledger.store as store
+
+        (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+         Ledger._seal_rows, Ledger._sealed_rows) = self.saved
+
+
+def bench_chain(d: Path, n: int, durability: str) -> tuple[float, float]:
+    """Best-of-3 events/s with and without the hash chain, alternating runs."""
+    with_chain, without = [], []
+    for k in range(3):
+        r, lg = bench_record(d / f"chain-{durability}-{k}.db", n, durability)
+        lg.close()
+        with_chain.append(r)
+        with _NoChain():
+            r, lg = bench_record(d / f"nochain-{durability}-{k}.db", n, durability)
+            lg.close()
+        without.append(r)
+    return max(with_chain), max(without)
+
+
 def bench_fsync_loop(directory: Path, n: int) -> float:
     path = directory / "fsync.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -195,6 +246,12 @@ def main() -> None:
                   f"({1e6 / with_p:7.1f} us/span, +{extra:.1f} us/span, {with_p / base_n:.1%} of no-processor rate)")
 
         bench_redaction(d, 1_000 if args.quick else 10_000)
+
+        print("\n5. hash chain cost (digest + link + head read + checkpoints), best of 3 alternating runs")
+        for durability, count in (("group", n_bulk), ("normal", n_commit * 5)):
+            on, off = bench_chain(d, count, durability)
+            print(f"   {durability:6} mode, chain off / on     : {off:10,.0f} / {on:10,.0f} events/s  "
+                  f"({1e6 / on - 1e6 / off:+.1f} us/event, {on / off:.1%} of the rate without it)")
 
 
 def bench_redaction(d: Path, n: int) -> None:

@@ -40,6 +40,10 @@ COMMANDS: dict[str, str] = {
     "serve": "cli.agents:serve_cmd",
     "blame": "cli.blaming:blame_cmd",
     "ui": "cli.ui:ui_cmd",
+    "verify": "cli.trust:verify_cmd",
+    "erase": "cli.trust:erase_cmd",
+    "gc": "cli.trust:gc_cmd",
+    "hold": "cli.trust:hold_group",
 }
 
 

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     secret_files: list[str] | None = None
     #: Secret-file paths whose content IS stored; unset: ``DEFAULT_ALLOW`` (.env.example, ...).
     secret_files_allow: list[str] | None = None
+    #: Retention per event kind and project (``ledger.retention``; ``[retention]`` in
+    #: ledger.toml): ``{"span": "30d", "projects": {"web": {"message": "365d"}}}``.
+    retention: dict = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ __all__ = [
     "MomentNotFound",
     "CorruptEvent",
     "VoteRefused",
+    "ChainBroken",
     "InvalidEvent",
     "ContentTooLarge",
     "EventTooLarge",
@@ -77,3 +78,8 @@ class CorruptEvent(LedgerError, ValueError):
 class VoteRefused(LedgerError, ValueError):
     """A vote (``ledger approve``/``ledger reject``) cannot be recorded: its target is not
     a file change or a decision, is itself a vote, or a rejection has no reason."""
+
+
+class ChainBroken(LedgerError):
+    """The hash chain does not verify (or a proof cannot be read); the message names the
+    first problem. Run ``ledger verify`` to see every problem."""

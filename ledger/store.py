@@ -12,6 +12,7 @@ Each thread gets its own connection; a ``Ledger`` may be shared between threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -22,7 +23,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 
 from ledger import blobs as blobstore
-from ledger import owners
+from ledger import chain, checkpoints, keys, owners
 from ledger.errors import (
     DuplicateEventId,
     ContentTooLarge,
@@ -119,8 +120,19 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
                 insert_sql=insert_rows_sql,
                 lookup_sql=BODY_SQL,
                 body_index=INSERT_COLUMNS.index("body"),
+                seal=self._seal_rows,
+                sealed=self._sealed_rows,
             )
         self.ledger_id = self._ensure_ledger_id()
+        self._sealing = self._conn().execute("SELECT value FROM meta WHERE key = 'seal_text'").fetchone()
+        if self._sealing is not None and self._sealing[0] == "on":
+            from ledger.erasure import SealText
+
+            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self)])
+        if self._sealing is not None:
+            from ledger import erasure
+
+            erasure.register(self)
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
@@ -366,7 +378,9 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
                 )
         if is_file_change(event):
             self._check_file_change(conn, event, blobs)
-        cur = conn.execute(INSERT_SQL, event_row(event, body, time.time_ns()))
+        row = event_row(event, body, time.time_ns())
+        head_seq, previous = chain.head(conn, self.ledger_id)
+        cur = conn.execute(INSERT_SQL, row[:-1] + (chain.link(previous, row[-2]),))
         if cur.rowcount == 0:
             row = conn.execute(
                 "SELECT seq, body FROM events WHERE event_id = ?", (event.event_id,)
@@ -380,9 +394,58 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         seq = cur.lastrowid
         if is_file_change(event):
             self._project_path_state(conn, event, seq)
+        if checkpoints.due(head_seq, seq):
+            self._write_checkpoint(conn)
         if self._group is not None:  # lets group-mode submit() see this uncommitted id
             self._group.note(event.event_id, body)
         return Appended(seq=seq, event_id=event.event_id, inserted=True)
+
+    # ------------------------------------------------------------------ hash chain
+    def _seal_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> tuple[list[tuple], int]:
+        """Group commit: chain buffered rows about to be inserted (``ledger.chain``)."""
+        return chain.seal_rows(conn, self.ledger_id, rows)
+
+    def _sealed_rows(self, conn: sqlite3.Connection, head_seq: int, rows: Sequence[tuple], inserted: int) -> None:
+        """Group commit, after the insert: repair the links if some rows were skipped
+        (ids stored meanwhile by another process), write a checkpoint when due."""
+        if inserted != len(rows):
+            chain.rechain(conn, self.ledger_id, head_seq)
+        if inserted and checkpoints.due(head_seq, head_seq + inserted):
+            self._write_checkpoint(conn)
+
+    def _write_checkpoint(self, conn: sqlite3.Connection) -> "checkpoints.Checkpoint | None":
+        """Sign and store a checkpoint of the current head (inside the write). A key that
+        cannot be read or made costs the checkpoint, never the write (logged)."""
+        seq, head = chain.head(conn, self.ledger_id)
+        if seq == 0:
+            return None
+        try:
+            cp = checkpoints.sign(self.path, self.ledger_id, seq, head)
+        except (OSError, ValueError) as exc:
+            logging.getLogger(__name__).warning(
+                "ledger %s: checkpoint at seq %d not signed: %s (check %s)", self.path, seq, exc,
+                keys.key_path(self.path))
+            return None
+        checkpoints.store(conn, cp)
+        return cp
+
+    def set_sealing(self, on: bool) -> None:
+        """Turn sealing of texts (``ledger.erasure``) on or off for this ledger file: kept
+        in its meta table, so every process that opens it afterwards seals (this object
+        too, from now on)."""
+        from ledger import erasure
+
+        with self.write_transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seal_text', ?)", ("on" if on else "off",))
+        steps = [s for s in self.pipeline.steps if not isinstance(s, erasure.SealText)]
+        self.pipeline = Pipeline([*steps, erasure.SealText(self)] if on else steps)
+        erasure.register(self)
+
+    def checkpoint(self) -> "checkpoints.Checkpoint | None":
+        """Sign a checkpoint of the chain's head now (``ledger.checkpoints``); None for an
+        empty ledger. Raises ``StoreError``."""
+        with self.write_transaction() as conn:
+            return self._write_checkpoint(conn)
 
     def _check_file_change(self, conn: sqlite3.Connection, event: SwarmEvent,
                            blobs: Mapping[str, bytes]) -> None:
