@@ -18,7 +18,15 @@ Prints:
 2. per-event commits/s in ``full`` durability (one fsynced commit per record call)
    against a bare ``write`` + ``fsync`` loop on the same disk;
 3. the span processor's overhead: spans/s of the same workload with no processor and
-   with ``LedgerSpanProcessor`` (group and full durability).
+   with ``LedgerSpanProcessor`` (group and full durability);
+4. redaction's overhead (``ledger.redaction``, on by default): events/s in group
+   durability with the default pipeline and with none (``policies=()``), for short
+   decisions, messages holding 4 KB of tool output (source code) and messages holding a
+   secret (the detect-secrets path), and the per-event cost in microseconds.
+5. the hash chain's cost (``ledger.chain``: body digest, link, head read, checkpoints):
+   ``Recorder.decision()`` in group and normal durability with the chain as shipped
+   against the same code with the chain steps stubbed out (best of 3 alternating runs).
+Parts 1-3 run with the default pipeline (redaction on), as users get it.
 """
 
 from __future__ import annotations
@@ -106,6 +114,54 @@ def bench_record(path: Path, n: int, durability: str, **group) -> tuple[float, L
     return rate(n, elapsed), lg
 
 
+class _NoChain:
+    """Stubs out the hash chain's steps (digest, head read, link, checkpoints) for part 4."""
+
+    def __enter__(self):
+        import ledger.rows as rows
+        import ledger.store as store
+
+        fixed = b"\0" * 32
+
+        class _Digest:
+            def __init__(self, _body):
+                pass
+
+            def digest(self):
+                return fixed
+
+        self.saved = (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+                      Ledger._seal_rows, Ledger._sealed_rows)
+        rows._sha256 = _Digest
+        store.chain.head = lambda conn, ledger_id: (0, fixed)
+        store.chain.link = lambda prev, d: fixed
+        store.checkpoints.due = lambda a, b, interval=None: False
+        Ledger._seal_rows = lambda self, conn, r: (list(r), 0)
+        Ledger._sealed_rows = lambda self, conn, mark, r, inserted: None
+        return self
+
+    def __exit__(self, *exc):
+        import ledger.rows as rows
+        import ledger.store as store
+
+        (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+         Ledger._seal_rows, Ledger._sealed_rows) = self.saved
+
+
+def bench_chain(d: Path, n: int, durability: str) -> tuple[float, float]:
+    """Best-of-3 events/s with and without the hash chain, alternating runs."""
+    with_chain, without = [], []
+    for k in range(3):
+        r, lg = bench_record(d / f"chain-{durability}-{k}.db", n, durability)
+        lg.close()
+        with_chain.append(r)
+        with _NoChain():
+            r, lg = bench_record(d / f"nochain-{durability}-{k}.db", n, durability)
+            lg.close()
+        without.append(r)
+    return max(with_chain), max(without)
+
+
 def bench_fsync_loop(directory: Path, n: int) -> float:
     path = directory / "fsync.bin"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -188,6 +244,43 @@ def main() -> None:
             extra = 1e6 / with_p - 1e6 / base_n
             print(f"   LedgerSpanProcessor, {durability:5} mode  : {with_p:12,.0f} spans/s  "
                   f"({1e6 / with_p:7.1f} us/span, +{extra:.1f} us/span, {with_p / base_n:.1%} of no-processor rate)")
+
+        bench_redaction(d, 1_000 if args.quick else 10_000)
+
+        print("\n5. hash chain cost (digest + link + head read + checkpoints), best of 3 alternating runs")
+        for durability, count in (("group", n_bulk), ("normal", n_commit * 5)):
+            on, off = bench_chain(d, count, durability)
+            print(f"   {durability:6} mode, chain off / on     : {off:10,.0f} / {on:10,.0f} events/s  "
+                  f"({1e6 / on - 1e6 / off:+.1f} us/event, {on / off:.1%} of the rate without it)")
+
+
+def bench_redaction(d: Path, n: int) -> None:
+    """Part 4: the same workloads with the default pipeline (redaction on) and none."""
+    source = (Path(__file__).resolve().parent.parent / "ledger" / "store.py").read_text()[:4096]
+    fake = "ghp_" + "0aB1cD2eF3gH4iJ5kL6mN7oP8qR9sT0uV1wX"  # FAKE token, built here
+    workloads = {
+        "short decision": lambda rec, i: rec.decision(f"decision {i}: retry the flaky step", confidence=0.5),
+        "4 KB tool output": lambda rec, i: rec.message(f"call {i}\n{source}"),
+        "message with a secret": lambda rec, i: rec.message(f"call {i}: export GH_TOKEN={fake}"),
+    }
+    print("\n4. redaction overhead (group durability; default pipeline vs policies=())")
+    for name, work in workloads.items():
+        rates = {}
+        for label, policies in (("on", None), ("off", ())):
+            lg = Ledger(d / f"redact-{name[:5]}-{label}.db", durability="group", policies=policies)
+            rec = Recorder(lg, project_id="bench", agent_id="a", session_id="s", link_spans=False)
+            for i in range(20):
+                work(rec, i)  # warm up (imports detect-secrets when a text needs it)
+            lg.flush()
+            start = time.perf_counter()
+            for i in range(n):
+                work(rec, i)
+            lg.flush()
+            rates[label] = rate(n, time.perf_counter() - start)
+            lg.close()
+        extra = 1e6 / rates["on"] - 1e6 / rates["off"]
+        print(f"   {name:22}: on {rates['on']:9,.0f}/s  off {rates['off']:9,.0f}/s  "
+              f"({rates['on'] / rates['off']:6.1%} of off, {extra:+8.1f} us/event)")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,17 @@ COMMANDS: dict[str, str] = {
     "ingest": "cli.analytics:ingest_cmd",
     "sql": "cli.analytics:sql_cmd",
     "audit": "cli.analytics:audit_group",
+    "approve": "cli.approvals:approve_cmd",
+    "reject": "cli.approvals:reject_cmd",
     "agent": "cli.agents:agent_group",
     "hook": "cli.agents:hook_cmd",
     "serve": "cli.agents:serve_cmd",
     "blame": "cli.blaming:blame_cmd",
     "ui": "cli.ui:ui_cmd",
+    "verify": "cli.trust:verify_cmd",
+    "erase": "cli.trust:erase_cmd",
+    "gc": "cli.trust:gc_cmd",
+    "hold": "cli.trust:hold_group",
 }
 
 

@@ -235,10 +235,11 @@ def _run(app: AppContext, name: str, opts: dict, **params) -> None:
 
 @click.group("audit")
 def audit_group():
-    """Ready audit reports over the tenant's analytics events.
+    """Ready audit reports over the tenant's analytics events, and `unapproved`.
 
-    Each report is a documented SQL file (`ledger audit sql NAME` prints it) to copy
-    and adapt. --project limits a report to one project (default: every project of
+    `ledger audit unapproved` reads the local ledger (no analytics extra needed): the
+    risky changes no approval covers. Every other report is a documented SQL file
+    (`ledger audit sql NAME` prints it) over ClickHouse, to copy and adapt. --project limits a report to one project (default: every project of
     --tenant). New local events are ingested first (--no-ingest skips that); reports run
     in the same sandbox and limits as `ledger sql`.
 
@@ -249,6 +250,7 @@ def audit_group():
       ledger audit reverted --max-confidence 0.6
       ledger audit agents --since "1 week ago"
       ledger audit why src/app.py
+      ledger audit unapproved --since "1 week ago"
     """
 
 
@@ -355,3 +357,12 @@ def audit_sql_cmd(name):
     if name not in AUDITS:
         raise LedgerError(f"unknown report {name!r}; reports: {', '.join(AUDITS)}")
     click.echo(AUDITS[name].sql(), nl=False)
+
+
+def _add_local_audits() -> None:
+    from cli.approvals import unapproved_cmd  # light: the library loads when it runs
+
+    audit_group.add_command(unapproved_cmd)
+
+
+_add_local_audits()

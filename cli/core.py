@@ -63,7 +63,9 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
     One line per event: local time, short event id (enough to be unique; give it to
     `ledger show`), kind, agent, and the path/operation or the first line of the text;
     with PATH (or -p/--stat) a file change also shows why: the first line of the decision
-    behind it. Long output goes through the pager on a terminal.
+    behind it. A risky file change is marked [risk: TAG, ...] (`ledger show` gives the
+    reasons; --json adds "risk" to each file change; docs/trust.md). Long output goes
+    through the pager on a terminal.
 
     \b
     Examples:
@@ -84,8 +86,9 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
         path=path, agent_id=agent, kind=kind, commit=commit, session_id=session, trace_id=trace,
         since=since, until=until, limit=limit or None, descending=not oldest_first))
     fmt = "json" if as_json else fmt
+    risk = _risk_of(app, history)
     if fmt in ("json", "jsonl"):
-        rows = [entry_dict(e) for e in entries]
+        rows = [_with_risk(entry_dict(e), e, risk) for e in entries]
         emit_json(rows) if fmt == "json" else emit_jsonl(rows)
         return
     if not entries:
@@ -95,14 +98,32 @@ def log_cmd(app, path: str | None, limit: int, since: str | None, until: str | N
 
     ids = [e.event_id for e in entries]
     short = _short_ids(app.ledger, ids) if source == "local" else {i: i for i in ids}
-    page(_log_lines(history, entries, short, patch=patch, stat=stat, why=bool(path) or patch or stat))
+    page(_log_lines(history, entries, short, patch=patch, stat=stat, why=bool(path) or patch or stat, risk=risk))
     if limit and len(entries) == limit:
         click.echo(f"(showing the {limit} {'oldest' if oldest_first else 'newest'}; "
                    "--limit 0 shows all)", err=True)
 
 
-def _log_lines(history, entries, short: dict[str, str], *, patch: bool, stat: bool, why: bool) -> list[str]:
-    """The text lines of `ledger log` (see its help); ``why``: a file change's decision."""
+def _risk_of(app, history):
+    """``event -> [RiskTag]`` with the configured rules (``ledger.risk``), content read
+    from ``history``."""
+    from ledger.risk import RiskRules
+
+    rules = RiskRules.from_settings(app.settings)
+    return lambda event: rules.tags(event, history.read_blob)
+
+
+def _with_risk(d: dict, entry, risk) -> dict:
+    """``entry_dict`` of a file change plus ``risk``: its tags with reasons (``[]``: none)."""
+    if entry.event is not None and entry.event.state_change is not None:
+        d["risk"] = [t.to_dict() for t in risk(entry.event)]
+    return d
+
+
+def _log_lines(history, entries, short: dict[str, str], *, patch: bool, stat: bool, why: bool,
+               risk=None) -> list[str]:
+    """The text lines of `ledger log` (see its help); ``why``: a file change's decision;
+    ``risk``: ``event -> [RiskTag]``, shown as ``[risk: tag, ...]`` after a change."""
     from replay.views import change_patch, first_line, summary_line
 
     width = max(len(s) for s in short.values())
@@ -114,7 +135,9 @@ def _log_lines(history, entries, short: dict[str, str], *, patch: bool, stat: bo
         if ev is None:
             lines.append(head + f"{'(corrupt)':<12}  {e.error}")
             continue
-        lines.append(head + f"{ev.kind:<12}  {(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}")
+        tags = risk(ev) if risk is not None and ev.state_change is not None else []
+        marker = f"  [risk: {', '.join(t.tag for t in tags)}]" if tags else ""
+        lines.append(head + f"{ev.kind:<12}  {(ev.agent_id or '-')[:28]:<28}  {summary_line(ev)}{marker}")
         if ev.state_change is None:
             continue
         if why and ev.caused_by:
@@ -145,6 +168,12 @@ def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str
     return out
 
 
+def _vote_line(v: dict) -> str:
+    """One vote (``VoteRecord.to_dict``) for people: verdict, who, vote id, reason."""
+    who = "/".join(p for p in (v["user_id"], v["agent_id"]) if p) or "(anonymous)"
+    return f"{v['verdict']} by {who} ({v['vote_id']})" + (f": {v['reason']}" if v["reason"] else "")
+
+
 @click.command("show")
 @click.argument("event_id", metavar="EVENT")
 @click.option("-p", "--patch", is_flag=True, help="Also print the unified diff of a file change.")
@@ -152,7 +181,8 @@ def _field_lines(prefix: str, data: dict, skip: set[str]) -> list[tuple[str, str
 @pass_app
 def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
     """Show one event in full: EVENT is an event id or a unique prefix (see `ledger log`).
-    A decision also lists the changes it caused.
+    A decision also lists the changes it caused and the votes on it; a file change its
+    risk tags and whether an approval covers it (docs/trust.md).
 
     \b
     Examples:
@@ -162,16 +192,28 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
     """
     from replay.views import change_patch, entry_dict, event_dict, printable, summary_line
 
+    from ledger.approvals import coverage_of, votes_on
+
     stored = app.ledger.get(event_id.strip().lower(), tenant_id=app.tenant)
     ev = stored.event
     caused = []
+    history = app.history(ev.project_id)
     if ev.kind == "decision":
-        history = app.history(ev.project_id)
         from replay import LogQuery
 
         caused = history.select(LogQuery(caused_by=ev.event_id, descending=False))
+    extra: dict = {}
+    tags = []
+    if ev.kind == "decision":
+        extra["caused"] = [entry_dict(e) for e in caused]
+        if ev.vote is None:
+            extra["votes"] = [v.to_dict() for v in votes_on(app.ledger, app.tenant, ev.event_id)]
+    elif ev.kind == "state_change":
+        tags = _risk_of(app, history)(ev)
+        extra["risk"] = [t.to_dict() for t in tags]
+        extra["approval"] = coverage_of(app.ledger, ev, allow_self=app.settings.approvals_allow_self).to_dict()
     if as_json:
-        emit_json({**event_dict(stored), **({"caused": [entry_dict(e) for e in caused]} if ev.kind == "decision" else {})})
+        emit_json({**event_dict(stored), **extra})
         return
     lines = [
         ("event", ev.event_id),
@@ -186,6 +228,17 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
         "trace_id", "span_id")}, set())
     payload = envelope[ev.kind]
     lines += _field_lines("", payload, {"diff_patch"})
+    if ev.vote is not None:
+        lines.append(("vote", f"{ev.vote.verdict.value} {ev.vote.target_event_id}"))
+    if stored.shared_from:
+        lines.append(("shared from", stored.shared_from))
+    if tags:
+        lines.append(("risk", "\n".join(f"{t.tag}: {t.reason}" for t in tags)))
+    if "approval" in extra and (tags or extra["approval"]["votes"]):
+        a = extra["approval"]
+        lines.append(("approval", "\n".join([a["status"]] + [_vote_line(v) for v in a["votes"]])))
+    if extra.get("votes"):
+        lines.append(("votes", "\n".join(_vote_line(v) for v in extra["votes"])))
     if stored.hub_versionstamp:
         lines.append(("hub", f"synced, position {stored.hub_versionstamp.hex()}"))
     elif stored.sync_error:
@@ -203,7 +256,7 @@ def show_cmd(app, event_id: str, patch: bool, as_json: bool) -> None:
             click.echo(f"{'':<{width}}  {more}")
     if patch and ev.kind == "state_change":
         click.echo()
-        text, _, _ = change_patch(ev, app.history(ev.project_id).read_blob)
+        text, _, _ = change_patch(ev, history.read_blob)
         if text:
             click.echo(text, nl=False)
         else:

@@ -121,7 +121,8 @@ def _git_demo(ledger: Ledger, workdir: Path, repo: Path, progress, import_progre
         progress(f"replaying at commit {commit[:12]} and comparing with git archive")
         truth = git_archive_to(repo, commit, workdir / "truth" / commit)
         report.checks.append(_replay_and_check(ledger, report.project, commit, workdir / "replay" / commit,
-                                               lambda out, truth=truth: compare_trees(out, truth)))
+                                               lambda out, skip, truth=truth: compare_trees(
+                                                   out, _without(truth, skip))))
     report.recent = _recent(ledger, report.project)
     return report
 
@@ -179,7 +180,7 @@ def _sdk_demo(ledger: Ledger, workdir: Path, progress) -> DemoReport:
         progress(f"replaying at {at} and comparing with what the session wrote")
         report.checks.append(_replay_and_check(
             ledger, report.project, at, workdir / "replay" / f"moment-{i}",
-            lambda out, expected=expected: compare_snapshots(snapshot(out), expected)))
+            lambda out, skip, expected=expected: compare_snapshots(snapshot(out), expected)))
     report.recent = _recent(ledger, report.project)
     return report
 
@@ -190,7 +191,16 @@ def _replay_and_check(ledger: Ledger, project: str, at: str, out: Path, check) -
     result = replay_local(ledger, TENANT, project, moment, out)
     seconds = time.perf_counter() - started
     return ReplayCheck(at=at, moment=moment.describe(), files=result.files + result.symlinks,
-                       conflicts=len(result.conflicts), seconds=seconds, differences=check(out))
+                       conflicts=len(result.conflicts), seconds=seconds,
+                       differences=check(out, [u.path for u in result.unrestored]))
+
+
+def _without(truth: Path, paths: list[str]) -> Path:
+    """``truth`` minus ``paths``: files whose content the ledger withheld (secret files,
+    ``ledger.secret_files``) are not restored by replay, so they are not compared."""
+    for path in paths:
+        (truth / path).unlink(missing_ok=True)
+    return truth
 
 
 def _recent(ledger: Ledger, project: str, n: int = 5) -> list[str]:

@@ -228,18 +228,29 @@ def bundle_export_cmd(app, since, all_tenants, file, as_json) -> None:
 @click.option("--cluster-file", type=click.Path(dir_okay=False), default=None,
               help="FoundationDB cluster file [default: the gateway at hub_url if set, else the configured one].")
 @click.option("--expect-key", help="Refuse the bundle unless signed by this key fingerprint.")
+@click.option("--local", "into_local", is_flag=True,
+              help="Import into this laptop's ledger instead of the hub; each new event records "
+                   "where it came from (shared_from, shown by `ledger show`).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @json_option
 @pass_app
-def bundle_import_cmd(app, cluster_file, expect_key, file, as_json) -> None:
+def bundle_import_cmd(app, cluster_file, expect_key, into_local, file, as_json) -> None:
     """Verify FILE completely, then write its events to the hub exactly once (re-importing
     writes nothing twice). An altered bundle is refused before anything is written.
+    With --local the events go into the local ledger instead, marked shared_from the
+    bundle (its file, ledger id and key), and sync to the hub from here like any.
 
     \b
     Examples:
       ledger --tenant acme bundle import --cluster-file /etc/foundationdb/fdb.cluster ann.clb
       ledger bundle import --expect-key 3f9a0c12b7de4411 ann.clb
+      ledger bundle import --local --expect-key 3f9a0c12b7de4411 ann.clb   # another team's knowledge
     """
+    if into_local:
+        from syncer.shared import import_bundle_local
+
+        _echo_shared(import_bundle_local(app.ledger, file, tenant_id=app.tenant, expect_key=expect_key), as_json)
+        return
     from syncer.bundles import import_bundle
 
     report = import_bundle(app.hub(cluster_file), file, expect_key=expect_key)
@@ -251,3 +262,17 @@ def bundle_import_cmd(app, cluster_file, expect_key, file, as_json) -> None:
     if report.conflicts:
         click.secho(f"{len(report.conflicts)} events conflict with different content on the hub (not written): "
                     + ", ".join(report.conflicts[:5]), fg="yellow", err=True)
+
+
+def _echo_shared(report, as_json: bool) -> None:
+    """Print a ``syncer.shared.SharedImport``."""
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    click.echo(f"Imported from {report.source}: {report.written:,} events written, {report.already_here:,} "
+               f"already here, {report.other_tenant:,} of other tenants skipped"
+               + (f", {report.missing_content:,} without content skipped" if report.missing_content else "") + ".")
+    for item in report.refused[:5]:
+        click.secho(f"refused {item['event_id']}: {item['reason']}", fg="yellow", err=True)
+    if len(report.refused) > 5:
+        click.secho(f"... and {len(report.refused) - 5} more refused", fg="yellow", err=True)

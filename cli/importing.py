@@ -16,6 +16,7 @@ def import_group() -> None:
     Examples:
       ledger import git ~/src/app
       ledger import git . --rev v2.0 --project app
+      ledger import ledger /mnt/ann/ledger.db        # another ledger's events, with provenance
     """
 
 
@@ -97,3 +98,25 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
         click.echo(f"Skipped {summary.skipped_submodule_changes:,} submodule changes (like git archive).")
     for skipped in summary.skipped_paths:
         click.echo(f"skipped {skipped.path!s} in commit {skipped.commit[:12]}: {skipped.reason}", err=True)
+
+
+@import_group.command("ledger")
+@click.argument("other", type=click.Path(exists=True, dir_okay=False))
+@json_option
+@pass_app
+def import_ledger_cmd(app, other: str, as_json: bool) -> None:
+    """Import the events (of --tenant) and their content of another ledger file OTHER.
+
+    Each new event keeps its id and bytes and records where it came from (shared_from:
+    the other ledger's id and path), shown by `ledger show` and in `ledger log --json`.
+    Events already here are left as they are; re-importing adds nothing.
+
+    \b
+    Examples:
+      ledger import ledger /mnt/backup/ann-ledger.db
+      ledger --tenant acme import ledger ../team-b/ledger.db --json
+    """
+    from cli.hub import _echo_shared
+    from syncer.shared import import_ledger_local
+
+    _echo_shared(import_ledger_local(app.ledger, other, tenant_id=app.tenant), as_json)

@@ -97,6 +97,21 @@ def replay_cmd(app, when: str, out_dir: str, strict: bool, force: bool, source: 
             click.echo(f"    {c}", err=True)
         if len(report.conflicts) > 20:
             click.echo(f"    ... {len(report.conflicts) - 20:,} more (see --json)", err=True)
+    _show_unrestored(report.unrestored)
+
+
+def _show_unrestored(unrestored) -> None:
+    """Warn about files a replay or restore could not write (content withheld)."""
+    if not unrestored:
+        return
+    from replay.views import printable
+
+    click.secho(f"  {len(unrestored):,} file(s) not restored: their content was withheld when recorded "
+                "(secret files keep only their hash; see docs/trust.md):", fg="yellow", err=True)
+    for u in unrestored[:50]:
+        click.echo(f"    {printable(u.path)} ({u.reason})", err=True)
+    if len(unrestored) > 50:
+        click.echo(f"    ... {len(unrestored) - 50:,} more (see --json)", err=True)
 
 
 @click.command("diff")
@@ -139,6 +154,8 @@ def diff_cmd(app, a: str, b: str, stat: bool, source: str, as_json: bool) -> Non
                 "added": "added", "removed": "removed", "mode_changed": f"mode {p.old_mode} -> {p.new_mode}",
             }.get(p.status, "modified")
             counts = "binary" if p.binary else f"+{p.lines_added} -{p.lines_removed}"
+            if p.withheld:
+                counts = f"content withheld ({p.withheld})"
             if p.status == "mode_changed":
                 counts = ""
             click.echo(f" {p.path:<{width}} | {detail:<8} {counts}".rstrip())
@@ -149,7 +166,9 @@ def diff_cmd(app, a: str, b: str, stat: bool, source: str, as_json: bool) -> Non
             else:
                 mode = p.new_mode or p.old_mode
             click.secho(f"{p.status} {p.path} ({mode})", bold=True)
-            if p.binary:
+            if p.withheld:
+                click.echo(f"Content withheld ({p.withheld}): recorded by hash only")
+            elif p.binary:
                 click.echo("Binary content differs")
             elif p.patch:
                 click.echo(p.patch, nl=False)
@@ -253,6 +272,7 @@ def _show_plan(plan, dry_run: bool) -> None:
                     fg="yellow", err=True)
         for u in plan.unseen[:50]:
             click.echo(f"  {printable(u.path)}", err=True)
+    _show_unrestored(plan.unrestored)
     if not plan.writes and not plan.deletes:
         click.echo(f"Nothing to restore: {plan.root} already matches {plan.moment.describe()} "
                    f"({plan.unchanged:,} paths).")

@@ -70,3 +70,10 @@ class HubAuthError(HubFailure):
     def __init__(self, message: str, reason: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class HubChainRefused(HubError):
+    """The hub refused a laptop's hash chain (links that do not follow the head it holds,
+    a checkpoint that does not verify, another key for a registered ledger); nothing of
+    the request was stored. The message says which seq and why: run ``ledger verify``
+    on the laptop, then ``ledger verify --source hub``."""

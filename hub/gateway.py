@@ -238,6 +238,32 @@ def _write_events(call: Call) -> dict:
                          for o in outcomes]}
 
 
+def _chain_key(call: Call) -> dict:
+    return {"new": call.hub.register_chain_key(call.param("ledger"), unb64(call.json()["public_key"]))}
+
+
+def _chain_append(call: Call) -> dict:
+    from hub.protocol import HubLink
+
+    data = call.json()
+    links = [HubLink.from_wire(w) for w in data.get("links", [])]
+    seq, head = call.hub.append_chain(call.param("ledger"), links, list(data.get("checkpoints", [])))
+    return {"head_seq": seq, "head": head.hex()}
+
+
+def _chain_state(call: Call) -> dict:
+    after = int(call.request.query_params.get("after", "0"))
+    limit = min(max(int(call.request.query_params.get("limit", "10000")), 1), 10_000)
+    st = call.hub.chain_state(call.param("ledger"), after, limit)
+    return {"public_key": b64(st["public_key"]) if st["public_key"] else None,
+            "head": [st["head"][0], bytes(st["head"][1]).hex()] if st["head"] else None,
+            "links": [lk.to_wire() for lk in st["links"]], "checkpoints": st["checkpoints"]}
+
+
+def _chain_ledgers(call: Call) -> dict:
+    return {"ledgers": call.hub.chain_ledgers()}
+
+
 def _hex_arg(call: Call, name: str) -> bytes | None:
     value = call.request.query_params.get(name)
     if value is None:
@@ -343,6 +369,10 @@ def create_app(db, *, rate: float = 50.0, burst: int = 200) -> Starlette:
         g.route(API + "/events", _write_events, "write", ["POST"], EVENTS_BODY_BYTES),
         g.route(API + "/projects/{project}/log", _read_log, "read", ["GET"]),
         g.route(API + "/projects/{project}/laptops", _laptops, "read", ["GET"]),
+        g.route(API + "/chains", _chain_ledgers, "read", ["GET"]),
+        g.route(API + "/chains/{ledger}", _chain_state, "read", ["GET"]),
+        g.route(API + "/chains/{ledger}/key", _chain_key, "write", ["POST"]),
+        g.route(API + "/chains/{ledger}/links", _chain_append, "write", ["POST"], EVENTS_BODY_BYTES),
         g.route(API + "/projects/{project}/blobs/missing", _missing, "write", ["POST"]),
         g.route(API + "/projects/{project}/blobs", _put_blobs, "write", ["POST"], BLOBS_BODY_BYTES),
         g.route(blob, _read_blob, "read", ["GET"]),

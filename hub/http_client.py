@@ -97,6 +97,34 @@ class HttpHub:
                           json={"origin": origin, "last_seq": last_seq, "events": [b64(bytes(e.body)) for e in events]})
         return [WriteOutcome(o["event_id"], bytes.fromhex(o["position"]), o["inserted"]) for o in data["outcomes"]]
 
+    # -- hash chains (hub.chains) -------------------------------------------------------
+    def register_chain_key(self, ledger_id: str, public_key: bytes) -> bool:
+        return self._call("POST", f"/chains/{ledger_id}/key", what="register the ledger's key",
+                          json={"public_key": b64(bytes(public_key))})["new"]
+
+    def append_chain(self, ledger_id: str, links: Sequence, checkpoints: Sequence[dict] = ()) -> tuple[int, bytes]:
+        links = list(links)
+        result = None
+        for start in range(0, max(1, len(links)), 2000):
+            last = start + 2000 >= len(links)
+            data = self._call("POST", f"/chains/{ledger_id}/links", what="send the ledger's chain", json={
+                "links": [lk.to_wire() for lk in links[start:start + 2000]],
+                "checkpoints": list(checkpoints) if last else []})
+            result = (data["head_seq"], bytes.fromhex(data["head"]))
+        return result
+
+    def chain_state(self, ledger_id: str, after_seq: int = 0, limit: int = 10_000) -> dict:
+        from hub.protocol import HubLink
+
+        data = self._call("GET", f"/chains/{ledger_id}", what="read the ledger's chain",
+                          params={"after": after_seq, "limit": limit})
+        return {"public_key": unb64(data["public_key"]) if data["public_key"] else None,
+                "head": (data["head"][0], bytes.fromhex(data["head"][1])) if data["head"] else None,
+                "links": [HubLink.from_wire(w) for w in data["links"]], "checkpoints": data["checkpoints"]}
+
+    def chain_ledgers(self) -> list[str]:
+        return self._call("GET", "/chains", what="list ledger chains")["ledgers"]
+
     def missing_blobs(self, project_id: str, digests: Iterable[str]) -> list[str]:
         digests = list(dict.fromkeys(digests))
         if not digests:

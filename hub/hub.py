@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Sequence
 
-from hub import blobs as blob_store, log
+from hub import blobs as blob_store, chains, log
 from hub.connection import converted, transactional
 from hub.layout import TenantLayout
 from hub.protocol import BlobHeader, HubRecord, WriteOutcome, iter_log
@@ -88,6 +88,33 @@ class Hub:
     def laptops(self, project_id: str) -> dict[str, tuple[int, int, bytes]]:
         """``{ledger_id: (last_seq, wall_ns, 10-byte versionstamp)}``: each laptop's last sync."""
         return log.laptops(self.layout, project_id)
+
+    # -- hash chains (hub.chains) ------------------------------------------------------
+    @converted("register a ledger key")
+    def register_chain_key(self, ledger_id: str, public_key: bytes) -> bool:
+        """See ``hub.chains.register_key``."""
+        return chains.register_key(self.db, self.layout, ledger_id, bytes(public_key))
+
+    @converted("append a ledger chain")
+    def append_chain(self, ledger_id: str, links: Sequence, checkpoints: Sequence[dict] = ()) -> tuple[int, bytes]:
+        """See ``hub.chains.append`` (links in batches of ``chains.LINKS_PER_WRITE``)."""
+        result = None
+        links = list(links)
+        for start in range(0, max(1, len(links)), chains.LINKS_PER_WRITE):
+            part = links[start:start + chains.LINKS_PER_WRITE]
+            last = start + chains.LINKS_PER_WRITE >= len(links)
+            result = chains.append(self.db, self.layout, ledger_id, part, list(checkpoints) if last else [])
+        return result
+
+    @converted("read a ledger chain")
+    def chain_state(self, ledger_id: str, after_seq: int = 0, limit: int = 10_000) -> dict:
+        """See ``hub.chains.state``."""
+        return chains.state(self.db, self.layout, ledger_id, after_seq, limit)
+
+    @converted("list ledger chains")
+    def chain_ledgers(self) -> list[str]:
+        """See ``hub.chains.ledgers``."""
+        return chains.ledgers(self.db, self.layout)
 
     # -- blobs -------------------------------------------------------------------------
     @converted("check blobs")

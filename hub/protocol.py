@@ -73,7 +73,14 @@ class HubRecord:
 
     @cached_property
     def event(self) -> SwarmEvent:
-        return event_from_bytes(self.body)
+        """The decoded event; sealed texts (``ledger.erasure``) are opened with the keys
+        of the ledgers open in this process (``[erased]``/``[sealed]`` otherwise)."""
+        event = event_from_bytes(self.body)
+        if b"sealed:v1:" in self.body:
+            from ledger.erasure import unseal_stored
+
+            event = unseal_stored(event)
+        return event
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,28 @@ class BlobHeader:
     stored_size: int
     chunks: int
     encoding: str
+
+
+@dataclass(frozen=True)
+class HubLink:
+    """One link as the hub keeps it (digest and chain: 32 raw bytes each)."""
+
+    seq: int
+    event_id: str
+    project_id: str
+    digest: bytes
+    chain: bytes
+    removed: bool = False
+    on_hub: bool = False
+
+    def to_wire(self) -> list:
+        return [self.seq, self.event_id, self.project_id, self.digest.hex(), self.chain.hex(), self.removed,
+                self.on_hub]
+
+    @classmethod
+    def from_wire(cls, w: Sequence) -> "HubLink":
+        return cls(int(w[0]), str(w[1]), str(w[2]), bytes.fromhex(w[3]), bytes.fromhex(w[4]), bool(w[5]),
+                   bool(w[6]) if len(w) > 6 else False)
 
 
 def event_paths(event: SwarmEvent) -> list[str]:

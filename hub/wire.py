@@ -14,6 +14,8 @@ status code               meaning (client exception)
 403    ``tenant_mismatch`` an event of another tenant than the token's
                           (``TenantMismatch``)
 404    ``not_found``      no such blob (``HubBlobMissing``) or route
+409    ``chain_refused``  a laptop's hash chain does not follow what the hub
+                          holds (``HubChainRefused``)
 409    ``conflict``       event ids on the hub with other content; ``event_ids``
                           lists them (``HubConflict``)
 413    ``too_large``      the request body is over the route's limit (``HubError``)
@@ -30,6 +32,7 @@ import base64
 from hub.errors import (
     HubAuthError,
     HubBlobMissing,
+    HubChainRefused,
     HubConflict,
     HubError,
     HubFailure,
@@ -56,6 +59,8 @@ def status_of(exc: HubFailure) -> tuple[int, str, dict]:
     """``(status, code, extra)`` of a hub error raised while serving a request."""
     if isinstance(exc, HubConflict):
         return 409, "conflict", {"event_ids": exc.event_ids}
+    if isinstance(exc, HubChainRefused):
+        return 409, "chain_refused", {}
     if isinstance(exc, HubBlobMissing):
         return 404, "not_found", {}
     if isinstance(exc, TenantMismatch):
@@ -72,6 +77,8 @@ def exception_of(status: int, body: dict | None, what: str) -> HubFailure:
     err = (body or {}).get("error") or {}
     code, message = err.get("code", ""), err.get("message") or f"HTTP {status}"
     text = f"the hub gateway refused to {what}: {message}"
+    if status == 409 and code == "chain_refused":
+        return HubChainRefused(text)
     if status == 409:
         return HubConflict(text, err.get("event_ids") or [])
     if status == 404 and code == "not_found":

@@ -126,7 +126,10 @@ class _Generator:
                 return f"{{k: _attr(v) for k, v in {get}.items()}}"
             if field.is_repeated:
                 return f"[{self.converter(field.message_type)}(v) for v in {get}]"
-            return f"{self.converter(field.message_type)}({get})"
+            owner, _, attr = get.rpartition(".")
+            # an optional message (SwarmEvent.vote, a payload): None when unset, left out
+            # of the JSON like SwarmEvent.to_json() leaves it out
+            return f"({self.converter(field.message_type)}({get}) if {owner}.HasField({attr!r}) else None)"
         if field.enum_type is not None:
             enum_var = "_enum_" + field.enum_type.full_name.replace(".", "_")
             self.namespace[enum_var] = proto_names(field.enum_type.name)
@@ -164,6 +167,9 @@ class _Generator:
         doc = "".join(f"\n        {f.name!r}: {json_value(f, 'e_')}," for f in envelope)
         pdoc = "".join(f"\n            {f.name!r}: {json_value(f, 'p_')}," for f in payload.fields)
         lines.append(f"    doc = {{{doc}\n        {kind!r}: {{{pdoc}\n        }},\n    }}")
+        for f in envelope:  # optional messages left unset are not in the JSON
+            if f.message_type is not None and f.message_type.full_name != _TS and not f.is_repeated:
+                lines.append(f"    if e_{f.name} is None:\n        del doc[{f.name!r}]")
         own = _PAYLOAD_COLUMNS[kind]
         cols = []
         for column in COLUMNS:
@@ -216,7 +222,7 @@ _ONEOF = frozenset(_PAYLOADS)
 def event_json_dict(msg: events_pb2.SwarmEvent) -> tuple[dict, str, dict]:
     """``(json dict, payload kind, payload dict)`` of a parsed protobuf event."""
     kind = msg.WhichOneof("payload")
-    doc = {k: v for k, v in _CONVERT_EVENT(msg).items() if k not in _ONEOF}
+    doc = {k: v for k, v in _CONVERT_EVENT(msg).items() if k not in _ONEOF and v is not None}
     payload = doc[kind] = _PAYLOAD_CONVERTERS[kind](getattr(msg, kind))
     return doc, kind, payload
 

@@ -161,8 +161,10 @@ def is_file_change(event: SwarmEvent) -> bool:
 
 def content_hash(event: SwarmEvent) -> str | None:
     """SHA-256 hex of the content ``event`` needs in the blob store, or None: a file
-    state change that is not a delete and names new content."""
+    state change that is not a delete, names new content and does not withhold it
+    (``content_withheld``: a secret file, recorded by hash only; ``ledger.secret_files``)."""
     sc = event.state_change
-    if sc is None or sc.target_type != TargetType.FILE or sc.operation == Operation.DELETE:
+    if (sc is None or sc.target_type != TargetType.FILE or sc.operation == Operation.DELETE
+            or sc.content_withheld):
         return None
     return sc.new_state_hash or None

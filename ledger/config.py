@@ -13,6 +13,13 @@ Example ``ledger.toml``::
     fdb_cluster_file = "/etc/foundationdb/fdb.cluster"   # direct access (trusted team, gateway)
     hub_url = "https://hub.example.com:8470"             # laptops: the gateway ...
     # hub_token: better in LEDGER_HUB_TOKEN than in a file
+    risk_protected_paths = ["src/auth/", "*.pem", "CODEOWNERS"]   # see docs/trust.md
+    redact = true                                        # default; false stores text as given
+    redact_allow = ["AKIAIOSFODNN7EXAMPLE"]              # values never redacted (regexes)
+    secret_files_allow = [".env.example", "test/fixtures/*.pem"]
+
+    [redact_patterns]                                    # extra secret patterns, by type
+    acme-token = "acme_[0-9a-f]{32}"
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import platformdirs
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from ledger import risk as _risk
 from ledger.errors import ConfigError
 
 APP_NAME = "context-ledger"
@@ -69,6 +77,35 @@ class Settings(BaseSettings):
     sql_max_execution_time: float = Field(default=30.0, gt=0)
     sql_max_memory_usage: int = Field(default=2_000_000_000, gt=0)
     sql_max_result_rows: int = Field(default=1_000_000, gt=0)
+    #: Risk tags of file changes (``ledger.risk``; docs/trust.md): gitignore patterns of
+    #: protected, CI, infrastructure and code paths (each list replaces its default),
+    #: regexes of dangerous added code lines (name -> regex), whether deletes are risky.
+    #: Env: JSON, e.g. LEDGER_RISK_PROTECTED_PATHS='["src/auth/", "*.pem"]'.
+    risk_protected_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_PROTECTED_PATHS))
+    risk_ci_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_CI_PATHS))
+    risk_infra_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_INFRA_PATHS))
+    risk_code_paths: list[str] = Field(default_factory=lambda: list(_risk.DEFAULT_CODE_PATHS))
+    risk_code_patterns: dict[str, str] = Field(default_factory=lambda: dict(_risk.DEFAULT_CODE_PATTERNS))
+    risk_tag_deletes: bool = True
+    #: Whether an agent's approval of its own change counts (``ledger.approvals``).
+    approvals_allow_self: bool = False
+    #: Redaction before storage (issue 15; ``ledger.redaction``, ``ledger.secret_files``):
+    #: secrets in text fields become ``[REDACTED:type]`` and secret files are recorded by
+    #: hash without content. On by default; ``redact = false`` turns both off for the
+    #: ledgers this process opens (see docs/trust.md, "Redaction").
+    redact: bool = True
+    #: Extra secret patterns ``{type: regex}`` (group 1 is the secret if there is a group).
+    redact_patterns: dict[str, str] = Field(default_factory=dict)
+    #: Regexes of values never redacted (full match), e.g. a known test key.
+    redact_allow: list[str] = Field(default_factory=list)
+    #: Secret-file patterns (fnmatch; file names, or paths when they hold a "/"); unset:
+    #: ``ledger.secret_files.DEFAULT_PATTERNS`` (.env*, *.pem, *.key, id_rsa*, ...).
+    secret_files: list[str] | None = None
+    #: Secret-file paths whose content IS stored; unset: ``DEFAULT_ALLOW`` (.env.example, ...).
+    secret_files_allow: list[str] | None = None
+    #: Retention per event kind and project (``ledger.retention``; ``[retention]`` in
+    #: ledger.toml): ``{"span": "30d", "projects": {"web": {"message": "365d"}}}``.
+    retention: dict = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -4,7 +4,7 @@
 ``StoreError`` at the boundary with the cause chained.
 """
 
-from schemas.errors import ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
+from schemas.errors import ContentTooLarge, ContextLedgerError, EventTooLarge, InvalidEvent, SchemaError, UnknownSchemaVersion
 
 __all__ = [
     "LedgerError",
@@ -18,7 +18,10 @@ __all__ = [
     "AmbiguousProject",
     "MomentNotFound",
     "CorruptEvent",
+    "VoteRefused",
+    "ChainBroken",
     "InvalidEvent",
+    "ContentTooLarge",
     "EventTooLarge",
     "UnknownSchemaVersion",
     "SchemaError",
@@ -70,3 +73,13 @@ class CorruptEvent(LedgerError, ValueError):
     this code does not know, or names another id, tenant or project than its row (the
     file was altered, or written by a newer version). Reported by seq and id; readers
     skip it instead of failing."""
+
+
+class VoteRefused(LedgerError, ValueError):
+    """A vote (``ledger approve``/``ledger reject``) cannot be recorded: its target is not
+    a file change or a decision, is itself a vote, or a rejection has no reason."""
+
+
+class ChainBroken(LedgerError):
+    """The hash chain does not verify (or a proof cannot be read); the message names the
+    first problem. Run ``ledger verify`` to see every problem."""

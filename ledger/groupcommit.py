@@ -80,7 +80,10 @@ class GroupCommitter:
     (one statement for many rows: SQLite inserts them in one step, without the GIL, so
     the other threads keep running). Each row is a tuple whose element 0 is its key (the
     event id) and element ``body_index`` its serialized body; ``lookup_sql`` (one ``?``,
-    the key) selects the stored body of a key.
+    the key) selects the stored body of a key. ``seal(conn, rows)`` (optional) returns
+    the rows as they are to be inserted and a mark (the ledger's hash chain fills in the
+    links, ``ledger.chain``); ``sealed(conn, mark, rows, inserted)`` runs after the insert,
+    in the same transaction.
     """
 
     def __init__(
@@ -93,6 +96,8 @@ class GroupCommitter:
         insert_sql: Callable[[int], str] | None = None,
         lookup_sql: str = "",
         body_index: int = -1,
+        seal: Callable[[sqlite3.Connection, Sequence[tuple]], tuple[list[tuple], int]] | None = None,
+        sealed: Callable[[sqlite3.Connection, int, Sequence[tuple], int], None] | None = None,
     ) -> None:
         if window_s <= 0:
             raise ValueError(f"group commit window must be > 0 seconds, not {window_s}")
@@ -103,6 +108,8 @@ class GroupCommitter:
         self._writer_window_s = window_s - min(0.001, window_s * 0.2)
         self.max_events = max_events
         self.describe = describe
+        self._seal = seal
+        self._sealed = sealed
         self._conn = connect()
         self._inserter = MultiRowInserter(
             insert_sql, lookup_sql, body_index,
@@ -373,7 +380,12 @@ class GroupCommitter:
         self._txn_keys.extend([row[0] for row in rows])
         self._txn_writes += len(rows)
         try:
+            mark = 0
+            if self._seal is not None:  # the hash chain: links from the head, in this transaction
+                rows, mark = self._seal(conn, rows)
             inserted = self._inserter.insert(conn, rows)
+            if self._sealed is not None:
+                self._sealed(conn, mark, rows, inserted)
             if inserted != len(rows):
                 self._check_conflicts(conn, rows)
         except sqlite3.Error as exc:

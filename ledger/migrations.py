@@ -143,7 +143,69 @@ def m008_blob_owners(db: "sqlite_utils.Database") -> None:
     )
 
 
-def m009_blob_deltas(db: "sqlite_utils.Database") -> None:
+def m009_votes_and_provenance(db: "sqlite_utils.Database") -> None:
+    """``vote_target``: the event a vote names (``SwarmEvent.vote``; indexed, partial, so
+    finding the votes on an event is one lookup); ``shared_from``: where an event imported
+    from another ledger or a bundle came from (``syncer.shared``; NULL for events recorded
+    here). No vote or import predates this migration, so there is nothing to backfill."""
+    db.execute("ALTER TABLE events ADD COLUMN vote_target TEXT")
+    db.execute("ALTER TABLE events ADD COLUMN shared_from TEXT")
+    db.execute("CREATE INDEX events_vote_target ON events(tenant_id, vote_target) WHERE vote_target IS NOT NULL")
+
+
+def m010_hash_chain(db: "sqlite_utils.Database") -> None:
+    """The hash chain (``ledger.chain``): each event's body digest and chain value,
+    back-filled in seq order for the events already stored; the links of events removed
+    on purpose (``chain_removed``) and the signed checkpoints (``chain_checkpoints``)."""
+    import hashlib
+    import uuid
+
+    from ledger.chain import genesis
+
+    db.execute("ALTER TABLE events ADD COLUMN body_sha256 BLOB")
+    db.execute("ALTER TABLE events ADD COLUMN chain BLOB")
+    db.execute(
+        "CREATE TABLE chain_removed (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, body_sha256 BLOB NOT NULL, "
+        "chain BLOB NOT NULL, tenant_id TEXT NOT NULL DEFAULT '', project_id TEXT NOT NULL DEFAULT '', "
+        "kind TEXT NOT NULL DEFAULT '', removed_ns INTEGER NOT NULL, reason TEXT NOT NULL)")
+    db.execute(
+        "CREATE TABLE chain_checkpoints (seq INTEGER PRIMARY KEY, head BLOB NOT NULL, created_ns INTEGER NOT NULL, "
+        "public_key BLOB NOT NULL, signature BLOB NOT NULL)")
+    row = db.execute("SELECT value FROM meta WHERE key = 'ledger_id'").fetchone()
+    if row is None:
+        ledger_id = str(uuid.uuid4())
+        db.execute("INSERT INTO meta (key, value) VALUES ('ledger_id', ?)", (ledger_id,))
+    else:
+        ledger_id = row[0]
+    previous = genesis(ledger_id)
+    for seq, body in db.execute("SELECT seq, body FROM events ORDER BY seq").fetchall():
+        d = hashlib.sha256(bytes(body)).digest()
+        previous = hashlib.sha256(previous + d).digest()
+        db.execute("UPDATE events SET body_sha256 = ?, chain = ? WHERE seq = ?", (d, previous, seq))
+
+
+def m011_erasure_keys(db: "sqlite_utils.Database") -> None:
+    """Crypto-shredding (``ledger.erasure``): one AES key per tenant/session/agent while
+    it lives, and the record of every erasure."""
+    db.execute(
+        "CREATE TABLE erasure_keys (key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, session_id TEXT NOT NULL, "
+        "agent_id TEXT NOT NULL, key BLOB NOT NULL, created_ns INTEGER NOT NULL)")
+    db.execute("CREATE INDEX erasure_keys_owner ON erasure_keys(tenant_id, session_id, agent_id)")
+    db.execute(
+        "CREATE TABLE erasures (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, session_id TEXT, agent_id TEXT, "
+        "keys INTEGER NOT NULL, erased_ns INTEGER NOT NULL)")
+    db.execute("CREATE TABLE erased_keys (key_id TEXT PRIMARY KEY, erased_ns INTEGER NOT NULL)")
+
+
+def m012_legal_holds(db: "sqlite_utils.Database") -> None:
+    """Legal holds (``ledger.retention``): while one covers a project (or, with project
+    "", the whole tenant) retention removes nothing there."""
+    db.execute(
+        "CREATE TABLE legal_holds (id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL, project_id TEXT NOT NULL, "
+        "reason TEXT NOT NULL, created_ns INTEGER NOT NULL)")
+
+
+def m013_blob_deltas(db: "sqlite_utils.Database") -> None:
     """Delta storage (``ledger.blobs``): a blob may be stored as a zstd delta against
     ``base`` (another blob) at position ``chain_pos`` of its chain (0: a full copy).
     Existing rows are full copies; their encodings (``raw``, ``zlib``) stay readable."""
@@ -151,7 +213,7 @@ def m009_blob_deltas(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE blobs ADD COLUMN chain_pos INTEGER NOT NULL DEFAULT 0")
 
 
-def m010_replay_snapshots(db: "sqlite_utils.Database") -> None:
+def m014_replay_snapshots(db: "sqlite_utils.Database") -> None:
     """Replay snapshots (``ledger.snapshots``): the replayed tree of a project after
     every file change up to ``seq`` (recording order), a cache rebuilt from events."""
     db.execute(
@@ -164,6 +226,7 @@ def m010_replay_snapshots(db: "sqlite_utils.Database") -> None:
             entries INTEGER NOT NULL,
             max_time_ns INTEGER NOT NULL,
             time_ordered INTEGER NOT NULL,
+            state_changes INTEGER NOT NULL,
             checksum TEXT NOT NULL,
             data BLOB NOT NULL,
             created_ns INTEGER NOT NULL,
@@ -182,8 +245,12 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m006_link_indexes,
     m007_project_registry,
     m008_blob_owners,
-    m009_blob_deltas,
-    m010_replay_snapshots,
+    m009_votes_and_provenance,
+    m010_hash_chain,
+    m011_erasure_keys,
+    m012_legal_holds,
+    m013_blob_deltas,
+    m014_replay_snapshots,
 ]
 
 

@@ -28,6 +28,11 @@ Example::
             return event, blobs
 
     lg = Ledger(path, policies=[Upper()])
+
+A ``Ledger`` opened without ``policies`` gets ``default_policies()``: redaction of secrets
+in text (``ledger.redaction``) and withholding of secret files' content
+(``ledger.secret_files``), on unless the ``redact`` setting is false. Pass
+``policies=()`` for none (tests of raw storage, tools that copy already stored events).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 from schemas import SwarmEvent
 from schemas.errors import InvalidEvent
 
-__all__ = ["WritePolicy", "Pipeline"]
+__all__ = ["WritePolicy", "Pipeline", "default_policies"]
 
 
 @runtime_checkable
@@ -72,11 +77,19 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({[s.name for s in self.steps]})"
 
+    def withholds(self, path: str) -> bool:
+        """True when a step withholds the content of file ``path`` (a secret file,
+        ``ledger.secret_files``): producers that store content ahead of its events
+        (``Ledger.put_blobs``) must not store it."""
+        return any(getattr(step, "is_secret", None) is not None and step.is_secret(path) for step in self.steps)
+
     def run(self, event: SwarmEvent, blobs: Mapping[str, bytes]) -> tuple[SwarmEvent, Mapping[str, bytes]]:
         """Run every step in order. Raises ``InvalidEvent`` when a step changes what it
         must keep (id, tenant, project, kind) or returns something that is not an event."""
         for step in self.steps:
             changed, blobs = step.apply(event, blobs)
+            if changed is event:  # the common case: nothing to check
+                continue
             if not isinstance(changed, SwarmEvent):
                 raise InvalidEvent(f"write policy {step.name!r} returned {type(changed).__name__}, not an event")
             if (changed.event_id, changed.tenant_id, changed.project_id, changed.kind) != (
@@ -86,3 +99,37 @@ class Pipeline:
                     "(id, tenant, project and kind must stay as given)")
             event = changed
         return event, blobs
+
+
+_defaults_cache: dict[tuple, tuple[WritePolicy, ...]] = {}
+
+
+def default_policies(settings=None) -> tuple[WritePolicy, ...]:
+    """The pipeline of a ledger opened without explicit ``policies``: ``(RedactionPolicy,
+    SecretFilesPolicy)`` configured by the settings ``redact``, ``redact_patterns``,
+    ``redact_allow``, ``secret_files`` and ``secret_files_allow`` (``ledger.config``;
+    loaded when ``settings`` is None), or ``()`` when ``redact`` is false. Built once per
+    configuration. Raises ``ConfigError`` for invalid settings or a pattern that is not a
+    regex (rule: issue 15, "Redaction before storage, on by default")."""
+    if settings is None:
+        from ledger.config import load_settings
+
+        settings = load_settings()
+    if not settings.redact:
+        return ()
+    key = (tuple(sorted(settings.redact_patterns.items())), tuple(settings.redact_allow),
+           None if settings.secret_files is None else tuple(settings.secret_files),
+           None if settings.secret_files_allow is None else tuple(settings.secret_files_allow))
+    cached = _defaults_cache.get(key)
+    if cached is None:
+        from ledger.errors import ConfigError
+        from ledger.redaction import RedactionPolicy
+        from ledger.secret_files import SecretFilesPolicy
+
+        try:
+            redaction = RedactionPolicy(settings.redact_patterns, settings.redact_allow)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; fix redact_patterns/redact_allow in ledger.toml or LEDGER_REDACT_*") from exc
+        cached = (redaction, SecretFilesPolicy(settings.secret_files, settings.secret_files_allow))
+        _defaults_cache[key] = cached
+    return cached

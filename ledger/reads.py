@@ -14,6 +14,8 @@ from ledger import owners
 from ledger.errors import BlobNotFound, EventNotFound
 from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
 from ledger.rows import EVENT_COLUMNS, row_to_stored
+from schemas import event_from_bytes
+from schemas.errors import SchemaError
 
 #: Shortest event id prefix looked up (hex digits, like git's abbreviations).
 MIN_PREFIX = 4
@@ -103,6 +105,21 @@ class LedgerReads:
                 f"ORDER BY event_id LIMIT {int(limit)}",
                 [prefix, prefix + "\uffff", *params[1:]],
             ).fetchall()
+        return [row_to_stored(r) for r in rows]
+
+    def votes(self, tenant_id: str, target_ids: list[str] | None = None) -> list[StoredEvent]:
+        """The tenant's votes (decisions with ``SwarmEvent.vote``), in event time order
+        (ties by seq): on the events ``target_ids`` when given, else every vote. Uses the
+        partial index ``events_vote_target`` (migration m009). Raises ``StoreError``."""
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = ? AND vote_target IS NOT NULL"
+        params: list = [tenant_id]
+        if target_ids is not None:
+            if not target_ids:
+                return []
+            sql += f" AND vote_target IN ({', '.join('?' * len(target_ids))})"
+            params.extend(target_ids)
+        with self._converted("query"):
+            rows = self._conn().execute(sql + " ORDER BY time_ns, seq", params).fetchall()
         return [row_to_stored(r) for r in rows]
 
     def first_time_ns(self, tenant_id: str, project_id: str) -> int | None:
@@ -232,6 +249,24 @@ class LedgerReads:
                         previous_path=r[5] or "", previous_hash=r[6] or "", new_hash=r[7] or "",
                         mode=r[8] or "", previous_mode=r[9] or "", commit_hash=r[10] or "",
                     )
+
+    def content_withheld(self, tenant_id: str, project_id: str, digest: str) -> str | None:
+        """Why content ``digest`` is not stored: the ``content_withheld`` reason of a file
+        change of the project that names it (e.g. "secret-file", ``ledger.secret_files``),
+        or None when no change withheld it. Reads the project's changes of that hash
+        (rare: asked only when a content is missing)."""
+        with self._converted("query"):
+            rows = self._conn().execute(
+                "SELECT body FROM events WHERE tenant_id = ? AND project_id = ? AND kind = 'state_change' "
+                "AND new_hash = ? ORDER BY seq", (tenant_id, project_id, digest)).fetchall()
+        for (body,) in rows:
+            try:
+                sc = event_from_bytes(bytes(body)).state_change
+            except SchemaError:
+                continue
+            if sc is not None and sc.content_withheld:
+                return sc.content_withheld
+        return None
 
     def projects(self) -> list[ProjectSummary]:
         """Every tenant/project in the ledger with its event count and time range."""

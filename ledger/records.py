@@ -24,7 +24,9 @@ class Appended:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """An event as stored: local sequence, local receive time (ns), outbox state, body."""
+    """An event as stored: local sequence, local receive time (ns), outbox state, body;
+    ``shared_from``: where it was imported from (another ledger, a bundle), None when it
+    was recorded here."""
 
     seq: int
     event_id: str
@@ -36,6 +38,7 @@ class StoredEvent:
     body: bytes = field(repr=False)
     hub_versionstamp: bytes | None = None
     sync_error: str | None = None
+    shared_from: str | None = None
 
     @cached_property
     def event(self) -> SwarmEvent:
@@ -51,7 +54,11 @@ class StoredEvent:
             raise CorruptEvent(
                 f"stored event seq {self.seq} ({self.event_id}) is corrupt: its body is event {event.event_id} "
                 f"of {event.tenant_id}/{event.project_id}, its row says {self.tenant_id}/{self.project_id}")
-        return event
+        if b"sealed:v1:" not in self.body:  # no sealed text (ledger.erasure): as stored
+            return event
+        from ledger.erasure import unseal_stored
+
+        return unseal_stored(event)
 
 
 @dataclass(frozen=True)

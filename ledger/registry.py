@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger import chain
 from ledger.errors import AmbiguousProject, ProjectNotFound, StoreError
 
 
@@ -137,8 +138,13 @@ class LedgerRegistry:
             for seq, body in rows:
                 event = event_from_bytes(bytes(body)).model_copy(update={"project_id": new})
                 data = event.to_bytes()
-                conn.execute("UPDATE events SET project_id = ?, body = ?, body_bytes = ? WHERE seq = ?",
-                             (new, data, len(data), seq))
+                conn.execute("UPDATE events SET project_id = ?, body = ?, body_bytes = ?, body_sha256 = ? "
+                             "WHERE seq = ?", (new, data, len(data), chain.digest(data), seq))
+            if rows:  # the owner rewrote history: re-link it and re-sign (ledger.chain)
+                first = min(seq for seq, _ in rows)
+                chain.rechain(conn, self.ledger_id, first - 1)
+                conn.execute("DELETE FROM chain_checkpoints WHERE seq >= ?", (first,))
+                self._write_checkpoint(conn)
             conn.execute("UPDATE path_state SET project_id = ? WHERE tenant_id = ? AND project_id = ?",
                          (new, tenant_id, old))
             conn.execute("UPDATE projects SET project_id = ? WHERE tenant_id = ? AND project_id = ?",
@@ -153,6 +159,8 @@ class LedgerRegistry:
         if self.project_info(tenant_id, project_id) is None:
             raise ProjectNotFound(f"no project {project_id!r} of tenant {tenant_id!r} in {self.path}")
         with self.write_transaction() as conn:
+            chain.remember_removed(conn, "tenant_id = ? AND project_id = ?", (tenant_id, project_id),
+                                   reason=f"projects rm {project_id}", removed_ns=time.time_ns())
             deleted = conn.execute("DELETE FROM events WHERE tenant_id = ? AND project_id = ?",
                                    (tenant_id, project_id)).rowcount
             conn.execute("DELETE FROM path_state WHERE tenant_id = ? AND project_id = ?", (tenant_id, project_id))

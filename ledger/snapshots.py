@@ -9,17 +9,24 @@ thrown away at any time (``drop``): replay then reads events, and
 tree a snapshot holds, and when one is made, is the read side's business
 (``replay.snapshots``).
 
-Stored per row (table ``replay_snapshots``, migration m010): tenant, project, ``seq``,
+Stored per row (table ``replay_snapshots``, migration m014): tenant, project, ``seq``,
 ``changes`` (file changes applied), ``entries`` (paths in the tree), ``max_time_ns``
 (latest event time among those changes), ``time_ordered`` (1 when those changes are
-in event-time order, so the snapshot can also start a replay *by time*), ``checksum``
-(SHA-256 hex of the payload) and ``data``: one zstd frame of the payload::
+in event-time order, so the snapshot can also start a replay *by time*),
+``state_changes`` (the project's state-change events with ``seq <= S`` when it was
+saved), ``checksum`` (SHA-256 hex of the payload) and ``data``: one zstd frame of the
+payload::
 
     {"format": 1, "conflicts": [...]} "\\n" path NUL sha256 NUL mode NUL path ...
 
-A snapshot is written in one transaction (all or nothing). On load the checksum and
-the payload's shape are verified; a damaged snapshot is reported as ``None`` (the
-caller ignores it, and may ``drop`` it) rather than ever producing a wrong tree.
+A snapshot is written in one transaction (all or nothing). On load the checksum, the
+payload's shape and the events it stands for are verified: the project must still hold
+exactly ``state_changes`` state changes with ``seq <= S`` (one count on a covering
+index), so events removed since (retention, ``ledger projects rm``) or moved into or
+out of the project (``ledger projects mv``) make it unusable. A damaged or stale
+snapshot is reported as ``None`` (the caller ignores it, and may ``drop`` it) rather
+than ever producing a wrong tree. Not detected: a stored change *rewritten* in place
+with other hashes (nothing in the ledger does that; code that would must ``drop``).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class SnapshotInfo:
     entries: int
     max_time_ns: int
     time_ordered: bool
+    state_changes: int = -1
 
 
 @dataclass
@@ -84,11 +92,13 @@ def decode_tree(payload: bytes) -> tuple[dict[str, tuple[str, str]], list[dict]]
     return tree, list(meta.get("conflicts") or [])
 
 
-_COLUMNS = "tenant_id, project_id, seq, changes, entries, max_time_ns, time_ordered"
+_COLUMNS = "tenant_id, project_id, seq, changes, entries, max_time_ns, time_ordered, state_changes"
+_COUNT_SQL = ("SELECT count(*) FROM events WHERE tenant_id = ? AND project_id = ? AND kind = 'state_change' "
+              "AND seq <= ?")  # covering index events_kind (tenant_id, project_id, kind, rowid)
 
 
 def _info(row) -> SnapshotInfo:
-    return SnapshotInfo(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+    return SnapshotInfo(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
 
 
 class LedgerSnapshots:
@@ -106,11 +116,13 @@ class LedgerSnapshots:
         """The snapshot ``info`` names, verified (checksum and shape), or None when it
         is gone or damaged (never a wrong tree). Raises ``StoreError`` on SQLite failure."""
         with self._converted("read snapshot"):
-            row = self._conn().execute(
-                "SELECT checksum, data FROM replay_snapshots WHERE tenant_id = ? AND project_id = ? AND seq = ?",
+            conn = self._conn()
+            row = conn.execute(
+                "SELECT checksum, data, state_changes FROM replay_snapshots "
+                "WHERE tenant_id = ? AND project_id = ? AND seq = ?",
                 (info.tenant_id, info.project_id, info.seq)).fetchone()
-        if row is None:
-            return None
+            if row is None or conn.execute(_COUNT_SQL, (info.tenant_id, info.project_id, info.seq)).fetchone()[0] != row[2]:
+                return None  # gone, or the events it stands for changed since
         try:
             payload = codec.decompress(row[1])
             if hashlib.sha256(payload).hexdigest() != row[0]:
@@ -129,11 +141,14 @@ class LedgerSnapshots:
         payload = encode_tree(tree, conflicts)
         data = codec.compress(payload)
         with self.write_transaction() as conn:
+            state_changes = conn.execute(_COUNT_SQL, (info.tenant_id, info.project_id, info.seq)).fetchone()[0]
             conn.execute(
                 "INSERT OR REPLACE INTO replay_snapshots (tenant_id, project_id, seq, changes, entries, "
-                "max_time_ns, time_ordered, checksum, data, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_time_ns, time_ordered, state_changes, checksum, data, created_ns) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (info.tenant_id, info.project_id, info.seq, info.changes, len(tree), info.max_time_ns,
-                 int(info.time_ordered), hashlib.sha256(payload).hexdigest(), data, time.time_ns()))
+                 int(info.time_ordered), state_changes, hashlib.sha256(payload).hexdigest(), data,
+                 time.time_ns()))
             crash_point("snapshots.before_commit")  # the row is written, not committed
 
     def drop_snapshots(self, tenant_id: str, project_id: str, *, seq: int | None = None) -> int:

@@ -12,6 +12,7 @@ Each thread gets its own connection; a ``Ledger`` may be shared between threads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 import threading
@@ -22,9 +23,10 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 
 from ledger import blobs as blobstore
-from ledger import owners
+from ledger import chain, checkpoints, keys, owners
 from ledger.errors import (
     DuplicateEventId,
+    ContentTooLarge,
     EventTooLarge,
     InvalidEvent,
     MissingContent,
@@ -32,14 +34,14 @@ from ledger.errors import (
 )
 from ledger.changes import content_hash, is_file_change, projected_change
 from ledger.migrations import migrate
-from ledger.policies import Pipeline, WritePolicy
+from ledger.policies import Pipeline, WritePolicy, default_policies
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
 from ledger.registry import LedgerRegistry
 from ledger.snapshots import LedgerSnapshots
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
-from schemas import MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
+from schemas import MAX_CONTENT_BYTES, MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
 from schemas.paths import check_symlink
 
 #: Seconds a writer waits for the SQLite write lock before failing.
@@ -75,8 +77,11 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
     shared transactions committed at most ``group_window_s`` seconds (or
     ``group_max_events`` writes) later, see ``ledger.groupcommit``: call ``flush()``
     for a durability point. ``policies``: the write pipeline every event goes through
-    before it is stored (``ledger.policies``). Raises ``StoreError`` if the file cannot
-    be opened.
+    before it is stored (``ledger.policies``); None (the default) means
+    ``ledger.policies.default_policies()`` — redaction of secrets and withholding of
+    secret files' content, per the ``redact*``/``secret_files*`` settings — and ``()``
+    means none. Raises ``StoreError`` if the file cannot be opened, ``ConfigError`` for
+    invalid redaction settings.
     """
 
     def __init__(
@@ -87,7 +92,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         group_window_s: float | None = None,
         group_max_events: int | None = None,
-        policies: Sequence[WritePolicy] = (),
+        policies: Sequence[WritePolicy] | None = None,
     ) -> None:
         self.path = Path(path)
         if durability not in ("full", "normal", "group"):
@@ -98,7 +103,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._group = None
-        self.pipeline = Pipeline(policies)
+        self.pipeline = Pipeline(default_policies() if policies is None else policies)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -116,8 +121,19 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
                 insert_sql=insert_rows_sql,
                 lookup_sql=BODY_SQL,
                 body_index=INSERT_COLUMNS.index("body"),
+                seal=self._seal_rows,
+                sealed=self._sealed_rows,
             )
         self.ledger_id = self._ensure_ledger_id()
+        self._sealing = self._conn().execute("SELECT value FROM meta WHERE key = 'seal_text'").fetchone()
+        if self._sealing is not None and self._sealing[0] == "on":
+            from ledger.erasure import SealText
+
+            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self)])
+        if self._sealing is not None:
+            from ledger import erasure
+
+            erasure.register(self)
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
@@ -239,7 +255,10 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         """Append one event (and the content it names) atomically; durable on return.
 
         ``blobs`` maps SHA-256 hex to bytes. A file state change whose ``new_state_hash``
-        is neither in ``blobs`` nor already stored raises ``MissingContent``. Appending
+        is neither in ``blobs`` nor already stored raises ``MissingContent`` — unless the
+        change says its content is withheld (``state_change.content_withheld``, set by the
+        secret-file policy, ``ledger.secret_files``): then no content is needed and none
+        is stored, even when given. Appending
         an event whose id exists with the same bytes is a no-op (``inserted=False``);
         with different bytes it raises ``DuplicateEventId``. Raises ``EventTooLarge``
         over ``MAX_EVENT_BYTES`` and ``StoreError`` on SQLite failure.
@@ -323,8 +342,16 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
     ) -> tuple[SwarmEvent, bytes, Mapping[str, bytes]]:
         """THE write step every event goes through: the policy pipeline
         (``ledger.policies``), then serialization and the size check. Returns
-        ``(event, body, blobs)`` as they will be stored. Raises ``EventTooLarge`` and
+        ``(event, body, blobs)`` as they will be stored. Raises ``ContentTooLarge`` (the
+        event's file content is over ``MAX_CONTENT_BYTES``), ``EventTooLarge`` and
         whatever a policy raises."""
+        digest = content_hash(event)
+        data = blobs.get(digest) if digest is not None else None
+        if data is not None and len(data) > MAX_CONTENT_BYTES:
+            raise ContentTooLarge(
+                f"event {event.event_id}: the content of {event.state_change.target_resource!r} is "
+                f"{len(data):,} bytes, over the {MAX_CONTENT_BYTES:,}-byte limit of one file version; "
+                "keep such files out of the work tree the agent changes (or in .gitignore)")
         if self.pipeline:
             event, blobs = self.pipeline.run(event, blobs)
         body = event.to_bytes()
@@ -356,7 +383,9 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
                 )
         if is_file_change(event):
             self._check_file_change(conn, event, blobs)
-        cur = conn.execute(INSERT_SQL, event_row(event, body, time.time_ns()))
+        row = event_row(event, body, time.time_ns())
+        head_seq, previous = chain.head(conn, self.ledger_id)
+        cur = conn.execute(INSERT_SQL, row[:-1] + (chain.link(previous, row[-2]),))
         if cur.rowcount == 0:
             row = conn.execute(
                 "SELECT seq, body FROM events WHERE event_id = ?", (event.event_id,)
@@ -370,9 +399,58 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         seq = cur.lastrowid
         if is_file_change(event):
             self._project_path_state(conn, event, seq)
+        if checkpoints.due(head_seq, seq):
+            self._write_checkpoint(conn)
         if self._group is not None:  # lets group-mode submit() see this uncommitted id
             self._group.note(event.event_id, body)
         return Appended(seq=seq, event_id=event.event_id, inserted=True)
+
+    # ------------------------------------------------------------------ hash chain
+    def _seal_rows(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> tuple[list[tuple], int]:
+        """Group commit: chain buffered rows about to be inserted (``ledger.chain``)."""
+        return chain.seal_rows(conn, self.ledger_id, rows)
+
+    def _sealed_rows(self, conn: sqlite3.Connection, head_seq: int, rows: Sequence[tuple], inserted: int) -> None:
+        """Group commit, after the insert: repair the links if some rows were skipped
+        (ids stored meanwhile by another process), write a checkpoint when due."""
+        if inserted != len(rows):
+            chain.rechain(conn, self.ledger_id, head_seq)
+        if inserted and checkpoints.due(head_seq, head_seq + inserted):
+            self._write_checkpoint(conn)
+
+    def _write_checkpoint(self, conn: sqlite3.Connection) -> "checkpoints.Checkpoint | None":
+        """Sign and store a checkpoint of the current head (inside the write). A key that
+        cannot be read or made costs the checkpoint, never the write (logged)."""
+        seq, head = chain.head(conn, self.ledger_id)
+        if seq == 0:
+            return None
+        try:
+            cp = checkpoints.sign(self.path, self.ledger_id, seq, head)
+        except (OSError, ValueError) as exc:
+            logging.getLogger(__name__).warning(
+                "ledger %s: checkpoint at seq %d not signed: %s (check %s)", self.path, seq, exc,
+                keys.key_path(self.path))
+            return None
+        checkpoints.store(conn, cp)
+        return cp
+
+    def set_sealing(self, on: bool) -> None:
+        """Turn sealing of texts (``ledger.erasure``) on or off for this ledger file: kept
+        in its meta table, so every process that opens it afterwards seals (this object
+        too, from now on)."""
+        from ledger import erasure
+
+        with self.write_transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seal_text', ?)", ("on" if on else "off",))
+        steps = [s for s in self.pipeline.steps if not isinstance(s, erasure.SealText)]
+        self.pipeline = Pipeline([*steps, erasure.SealText(self)] if on else steps)
+        erasure.register(self)
+
+    def checkpoint(self) -> "checkpoints.Checkpoint | None":
+        """Sign a checkpoint of the chain's head now (``ledger.checkpoints``); None for an
+        empty ledger. Raises ``StoreError``."""
+        with self.write_transaction() as conn:
+            return self._write_checkpoint(conn)
 
     def _check_file_change(self, conn: sqlite3.Connection, event: SwarmEvent,
                            blobs: Mapping[str, bytes]) -> None:
@@ -465,5 +543,5 @@ def open_ledger(settings=None, **overrides) -> Ledger:
     from ledger.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    return Ledger(settings.ledger_path, durability=settings.durability)
+    return Ledger(settings.ledger_path, durability=settings.durability, policies=default_policies(settings))
 

@@ -48,16 +48,17 @@ from typing import Any, BinaryIO, Iterable, Iterator
 from ledger import Ledger
 from ledger.errors import LedgerError
 from nervous_system.errors import InvalidRecord
-from nervous_system.jsonl_fill import Defaults, LineFiller
+from nervous_system.jsonl_fill import MAX_CONTENT_BASE64_CHARS, Defaults, LineFiller
+from schemas import MAX_EVENT_BYTES
 from schemas.errors import SchemaError
 
 __all__ = ["BadLine", "RecordResult", "Defaults", "record_jsonl", "MAX_JSON_DEPTH", "MAX_LINE_BYTES"]
 
 #: Deepest JSON nesting accepted in a line (an event is a few levels deep).
 MAX_JSON_DEPTH = 64
-#: Longest line accepted, in bytes (an event is at most 32 MiB serialized; inline
-#: base64 content can make a line larger: 1 GiB).
-MAX_LINE_BYTES = 1 << 30
+#: Longest line accepted, in bytes: an event (at most ``MAX_EVENT_BYTES`` serialized)
+#: plus its inline content in base64 (at most ``MAX_CONTENT_BYTES``): about 166 MiB.
+MAX_LINE_BYTES = MAX_EVENT_BYTES + MAX_CONTENT_BASE64_CHARS
 
 
 class BadLine(InvalidRecord):
@@ -189,6 +190,21 @@ def _write_batch(ledger: Ledger, spool: _Spool, defaults: Defaults, result: Reco
     result.batches += 1
 
 
+def _bounded_lines(stream: BinaryIO | Iterable[bytes | str]) -> Iterator[bytes | str | None]:
+    """The lines of ``stream``; a line longer than ``MAX_LINE_BYTES`` is yielded as None
+    once that much of it was read, and the rest is never read (memory stays bounded
+    whatever the input). Iterables without ``readline`` (lists of lines) pass through."""
+    readline = getattr(stream, "readline", None)
+    if readline is None:
+        yield from stream
+        return
+    while True:
+        line = readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        yield line if len(line) <= MAX_LINE_BYTES else None
+
+
 def record_jsonl(
     ledger: Ledger,
     stream: BinaryIO | Iterable[bytes | str],
@@ -210,7 +226,11 @@ def record_jsonl(
     result = RecordResult(dry_run=dry_run)
     spool = _Spool()
     try:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in enumerate(_bounded_lines(stream), start=1):
+            if raw is None:
+                raise BadLine(number, f"the line is longer than {MAX_LINE_BYTES:,} bytes, the most accepted "
+                              "(an event plus its inline content of at most MAX_CONTENT_BYTES)",
+                              committed=result.inserted)
             if isinstance(raw, str):
                 raw = raw.encode("utf-8", "surrogatepass")
             if not raw.strip():

@@ -20,7 +20,10 @@ from typing import Any
 from ledger import Ledger, PathState, sha256_hex
 from ledger.changes import UNKNOWN, apply_change, file_state_change, is_file_change
 from ledger.errors import EventNotFound, LedgerError
-from schemas import Operation, SwarmEvent, new_event_id, parse_event
+from schemas import MAX_CONTENT_BYTES, Operation, SwarmEvent, new_event_id, parse_event
+
+#: Longest ``content_base64`` accepted: the base64 form of ``MAX_CONTENT_BYTES`` (4 chars per 3 bytes).
+MAX_CONTENT_BASE64_CHARS = 4 * -(-MAX_CONTENT_BYTES // 3)
 
 __all__ = ["LineFiller", "integer_timestamp_ns", "Defaults"]
 
@@ -61,6 +64,9 @@ def _content(data: dict) -> bytes | None:
         raw = data.pop("content_base64")
         if not isinstance(raw, str):
             raise ValueError("content_base64 must be a base64 string")
+        if len(raw) > MAX_CONTENT_BASE64_CHARS:
+            raise ValueError(f"content_base64 holds more than the {MAX_CONTENT_BYTES:,}-byte limit of one file "
+                             "version")
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -69,6 +75,8 @@ def _content(data: dict) -> bytes | None:
         raw = data.pop("content")
         if not isinstance(raw, str):
             raise ValueError("content must be a string (use content_base64 for bytes)")
+        if len(raw) > MAX_CONTENT_BYTES:  # characters: at least as many bytes
+            raise ValueError(f"content is over the {MAX_CONTENT_BYTES:,}-byte limit of one file version")
         return raw.encode("utf-8", "surrogatepass")
     return None
 
@@ -111,8 +119,10 @@ class LineFiller:
     def latest_decision(self, tenant: str, project: str, session: str) -> str:
         key = (tenant, project, session)
         if key not in self.decisions:
-            found = next(self.ledger.events(tenant_id=tenant, project_id=project, session_id=session,
-                                            kind="decision", order="seq", descending=True, limit=1), None)
+            # the latest decision that is not a vote (a vote causes no change)
+            found = next((d for d in self.ledger.events(tenant_id=tenant, project_id=project, session_id=session,
+                                                        kind="decision", order="seq", descending=True)
+                          if d.event.vote is None), None)
             self.decisions[key] = found.event_id if found is not None else ""
         return self.decisions[key]
 
@@ -192,7 +202,7 @@ class LineFiller:
     def _remember(self, event: SwarmEvent) -> None:
         if is_file_change(event):
             apply_change(self.overlay.setdefault((event.tenant_id, event.project_id), {}), event.state_change)
-        elif event.kind == "decision" and event.session_id:
+        elif event.kind == "decision" and event.vote is None and event.session_id:
             self.decisions[(event.tenant_id, event.project_id, event.session_id)] = event.event_id
 
     def _fill_state_change(self, data: dict, sc: dict, content: bytes | None) -> dict[str, bytes]:

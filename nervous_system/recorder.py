@@ -25,9 +25,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from ledger import Ledger, PathState
 from ledger.changes import UNKNOWN, file_state_change
-from ledger.errors import LedgerError, StoreError
+from ledger.errors import BlobNotFound, LedgerError, StoreError
 from nervous_system.errors import InvalidRecord, RecordFailed
 from schemas import (
+    MAX_CONTENT_BYTES,
     AgentDecision,
     AgentMessage,
     SwarmEvent,
@@ -110,10 +111,12 @@ class Recorder:
         else:
             from ledger.config import load_settings
 
+            from ledger.policies import default_policies
+
             settings = load_settings()
             self.ledger = Ledger(
                 Path(ledger) if ledger is not None else settings.ledger_path,
-                durability=settings.durability,
+                durability=settings.durability, policies=default_policies(settings),
             )
             if tenant_id is None:
                 tenant_id = settings.tenant
@@ -318,6 +321,9 @@ class Recorder:
             raise InvalidRecord(f"cannot record file change: {exc}") from exc
         if new_bytes is not None and not isinstance(new_bytes, (bytes, bytearray, memoryview)):
             raise InvalidRecord(f"new_bytes must be bytes or None, not {type(new_bytes).__name__}")
+        if new_bytes is not None and len(new_bytes) > MAX_CONTENT_BYTES:
+            raise InvalidRecord(f"cannot record {path!r}: {len(new_bytes):,} bytes of content is over the "
+                                f"{MAX_CONTENT_BYTES:,}-byte limit of one file version")
         with self._lock:
             cause = self._last_decision if caused_by is None else caused_by
         self._baseline(previous_path or path, None if previous_path else new_bytes)
@@ -326,10 +332,18 @@ class Recorder:
 
         def build(states: dict[str, PathState | None]) -> tuple[SwarmEvent, dict[str, bytes]]:
             before = states.get(previous_path) if previous_path else states[path]
-            old = (self.ledger.get_blob(before.hash, tenant_id=self.tenant_id)
-                   if before is not None and before.hash else None)
+            old: bytes | None | object = None
+            if before is not None and before.hash:
+                try:
+                    old = self.ledger.get_blob(before.hash, tenant_id=self.tenant_id)
+                except BlobNotFound:  # withheld (a secret file, ledger.secret_files): no diff
+                    old = UNKNOWN
             content = None if new_bytes is None else bytes(new_bytes)
             if previous_path and content is None and before is not None:
+                if old is UNKNOWN:
+                    raise InvalidRecord(
+                        f"cannot rename {previous_path!r} without its bytes: its content was withheld "
+                        "(a secret file, recorded by hash only); pass new_bytes")
                 content = old  # a pure rename: the content moves unchanged
             change = file_state_change(
                 path, content, before=before, old_bytes=old if before is None or before.hash else UNKNOWN,
@@ -383,6 +397,34 @@ class Recorder:
         why = recorder.decision(f"{path} as it was in the repository before the agent's first recorded change",
                                 input_trigger="baseline", confidence=1.0)
         recorder.file_change(path, content, mode=mode, caused_by=why)
+
+    def approve(self, event_id: str, *, reason: str = "") -> str:
+        """Record this agent's approval of ``event_id`` (a file change, or a decision:
+        then of every change it caused) as a vote (``ledger.approvals``); who voted is
+        this recorder's user and agent. ``event_id`` may be a unique prefix. An agent's
+        approval of its own change does not count in audits (docs/trust.md). Does not
+        become the ``caused_by`` of later changes. Returns the vote's event id; raises
+        ``InvalidRecord`` (unknown event, not a change or decision) or ``RecordFailed``."""
+        return self._vote(event_id, "approve", reason)
+
+    def reject(self, event_id: str, *, reason: str) -> str:
+        """Record this agent's rejection of ``event_id`` (see ``approve``); ``reason`` is
+        required. A later rejection wins over an earlier approval. Returns the vote's id."""
+        return self._vote(event_id, "reject", reason)
+
+    def _vote(self, event_id: str, verdict: str, reason: str) -> str:
+        from ledger.approvals import build_vote
+
+        try:
+            target = self.ledger.get(event_id.strip().lower(), tenant_id=self.tenant_id).event
+            vote = build_vote(target, verdict, reason=reason, event_id=new_event_id(), timestamp=self.clock(),
+                              user_id=self.user_id, agent_id=self.agent_id, agent_role=self.agent_role,
+                              session_id=self.session_id)
+        except StoreError as exc:
+            raise RecordFailed(f"cannot {verdict} {event_id!r}: {exc}") from exc
+        except (LedgerError, SchemaError) as exc:
+            raise InvalidRecord(f"cannot {verdict} {event_id!r}: {exc}") from exc
+        return self._record(vote, None, vote.event_id)
 
     def message(self, content: str, *, recipients: Iterable[str] = (), sender: str | None = None) -> str:
         """Record an ``AgentMessage`` (agent-to-agent talk). Returns the event id."""

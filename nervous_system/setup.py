@@ -196,7 +196,9 @@ def configure(
         lg = ledger
     else:
         path = Path(ledger) if ledger is not None else settings.ledger_path
-        lg = Ledger(path, durability=durability or settings.durability)
+        from ledger.policies import default_policies
+
+        lg = Ledger(path, durability=durability or settings.durability, policies=default_policies(settings))
 
     attrs: dict[str, Any] = {
         "service.name": agent,

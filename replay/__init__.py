@@ -102,7 +102,8 @@ def replay_from(
     ``materialize``; ``policy``: ``replay.outdir.OutputPolicy``)."""
     start, rows = plan_of(source, moment)
     return materialize(rows, source.read_blob, out_dir, force=force, strict=strict,
-                       verify=source.verify, progress=progress, policy=policy, start=start)
+                       verify=source.verify, progress=progress, policy=policy, start=start,
+                       withheld=getattr(source, "withheld", None))
 
 
 def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = True) -> TreeDiff:
@@ -114,7 +115,7 @@ def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = Tru
     return diff_with_content(
         tree_a, tree_b, source.read_blob if patches else None,
         a_label=a.describe(), b_label=b.describe(),
-        conflicts=len(conflicts_a) + len(conflicts_b),
+        conflicts=len(conflicts_a) + len(conflicts_b), withheld=getattr(source, "withheld", None),
     )
 
 

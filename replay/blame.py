@@ -153,11 +153,25 @@ def blame(history: History, path: str, moment: Moment, *,
     """Blame ``path`` at ``moment`` in ``history`` (see the module docstring).
 
     ``changes``: the moment's changes when the caller has them already (the UI keeps
-    them), else ``history.changes(moment)``. Raises ``PathNotInTree``.
+    them), else ``history.changes(moment)``. Raises ``PathNotInTree``, and
+    ``ReplayError`` when a version's content was withheld (a secret file, recorded by
+    hash only: ``ledger.secret_files``).
     """
     rows = list(history.changes(moment) if changes is None else changes)
     versions = lineage(rows, path)
-    content, owners = attribute(versions, history.read_blob)
+    try:
+        content, owners = attribute(versions, history.read_blob)
+    except LookupError as exc:
+        withheld = getattr(history, "withheld", None)
+        reason = next((r for r in (withheld(v.new_hash) for v in versions if v.new_hash and withheld)
+                       if r), None)
+        if not reason:
+            raise
+        from replay.errors import ReplayError
+
+        raise ReplayError(f"cannot blame {path!r}: its content was withheld when recorded ({reason}: "
+                          "a secret file is recorded by hash only, see docs/trust.md); `ledger log "
+                          f"{path}` lists its changes") from exc
     entries: dict[str, LogEntry] = {}
     decisions: dict[str, str] = {}
     lines = []

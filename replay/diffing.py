@@ -32,6 +32,9 @@ class PathDiff:
     lines_removed: int = 0
     binary: bool = False
     patch: str = ""
+    #: Why no patch could be made although content changed: "" or the
+    #: ``content_withheld`` reason of a side whose bytes are in no store ("secret-file").
+    withheld: str = ""
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -90,16 +93,27 @@ def diff_with_content(
     a_label: str = "a",
     b_label: str = "b",
     conflicts: int = 0,
+    withheld: Callable[[str], str | None] | None = None,
 ) -> TreeDiff:
     """``diff_trees`` plus unified diffs and line counts read through ``read_blob``
-    (None: no content read, no patches). Symlinks diff their targets as text."""
+    (None: no content read, no patches). Symlinks diff their targets as text. A side
+    whose content ``withheld(sha256_hex)`` explains (a secret file: hash only) gives no
+    patch and sets ``PathDiff.withheld``; other missing content raises what ``read_blob``
+    raises."""
     paths = diff_trees(a, b)
     if read_blob is not None:
         for p in paths:
             if p.status == "mode_changed":
                 continue
-            old = read_blob(p.old_hash) if p.old_hash else None
-            new = read_blob(p.new_hash) if p.new_hash else None
+            try:
+                old = read_blob(p.old_hash) if p.old_hash else None
+                new = read_blob(p.new_hash) if p.new_hash else None
+            except LookupError:
+                reason = withheld and (withheld(p.new_hash) or withheld(p.old_hash))
+                if not reason:
+                    raise
+                p.withheld = reason
+                continue
             p.patch, p.lines_added, p.lines_removed = describe_change(p.path, old, new)
             p.binary = not p.patch and old != new and bool(old or new)
     return TreeDiff(a_label, b_label, paths, conflicts)

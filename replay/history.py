@@ -69,6 +69,8 @@ class LogEntry:
     #: such rows by id instead of failing.
     error: str | None = None
     stored_id: str = ""
+    #: Where a local event was imported from (another ledger, a bundle), else None.
+    shared_from: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -95,6 +97,8 @@ class History(Protocol):
 
     def read_blob(self, digest: str) -> bytes: ...
 
+    def withheld(self, digest: str) -> str | None: ...
+
     def select(self, query: LogQuery) -> list[LogEntry]: ...
 
     def get(self, event_id: str) -> LogEntry: ...
@@ -111,7 +115,8 @@ def local_entry(stored: StoredEvent) -> LogEntry:
         event, error = None, str(exc)
     return LogEntry("local", event, stored.time_ns, stored.seq, seq=stored.seq,
                     recorded_ns=stored.recorded_ns, hub_position=stored.hub_versionstamp,
-                    sync_error=stored.sync_error, error=error, stored_id=stored.event_id)
+                    sync_error=stored.sync_error, error=error, stored_id=stored.event_id,
+                    shared_from=stored.shared_from)
 
 
 class LocalHistory:
@@ -169,6 +174,11 @@ class LocalHistory:
 
     def read_blob(self, digest: str) -> bytes:
         return self.ledger.get_blob(digest, tenant_id=self.tenant)
+
+    def withheld(self, digest: str) -> str | None:
+        """Why content ``digest`` of this project is not stored (a change's
+        ``content_withheld``, e.g. "secret-file"), or None."""
+        return self.ledger.content_withheld(self.tenant, self.project, digest)
 
     def get(self, event_id: str) -> LogEntry:
         """The project's event with that id. Raises ``EventNotFound`` (also for an

@@ -111,6 +111,15 @@ class HubHistory:
         """Content by SHA-256 hex from the project's hub blobs (checked)."""
         return self.hub.read_blob(self.project_id, digest)
 
+    def withheld(self, digest: str) -> str | None:
+        """Why content ``digest`` is on no store (a change's ``content_withheld``, e.g.
+        "secret-file"), or None."""
+        for e in self.entries:
+            sc = e.record.event.state_change if e.change is not None else None
+            if sc is not None and sc.content_withheld and sc.new_state_hash == digest:
+                return sc.content_withheld
+        return None
+
     def rationale_of(self, event_id: str) -> str | None:
         """The rationale of decision ``event_id`` in this project on the hub, or None."""
         for e in self.entries:

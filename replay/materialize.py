@@ -42,6 +42,7 @@ __all__ = [
     "Tree",
     "Conflict",
     "ReplayReport",
+    "Unrestored",
     "build_tree",
     "materialize",
     "FILE_MODES",
@@ -82,6 +83,24 @@ def _short(value: str) -> str:
     return value[:12] if len(value) == 64 else (value or "nothing")
 
 
+@dataclass(frozen=True)
+class Unrestored:
+    """A file replay or restore could not write: ``path``, its recorded ``hash`` and
+    ``reason`` (the event's ``content_withheld``, e.g. "secret-file": its content was
+    never stored)."""
+
+    path: str
+    hash: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "hash": self.hash, "reason": self.reason}
+
+    def __str__(self) -> str:
+        why = "content withheld: secret file" if self.reason == "secret-file" else f"content withheld: {self.reason}"
+        return f"{self.path} ({why}; not restored)"
+
+
 @dataclass
 class ReplayReport:
     """What a replay wrote. ``bytes`` counts file content and symlink targets."""
@@ -99,10 +118,14 @@ class ReplayReport:
     conflicts: list[Conflict] = field(default_factory=list)
     tree: Tree = field(default_factory=dict)
     seconds: float = 0.0
+    #: Files of the tree that were NOT written, with why: ``Unrestored`` (content withheld
+    #: at record time, e.g. a secret file; ``ledger.secret_files``).
+    unrestored: list["Unrestored"] = field(default_factory=list)
 
     def to_dict(self, *, include_tree: bool = False) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k not in ("conflicts", "tree")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("conflicts", "tree", "unrestored")}
         d["conflicts"] = [c.to_dict() for c in self.conflicts]
+        d["unrestored"] = [u.to_dict() for u in self.unrestored]
         if include_tree:
             d["tree"] = {p: {"hash": h, "mode": m} for p, (h, m) in sorted(self.tree.items())}
         return d
@@ -249,8 +272,14 @@ def materialize(
     progress: Callable[[int, int], None] | None = None,
     policy: OutputPolicy | None = None,
     start: "Start | None" = None,
+    withheld: Callable[[str], str | None] | None = None,
 ) -> ReplayReport:
     """Build the tree of ``changes`` and write it to ``out_dir``.
+
+    ``withheld(sha256_hex)`` says why a content is not stored (the change's
+    ``content_withheld`` reason, e.g. "secret-file") or None: a file whose content
+    ``read_blob`` cannot find (``LookupError``) and that ``withheld`` explains is left out
+    and listed in ``report.unrestored``; any other missing content fails the replay.
 
     ``read_blob(sha256_hex)`` returns the content; with ``verify`` its SHA-256 is
     checked. ``progress(done, total)`` counts tree entries written. ``out_dir`` must be
@@ -298,7 +327,7 @@ def materialize(
     except OSError as exc:
         raise ReplayError(f"cannot create a temporary directory next to {out}: {exc}") from exc
     try:
-        write_tree(tree, tmp, read_blob, verify, report, progress)
+        write_tree(tree, tmp, read_blob, verify, report, progress, withheld)
         os.chmod(tmp, 0o777 & ~_umask())
         _swap_into_place(tmp, out, replace)
     except BaseException as exc:

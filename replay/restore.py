@@ -37,6 +37,7 @@ from ledger.records import PathState
 from ledger.store import Ledger
 from replay.errors import ReplayError
 from replay.history import LocalHistory
+from replay.materialize import Unrestored
 from replay.moments import Moment
 from replay.snapshots import tree_of
 from schemas import AgentDecision, SwarmEvent, new_event_id
@@ -94,6 +95,10 @@ class RestorePlan:
     unchanged: int = 0
     recorded: dict[str, PathState] = field(default_factory=dict)
     on_disk: dict[str, State] = field(default_factory=dict)
+    #: Paths left as they are because their content was withheld when recorded (a
+    #: secret file): the bytes at WHEN cannot be written, and the file on disk is not
+    #: deleted (its content is in no store, so that could not be undone).
+    unrestored: list[Unrestored] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -104,6 +109,7 @@ class RestorePlan:
             "deletes": sorted(self.deletes),
             "unseen": [u.to_dict() for u in self.unseen],
             "unchanged": self.unchanged,
+            "unrestored": [u.to_dict() for u in self.unrestored],
         }
 
 
@@ -220,6 +226,17 @@ def plan_restore(ledger: Ledger, tenant: str, project: str, root: str | os.PathL
             if now == want:
                 plan.unchanged += 1
                 continue
+            if want is not None and want[1] != "symlink" and not ledger.has_blob(want[0], tenant_id=tenant):
+                reason = history.withheld(want[0])
+                if reason:  # the bytes at WHEN are in no store: leave the file alone
+                    plan.unrestored.append(Unrestored(path, want[0], reason))
+                    continue
+            if want is None and now is not None and now[1] not in ("directory", "other", "symlink") \
+                    and not ledger.has_blob(now[0], tenant_id=tenant):
+                reason = history.withheld(now[0])
+                if reason:  # deleting it could not be undone: its content is in no store
+                    plan.unrestored.append(Unrestored(path, now[0], reason))
+                    continue
             if now != known_state:
                 plan.unseen.append(Unseen(path, known_state, now))
             if want is None:

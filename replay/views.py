@@ -9,7 +9,13 @@ show --json``, the web UI's API), whatever history it came from: the event's own
 * ``recorded_at``: when this laptop stored it, RFC 3339 (null from the hub);
 * ``hub_position``: 24 hex digits (10-byte FoundationDB versionstamp + 2-byte index) once
   the hub has it, else null; ``hub_versionstamp``: its first 20 hex digits (the commit);
-* ``sync_error``: why the hub refused it (local events only), else null.
+* ``sync_error``: why the hub refused it (local events only), else null;
+* ``shared_from``: where a local event was imported from (another ledger or a bundle,
+  ``syncer.shared``), null for an event recorded here or read from the hub.
+
+A vote (a decision with ``vote``) carries its target and verdict in the event's own
+``vote`` field; risk tags are added by the CLI (``ledger.risk``: they depend on the
+configuration, not only on the event).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ def entry_dict(entry: LogEntry) -> dict[str, Any]:
     d["hub_position"] = position.hex() if position else None
     d["hub_versionstamp"] = position[:10].hex() if position else None
     d["sync_error"] = entry.sync_error
+    d["shared_from"] = entry.shared_from
     return d
 
 
@@ -68,7 +75,11 @@ def summary_line(event: SwarmEvent) -> str:
         if sc.operation == Operation.RENAME:
             return printable(f"rename {sc.previous_resource} -> {sc.target_resource}")
         mode = f" ({sc.file_mode.value})" if sc.file_mode in (FileMode.EXECUTABLE, FileMode.SYMLINK) else ""
-        return printable(f"{sc.operation.value} {sc.target_resource}{mode}")
+        withheld = f" [content withheld: {sc.content_withheld}]" if sc.content_withheld else ""
+        return printable(f"{sc.operation.value} {sc.target_resource}{mode}{withheld}")
+    if kind == "decision" and event.vote is not None:
+        reason = first_line(event.decision.rationale)
+        return printable(f"{event.vote.verdict.value} {event.vote.target_event_id}") + (f": {reason}" if reason else "")
     if kind == "decision":
         text = event.decision.rationale
     elif kind == "message":
@@ -93,6 +104,8 @@ def change_patch(event: SwarmEvent, read_blob) -> tuple[str, int, int]:
     sc = event.state_change
     if sc is None:
         return "", 0, 0
+    if sc.content_withheld:  # a secret file: no content, no patch (ledger.secret_files)
+        return "", sc.lines_added, sc.lines_removed
     if sc.diff_patch:
         return sc.diff_patch, sc.lines_added, sc.lines_removed
     try:

@@ -76,8 +76,23 @@ class _Dirs:
         self.open.clear()
 
 
-def _checked(read_blob: Callable[[str], bytes], digest: str, path: str, verify: bool) -> bytes:
-    data = read_blob(digest)
+class _Withheld(Exception):
+    """The content of a path was withheld at record time (``reason``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _checked(read_blob: Callable[[str], bytes], digest: str, path: str, verify: bool,
+             withheld: Callable[[str], str | None] | None = None) -> bytes:
+    try:
+        data = read_blob(digest)
+    except LookupError:
+        reason = withheld(digest) if withheld is not None else None
+        if reason:
+            raise _Withheld(reason) from None
+        raise
     if verify and hashlib.sha256(data).hexdigest() != digest:
         raise ReplayError(f"content of {path!r} does not match its SHA-256 {digest}; the store is corrupt")
     return data
@@ -90,9 +105,12 @@ def write_tree(
     verify: bool,
     report: "ReplayReport",
     progress: Callable[[int, int], None] | None,
+    withheld: Callable[[str], str | None] | None = None,
 ) -> None:
     """Write ``tree`` (``{path: (sha256_hex, mode)}``) into the empty directory ``root``,
-    counting into ``report``; ``progress(done, total)`` every 200 entries. Raises
+    counting into ``report``; ``progress(done, total)`` every 200 entries. A file whose
+    content is missing and that ``withheld(sha256_hex)`` explains is skipped and listed in
+    ``report.unrestored`` (nothing is written in its place). Raises
     ``ReplayError`` for content that does not match its hash (with ``verify``) and
     ``OSError`` for filesystem errors."""
     root_fd = os.open(root, _O_DIR)
@@ -105,7 +123,14 @@ def write_tree(
             if mode == "symlink":
                 links.append((path, digest))
                 continue
-            data = _checked(read_blob, digest, path, verify)
+            try:
+                data = _checked(read_blob, digest, path, verify, withheld)
+            except _Withheld as why:
+                from replay.materialize import Unrestored
+
+                report.unrestored.append(Unrestored(path, digest, why.reason))
+                done += 1
+                continue
             parent, _, name = path.rpartition("/")
             fd = os.open(name, _O_WRITE_NEW, 0o600, dir_fd=dirs.fd(parent))
             try:

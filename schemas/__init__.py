@@ -11,16 +11,18 @@ Names are loaded on first use (``schemas.lazy``): importing ``schemas.errors`` o
 from schemas.lazy import lazy_exports
 
 _EXPORTS = {
-    **dict.fromkeys(["ContextLedgerError", "EventTooLarge", "InvalidEvent", "SchemaError",
+    **dict.fromkeys(["ContentTooLarge", "ContextLedgerError", "EventTooLarge", "InvalidEvent", "SchemaError",
                      "UnknownSchemaVersion"], "schemas.errors"),
     **dict.fromkeys(["deterministic_event_id", "is_span_id", "is_trace_id", "is_uuid7", "new_event_id"],
                     "schemas.ids"),
     "PAYLOAD_KINDS": "schemas.enums",
+    "MAX_CONTENT_BYTES": "schemas.limits",
     **dict.fromkeys(["MAX_EVENT_BYTES", "SCHEMA_VERSION", "SUPPORTED_SCHEMA_VERSIONS",
                      "AgentDecision", "AgentMessage", "StateChange", "SwarmEvent", "SystemSignal",
-                     "SpanRecord", "SpanEventRecord", "SpanLinkRecord"],
+                     "SpanRecord", "SpanEventRecord", "SpanLinkRecord", "Vote"],
                     "schemas.models"),
-    **dict.fromkeys(["AgentRole", "FileMode", "Operation", "SpanKind", "SpanStatusCode", "TargetType"],
+    **dict.fromkeys(["AgentRole", "FileMode", "Operation", "SpanKind", "SpanStatusCode", "TargetType",
+                     "Verdict"],
                     "schemas.enums"),
     **dict.fromkeys(["event_from_bytes", "event_from_proto", "event_to_proto", "parse_event",
                      "parse_event_json"], "schemas.convert"),

@@ -81,6 +81,9 @@ def _read(msg) -> dict[str, Any]:
         value = getattr(msg, name)
         if field.message_type is not None:
             mname = field.message_type.full_name
+            if (mname != "google.protobuf.Timestamp" and not field.is_repeated
+                    and not msg.HasField(name)):
+                continue  # an optional message left unset (SwarmEvent.vote): None in the model
             if mname == "google.protobuf.Timestamp":
                 out[name] = value.seconds * 1_000_000_000 + value.nanos
             elif field.message_type.GetOptions().map_entry:

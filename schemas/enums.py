@@ -46,6 +46,14 @@ class FileMode(str, Enum):
     SYMLINK = "symlink"
 
 
+class Verdict(str, Enum):
+    """A vote's verdict (``Vote.verdict``): approve or reject the event it names."""
+
+    UNSPECIFIED = "unspecified"
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
 class SpanKind(str, Enum):
     UNSPECIFIED = "unspecified"
     INTERNAL = "internal"
@@ -69,6 +77,7 @@ PROTO_ENUMS: dict[str, tuple[type[Enum], str]] = {
     "FileMode": (FileMode, "FILE_MODE_"),
     "SpanKind": (SpanKind, "SPAN_KIND_"),
     "SpanStatusCode": (SpanStatusCode, "SPAN_STATUS_CODE_"),
+    "Verdict": (Verdict, "VERDICT_"),
 }
 
 

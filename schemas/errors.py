@@ -26,3 +26,7 @@ class UnknownSchemaVersion(InvalidEvent):
 
 class EventTooLarge(InvalidEvent):
     """The serialized event exceeds the size limit (the message gives both sizes in bytes)."""
+
+
+class ContentTooLarge(InvalidEvent):
+    """File content exceeds ``MAX_CONTENT_BYTES`` (the message gives both sizes in bytes)."""

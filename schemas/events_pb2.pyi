@@ -43,6 +43,12 @@ class FileMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILE_MODE_EXECUTABLE: _ClassVar[FileMode]
     FILE_MODE_SYMLINK: _ClassVar[FileMode]
 
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    VERDICT_APPROVE: _ClassVar[Verdict]
+    VERDICT_REJECT: _ClassVar[Verdict]
+
 class SpanKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     SPAN_KIND_UNSPECIFIED: _ClassVar[SpanKind]
@@ -78,6 +84,9 @@ FILE_MODE_UNSPECIFIED: FileMode
 FILE_MODE_REGULAR: FileMode
 FILE_MODE_EXECUTABLE: FileMode
 FILE_MODE_SYMLINK: FileMode
+VERDICT_UNSPECIFIED: Verdict
+VERDICT_APPROVE: Verdict
+VERDICT_REJECT: Verdict
 SPAN_KIND_UNSPECIFIED: SpanKind
 SPAN_KIND_INTERNAL: SpanKind
 SPAN_KIND_SERVER: SpanKind
@@ -105,7 +114,7 @@ class AgentDecision(_message.Message):
     def __init__(self, context_hash: _Optional[str] = ..., input_trigger: _Optional[str] = ..., rationale: _Optional[str] = ..., rejected_alternatives: _Optional[_Iterable[str]] = ..., memory_ids: _Optional[_Iterable[str]] = ..., confidence_score: _Optional[float] = ...) -> None: ...
 
 class StateChange(_message.Message):
-    __slots__ = ("target_type", "target_resource", "operation", "previous_resource", "previous_state_hash", "new_state_hash", "file_mode", "diff_patch", "size_bytes", "is_reversible", "previous_file_mode", "lines_added", "lines_removed")
+    __slots__ = ("target_type", "target_resource", "operation", "previous_resource", "previous_state_hash", "new_state_hash", "file_mode", "diff_patch", "size_bytes", "is_reversible", "previous_file_mode", "lines_added", "lines_removed", "content_withheld")
     TARGET_TYPE_FIELD_NUMBER: _ClassVar[int]
     TARGET_RESOURCE_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +128,7 @@ class StateChange(_message.Message):
     PREVIOUS_FILE_MODE_FIELD_NUMBER: _ClassVar[int]
     LINES_ADDED_FIELD_NUMBER: _ClassVar[int]
     LINES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     target_type: TargetType
     target_resource: str
     operation: Operation
@@ -132,7 +142,8 @@ class StateChange(_message.Message):
     previous_file_mode: FileMode
     lines_added: int
     lines_removed: int
-    def __init__(self, target_type: _Optional[_Union[TargetType, str]] = ..., target_resource: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., previous_resource: _Optional[str] = ..., previous_state_hash: _Optional[str] = ..., new_state_hash: _Optional[str] = ..., file_mode: _Optional[_Union[FileMode, str]] = ..., diff_patch: _Optional[str] = ..., size_bytes: _Optional[int] = ..., is_reversible: _Optional[bool] = ..., previous_file_mode: _Optional[_Union[FileMode, str]] = ..., lines_added: _Optional[int] = ..., lines_removed: _Optional[int] = ...) -> None: ...
+    content_withheld: str
+    def __init__(self, target_type: _Optional[_Union[TargetType, str]] = ..., target_resource: _Optional[str] = ..., operation: _Optional[_Union[Operation, str]] = ..., previous_resource: _Optional[str] = ..., previous_state_hash: _Optional[str] = ..., new_state_hash: _Optional[str] = ..., file_mode: _Optional[_Union[FileMode, str]] = ..., diff_patch: _Optional[str] = ..., size_bytes: _Optional[int] = ..., is_reversible: _Optional[bool] = ..., previous_file_mode: _Optional[_Union[FileMode, str]] = ..., lines_added: _Optional[int] = ..., lines_removed: _Optional[int] = ..., content_withheld: _Optional[str] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
     __slots__ = ("sender", "recipients", "content")
@@ -210,6 +221,14 @@ class SpanLinkRecord(_message.Message):
     attributes: _containers.MessageMap[str, AttributeValue]
     def __init__(self, trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ...) -> None: ...
 
+class Vote(_message.Message):
+    __slots__ = ("target_event_id", "verdict")
+    TARGET_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    target_event_id: str
+    verdict: Verdict
+    def __init__(self, target_event_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ...) -> None: ...
+
 class SpanRecord(_message.Message):
     __slots__ = ("name", "kind", "parent_span_id", "start_time", "end_time", "status_code", "status_message", "attributes", "events", "links", "scope_name", "scope_version", "resource_attributes")
     class AttributesEntry(_message.Message):
@@ -255,7 +274,7 @@ class SpanRecord(_message.Message):
     def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[SpanKind, str]] = ..., parent_span_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[_Union[SpanStatusCode, str]] = ..., status_message: _Optional[str] = ..., attributes: _Optional[_Mapping[str, AttributeValue]] = ..., events: _Optional[_Iterable[_Union[SpanEventRecord, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[SpanLinkRecord, _Mapping]]] = ..., scope_name: _Optional[str] = ..., scope_version: _Optional[str] = ..., resource_attributes: _Optional[_Mapping[str, AttributeValue]] = ...) -> None: ...
 
 class SwarmEvent(_message.Message):
-    __slots__ = ("event_id", "timestamp", "schema_version", "tenant_id", "project_id", "user_id", "session_id", "agent_id", "agent_role", "trace_id", "span_id", "caused_by", "related_commit_hash", "decision", "state_change", "message", "signal", "span")
+    __slots__ = ("event_id", "timestamp", "schema_version", "tenant_id", "project_id", "user_id", "session_id", "agent_id", "agent_role", "trace_id", "span_id", "caused_by", "related_commit_hash", "decision", "state_change", "message", "signal", "span", "vote")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -274,6 +293,7 @@ class SwarmEvent(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     SIGNAL_FIELD_NUMBER: _ClassVar[int]
     SPAN_FIELD_NUMBER: _ClassVar[int]
+    VOTE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     timestamp: _timestamp_pb2.Timestamp
     schema_version: int
@@ -292,4 +312,5 @@ class SwarmEvent(_message.Message):
     message: AgentMessage
     signal: SystemSignal
     span: SpanRecord
-    def __init__(self, event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., tenant_id: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_role: _Optional[_Union[AgentRole, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., caused_by: _Optional[str] = ..., related_commit_hash: _Optional[str] = ..., decision: _Optional[_Union[AgentDecision, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., message: _Optional[_Union[AgentMessage, _Mapping]] = ..., signal: _Optional[_Union[SystemSignal, _Mapping]] = ..., span: _Optional[_Union[SpanRecord, _Mapping]] = ...) -> None: ...
+    vote: Vote
+    def __init__(self, event_id: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schema_version: _Optional[int] = ..., tenant_id: _Optional[str] = ..., project_id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., agent_role: _Optional[_Union[AgentRole, str]] = ..., trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., caused_by: _Optional[str] = ..., related_commit_hash: _Optional[str] = ..., decision: _Optional[_Union[AgentDecision, _Mapping]] = ..., state_change: _Optional[_Union[StateChange, _Mapping]] = ..., message: _Optional[_Union[AgentMessage, _Mapping]] = ..., signal: _Optional[_Union[SystemSignal, _Mapping]] = ..., span: _Optional[_Union[SpanRecord, _Mapping]] = ..., vote: _Optional[_Union[Vote, _Mapping]] = ...) -> None: ...

@@ -36,6 +36,7 @@ _OPERATION = proto_numbers("Operation")
 _MODE = proto_numbers("FileMode")
 _SPAN_KIND = proto_numbers("SpanKind")
 _STATUS = proto_numbers("SpanStatusCode")
+_VERDICT = proto_numbers("Verdict")
 
 _SwarmEvent = events_pb2.SwarmEvent
 
@@ -113,6 +114,8 @@ def _state_change(msg, s) -> None:
     p.previous_file_mode = _MODE[s.previous_file_mode]
     p.lines_added = s.lines_added
     p.lines_removed = s.lines_removed
+    if s.content_withheld:
+        p.content_withheld = s.content_withheld
 
 
 def _message(msg, m) -> None:
@@ -248,6 +251,13 @@ def event_message(e) -> events_pb2.SwarmEvent:
         _signal(msg, e.signal)
     if e.span is not None:
         _span(msg, e.span)
+    vote = e.vote
+    if vote is not None:
+        v = msg.vote
+        v.SetInParent()
+        if vote.target_event_id:
+            v.target_event_id = vote.target_event_id
+        v.verdict = _VERDICT[vote.verdict]
     return msg
 
 

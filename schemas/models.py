@@ -8,7 +8,8 @@ and storage contract; these models validate it and give it a friendly JSON form:
   RFC 3339 text, integer nanoseconds since the epoch, or aware ``datetime`` on input;
   in Python they are ``int`` nanoseconds since the Unix epoch;
 * the payload is exactly one of ``decision``, ``state_change``, ``message``, ``signal``,
-  ``span``.
+  ``span``;
+* ``vote`` (optional, only on a decision) makes the decision a vote on another event.
 
 ``event_from_proto(event_to_proto(e)) == e`` and ``parse_event_json(e.to_json()) == e``
 hold for every valid event (see ``tests/test_schemas.py``). No I/O happens here.
@@ -38,6 +39,7 @@ from schemas.enums import (
     SpanKind,
     SpanStatusCode,
     TargetType,
+    Verdict,
 )
 from schemas.ids import COMMIT_HEX_RE, UUID7_RE, is_span_id, is_trace_id
 from schemas.paths import check_relative_path
@@ -52,6 +54,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 #: File contents never count: they live in the blob store. The hub has its own,
 #: smaller per-transaction limit (FoundationDB: 10,000,000 bytes per transaction).
 MAX_EVENT_BYTES = 32 * 1024 * 1024
+
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
@@ -110,6 +113,9 @@ class StateChange(_Model):
     previous_file_mode: FileMode = FileMode.UNSPECIFIED
     lines_added: int = Field(0, ge=0)
     lines_removed: int = Field(0, ge=0)
+    #: Why the new content is not stored ("" = it is), e.g. "secret-file"
+    #: (``ledger.secret_files``): the hash is kept, the bytes are not.
+    content_withheld: str = ""
 
     @field_validator("previous_state_hash", "new_state_hash")
     @classmethod
@@ -141,6 +147,9 @@ class StateChange(_Model):
             raise ValueError(f"a {op.value} of a file needs new_state_hash (SHA-256 of the new bytes)")
         if op != Operation.DELETE and self.file_mode == FileMode.UNSPECIFIED:
             raise ValueError("file_mode is required: regular, executable or symlink")
+        if self.content_withheld and (op == Operation.DELETE or self.file_mode == FileMode.SYMLINK):
+            raise ValueError("content_withheld is only for the content of a regular or executable file "
+                             "(a delete has none; a symlink's target is needed to replay it)")
         return self
 
 
@@ -204,6 +213,29 @@ class SpanRecord(_Model):
 
 
 
+class Vote(_Model):
+    """A vote on another event (``ledger approve``/``ledger reject``): the event voted on
+    (a file change or a decision, by its UUIDv7 id) and the verdict. Carried only by a
+    decision, whose rationale is the reason (rules: docs/trust.md)."""
+
+    target_event_id: str
+    verdict: Verdict
+
+    @field_validator("target_event_id")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        if not UUID7_RE.fullmatch(v):
+            raise ValueError("target_event_id must be the event_id (UUIDv7) of the event voted on")
+        return v
+
+    @field_validator("verdict")
+    @classmethod
+    def _verdict(cls, v: Verdict) -> Verdict:
+        if v == Verdict.UNSPECIFIED:
+            raise ValueError("verdict must be approve or reject")
+        return v
+
+
 class SwarmEvent(_Model):
     """The envelope of every recorded fact (``context_ledger.v1.SwarmEvent``).
 
@@ -230,6 +262,7 @@ class SwarmEvent(_Model):
     message: AgentMessage | None = None
     signal: SystemSignal | None = None
     span: SpanRecord | None = None
+    vote: Vote | None = None
 
     @field_validator("event_id")
     @classmethod
@@ -287,6 +320,11 @@ class SwarmEvent(_Model):
 
     @model_validator(mode="after")
     def _one_payload(self) -> "SwarmEvent":
+        if self.vote is not None:
+            if self.decision is None:
+                raise ValueError("vote is only allowed on a decision (the vote's reason is its rationale)")
+            if self.vote.target_event_id == self.event_id:
+                raise ValueError("a vote cannot name its own event")
         if (
             (self.decision is not None) + (self.state_change is not None) + (self.message is not None)
             + (self.signal is not None) + (self.span is not None)

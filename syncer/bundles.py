@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from hub.errors import HubConflict
 from hub.protocol import HubClient
-from ledger import Ledger
+from ledger import Ledger, keys
 from ledger.changes import content_hash
 from schemas import event_from_bytes
 from syncer.errors import SyncError
@@ -84,23 +84,14 @@ class BundleReport:
 
 # --------------------------------------------------------------------------- keys
 def key_path(ledger: Ledger) -> Path:
-    """Where the ledger's bundle-signing key lives: next to the ledger file."""
-    path = Path(ledger.path).resolve()
-    return path.with_name(path.name + ".bundle-key")
+    """Where the ledger's signing key lives: next to the ledger file (``ledger.keys``)."""
+    return keys.key_path(ledger.path)
 
 
 def signing_key(ledger: Ledger) -> Ed25519PrivateKey:
-    """The ledger's Ed25519 signing key, created (mode 0600) when there is none."""
-    path = key_path(ledger)
-    if path.exists():
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    return key
+    """The ledger's Ed25519 signing key (``ledger.keys``: one per ledger, also signing
+    the hash chain's checkpoints), created (mode 0600) when there is none."""
+    return keys.signing_key(ledger.path)
 
 
 def fingerprint(public_raw: bytes) -> str:

@@ -46,6 +46,8 @@ LOG_MAX_BYTES = 5_000_000
 LOG_BACKUPS = 3
 #: Seconds between passes when the outbox was emptied.
 DEFAULT_INTERVAL_S = 5.0
+#: Seconds between two applications of the retention policy by the daemon.
+DEFAULT_GC_INTERVAL_S = 3600.0
 #: How the background syncer is launched (the module's ``__main__``); tests substitute a
 #: launcher that installs the FoundationDB double first.
 DEFAULT_LAUNCHER: list[str] = [sys.executable, "-m", "syncer.daemon"]
@@ -148,8 +150,13 @@ def run(
     backoff_base: float = 0.5,
     backoff_cap: float = 60.0,
     connect: Callable[[], HubClient] | None = None,
+    gc_interval: float = DEFAULT_GC_INTERVAL_S,
 ) -> None:
     """Run the sync loop in this process until ``stop`` is set or SIGTERM/SIGINT arrives.
+
+    Every ``gc_interval`` seconds (after a pass) it also applies the retention policy of
+    the configuration (``ledger.retention.gc``: expired events removed and recorded,
+    legal holds respected); no policy, no removal.
 
     The hub client comes from ``connect()`` when given, else from ``hub.open_hub``: the
     gateway at ``hub_url`` (token from LEDGER_HUB_TOKEN), or FoundationDB at
@@ -193,7 +200,8 @@ def run(
                 log.warning("cannot open the hub, retrying in %.1fs: %s", delay, exc)
                 stop.wait(delay)
         if hub is not None:
-            Syncer(ledger, hub, **(syncer_options or {})).run_forever(stop, interval=interval, backoff=backoff)
+            Syncer(ledger, hub, **(syncer_options or {})).run_forever(
+                stop, interval=interval, backoff=backoff, on_pass=_retention_pass(ledger, tenant_id, gc_interval))
         log.info("syncer stopped")
     finally:
         for sig, handler in previous.items():
@@ -207,6 +215,34 @@ def run(
             with contextlib.suppress(OSError):
                 paths.pid.unlink()
         lock.release()
+
+
+def _retention_pass(ledger: Ledger, tenant_id: str, every_s: float) -> Callable:
+    """An ``on_pass`` callback applying the configured retention policy at most once per
+    ``every_s`` seconds (errors are logged: retention never stops the syncer)."""
+    from ledger import retention
+    from ledger.config import load_settings
+    from ledger.errors import LedgerError
+
+    try:
+        policy = retention.Policy.from_config(load_settings().retention)
+    except LedgerError as exc:
+        log.error("retention policy not applied: %s", exc)
+        policy = retention.Policy()
+    last = [float("-inf")]
+
+    def on_pass(_report, _error) -> None:
+        if not policy or time.monotonic() - last[0] < every_s:
+            return
+        last[0] = time.monotonic()
+        try:
+            report = retention.gc(ledger, tenant_id=tenant_id, policy=policy)
+        except LedgerError as exc:
+            log.error("retention gc failed: %s", exc)
+            return
+        if report.total or report.held:
+            log.info("retention gc: %s", report.to_dict())
+    return on_pass
 
 
 def _open_hub(tenant_id: str, cluster_file, hub_url: str | None, options: dict) -> HubClient:

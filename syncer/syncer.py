@@ -66,6 +66,9 @@ class SyncReport:
     seconds: float = 0.0
     stopped: bool = False
     refusals: list = field(default_factory=list)
+    #: The hash chain sent after the events (``syncer.chains``): head seq the hub holds,
+    #: links and checkpoints sent.
+    chain: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -214,6 +217,10 @@ class Syncer:
         started = time.monotonic()
         try:
             self._pass(report, stop, progress)
+            if not report.stopped:
+                from syncer.chains import push_chain
+
+                report.chain = push_chain(self.ledger, self.hub)
         except (HubFailure, LedgerError) as exc:
             report.seconds = time.monotonic() - started
             if self.record_status:

@@ -44,3 +44,22 @@ def test_ledger_help_and_version_are_light():
 
 def test_the_probe_would_see_a_heavy_import():
     assert "pandas" in loaded("import sqlite_utils")  # chdb installs pandas; sqlite_utils imports it
+
+
+def test_the_secret_detector_is_imported_only_when_a_text_needs_a_scan(tmp_path):
+    """Redaction is on by default, but detect-secrets (and the requests library it pulls
+    in) loads only when the prefilter says a text may hold a secret."""
+    from ledger import Ledger
+
+    Ledger(tmp_path / "l.db").close()
+    probe = ("import sys, json\nfrom nervous_system import Recorder\n"
+             f"rec = Recorder({str(tmp_path / 'l.db')!r}, project_id='p', agent_id='a')\n"
+             "rec.decision('refactor the parser', input_trigger='tests fail')\n"
+             "rec.message('12 files changed, 3 insertions')\n"
+             "before = sorted(m for m in sys.modules if m.split('.')[0] in ('detect_secrets', 'requests'))\n"
+             "rec.message('export API_TOKEN=' + 'x1' * 12)\n"
+             "after = sorted(m for m in sys.modules if m.split('.')[0] == 'detect_secrets')\n"
+             "print(json.dumps([before, bool(after)]))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert before == [] and after is True

@@ -142,7 +142,14 @@ def file_content(request, state: UIState):
     if path not in files:
         raise ValueError(f"{path!r} is not a file of the project at {moment.describe()}")
     digest, mode = files[path]
-    data = state.history.read_blob(digest)
+    try:
+        data = state.history.read_blob(digest)
+    except LookupError:
+        reason = state.history.withheld(digest)  # a secret file: recorded by hash only
+        if not reason:
+            raise
+        return {"path": path, "hash": digest, "mode": mode, "size": 0, "binary": False, "truncated": False,
+                "text": None, "withheld": reason, "moment": moment_dict(moment)}
     binary = b"\0" in data[:8000]
     text = None
     if not binary:

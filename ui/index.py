@@ -97,6 +97,9 @@ def row_from_proto(msg, order) -> tuple:
         d = msg.decision
         texts = (d.rationale, d.input_trigger, *d.rejected_alternatives)
         label = d.rationale
+        if msg.HasField("vote"):  # a vote (ledger approve/reject): say on what
+            verdict = events_pb2.Verdict.Name(msg.vote.verdict).removeprefix("VERDICT_").lower()
+            label = f"{verdict} {msg.vote.target_event_id[:18]}: {d.rationale}"
     elif kind == "message":
         m = msg.message
         texts = (m.sender, m.content, *m.recipients)

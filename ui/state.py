@@ -131,7 +131,8 @@ class UIState:
                     "paths": [p.to_dict() for p in paths]}
         sub_a = {path: tree_a[path]} if path in tree_a else {}
         sub_b = {path: tree_b[path]} if path in tree_b else {}
-        result = diff_with_content(sub_a, sub_b, self.history.read_blob, a_label=a.describe(), b_label=b.describe())
+        result = diff_with_content(sub_a, sub_b, self.history.read_blob, a_label=a.describe(), b_label=b.describe(),
+                                   withheld=self.history.withheld)
         return result.to_dict()
 
 

@@ -212,7 +212,7 @@ class ArchiveView:
                     desired[path] = _Recorded(from_archive[path], digest)
                     was = recorded.get(path)
                     if was is None or (was.mode, was.sha256) != (from_archive[path], digest):
-                        writer.keep(digest, data)
+                        writer.keep(digest, data, path)
             self.paths_from_archive += len(from_archive)
         return desired
 
@@ -274,10 +274,10 @@ class ArchiveView:
             if item.want is not None:
                 want = item.want
                 data = contents[want.git_sha] if want.git_sha is not None else writer.content(want.sha256)
-                if data is None:
+                if data is None and not writer.ledger.pipeline.withholds(item.path):
                     raise GitImportError(f"commit {commit.sha}: the exported content of {item.path} went missing")
-                if want.git_sha is not None:
-                    writer.keep(want.sha256, data)
+                if want.git_sha is not None and data is not None:
+                    writer.keep(want.sha256, data, item.path)
                 new = Side(want.mode, want.sha256, data)
             old = Side(item.was.mode, item.was.sha256, None) if item.was is not None else None
             built.change(_OPS[item.status], item.path, prev_path=item.src or "", old=old, new=new,

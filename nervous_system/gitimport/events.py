@@ -170,6 +170,6 @@ def commit_events(commit: Commit, tenant: str, project: str, blobs: GitBlobs,
         old = Side(old_mode, blobs.sha256[e.old_sha], None) if old_mode is not None else None
         new = Side(new_mode, blobs.sha256[e.new_sha], contents[e.new_sha]) if new_mode is not None else None
         if new is not None:
-            writer.keep(new.sha256, new.data)  # type: ignore[arg-type]
+            writer.keep(new.sha256, new.data, path)  # type: ignore[arg-type]
         built.change(op, path, prev_path=prev_path, old=old, new=new, lines=(e.added or 0, e.removed or 0))
     return built.events, skipped

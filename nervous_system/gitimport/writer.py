@@ -50,9 +50,11 @@ class BatchWriter:
         self.new_blobs = 0
         self.new_content_bytes = 0
 
-    def keep(self, digest: str, data: bytes) -> None:
-        """Content (SHA-256 hex -> bytes) that pending or coming events name."""
-        if digest in self.blobs:
+    def keep(self, digest: str, data: bytes, path: str = "") -> None:
+        """Content (SHA-256 hex -> bytes) that pending or coming events name. Content of a
+        ``path`` the ledger withholds (a secret file, ``ledger.secret_files``) is not kept:
+        it is recorded by hash only, and must not reach the blob store ahead of its event."""
+        if digest in self.blobs or (path and self.ledger.pipeline.withholds(path)):
             return
         self.blobs[digest] = data
         self.blob_bytes += len(data)

@@ -1,7 +1,7 @@
 """The work tree: snapshots of the files under a root and the changes between two.
 
 Shared by ``ledger exec`` and the agent hooks (which snapshot after every tool call), so
-this package imports only the standard library and ``schemas.paths``.
+this package imports only the standard library, ``schemas.paths`` and ``schemas.limits``.
 
 * ``find_root(start)``: the repository root (git's top level) or ``start``.
 * ``snapshot(root, excluder, cache=..., progress=...)`` -> ``Snapshot``: every file and
@@ -10,7 +10,8 @@ this package imports only the standard library and ``schemas.paths``.
   (``regular``, ``executable`` = owner execute bit, ``symlink``) and the SHA-256 of its
   bytes (of the link target for a symlink). Files whose stat is unchanged since the
   cached snapshot (``cache.StatCache``, git's "racily clean" rule) are not re-read.
-  Paths that are not valid UTF-8 or break the rules of ``schemas.paths`` are listed in
+  Paths that are not valid UTF-8 or break the rules of ``schemas.paths``, and files
+  over ``schemas.limits.MAX_CONTENT_BYTES`` (never read), are listed in
   ``Snapshot.skipped``, never recorded. ``progress(done, total)`` is called while a
   snapshot hashes ``PROGRESS_MIN_FILES`` files or more (a first snapshot).
 * ``cached_entries(cache)``: the snapshot a saved stat cache describes (a hook keeps
@@ -32,6 +33,7 @@ from typing import Callable, Mapping, NamedTuple
 
 from nervous_system.worktree.cache import StatCache, cache_path
 from nervous_system.worktree.listing import Excluder, Skipped, find_root, list_paths
+from schemas.limits import MAX_CONTENT_BYTES
 
 __all__ = ["Entry", "Change", "Snapshot", "Skipped", "Excluder", "StatCache", "cache_path", "find_root",
            "snapshot", "diff", "read_content", "cached_entries", "default_project_name", "project_for_root",
@@ -155,6 +157,10 @@ def snapshot(
             continue
         if not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
             continue  # a directory (submodule), socket, fifo, device: not content
+        if st.st_size > MAX_CONTENT_BYTES:  # never read: it could not be recorded
+            snap.skipped.append(Skipped(rel, f"{st.st_size:,} bytes, over the {MAX_CONTENT_BYTES:,}-byte "
+                                             "limit of recorded content"))
+            continue
         key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
         digest = cache.digest(rel, key) if cache is not None else None
         if digest is not None:

@@ -1,0 +1,255 @@
+"""Erasure by crypto-shredding (docs/trust.md, "Erasure").
+
+When sealing is on for a ledger (``Ledger.set_sealing(True)``, ``ledger erase --seal on``;
+kept in the ledger file, so every producer opening it — SDK, hooks, OTLP, imports —
+seals), the write pipeline's ``SealText`` policy encrypts the free text of each event
+with a key of its (tenant, session, agent): decision rationale, trigger and rejected
+alternatives, message content, signal detail, the diff text of a file change. Each text
+becomes ``sealed:v1:<key id>:<base64 nonce+ciphertext>`` (AES-256-GCM, the event id as
+associated data; the nonce is an HMAC of the key, event id, field and text, so the same
+event always seals to the same bytes and appends stay idempotent). Keys live in the
+ledger file (``erasure_keys``), never on the hub: the hub, bundles and proofs hold
+ciphertext only.
+
+Readers (``StoredEvent.event``: log, show, UI, replay, ingest) unseal transparently
+while the key exists; ``erase(session=..., agent=...)`` destroys the keys (SQLite
+``secure_delete`` zeroes the freed bytes, the WAL is checkpointed and truncated), after
+which every copy of those texts — local, hub, bundles — reads ``[erased]``. The chain
+covers the stored (sealed) bodies, so it still verifies. File content is not sealed
+(replay needs exact bytes and content is shared by hash across sessions): what erasure
+does not cover is documented in docs/trust.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from schemas import SwarmEvent
+
+PREFIX = "sealed:v1:"
+#: What a sealed text reads once its key was destroyed.
+ERASED = "[erased]"
+#: What a sealed text reads where its key is not available (a hub reader without the
+#: laptop's ledger; keys never leave the ledger file).
+SEALED = "[sealed]"
+
+# --------------------------------------------------------------------------- texts
+#: (payload, field) pairs whose text is sealed; list fields are sealed item by item.
+FIELDS = (("decision", "rationale"), ("decision", "input_trigger"), ("decision", "rejected_alternatives"),
+          ("message", "content"), ("signal", "detail"), ("state_change", "diff_patch"))
+
+
+def _map_texts(event: SwarmEvent, fn: Callable[[str, str], str]) -> SwarmEvent:
+    """The event with ``fn(field_name, text)`` applied to every sealable text."""
+    updates: dict[str, object] = {}
+    for payload, name in FIELDS:
+        sub = getattr(event, payload)
+        if sub is None:
+            continue
+        value = getattr(sub, name)
+        if isinstance(value, str):
+            new = fn(f"{payload}.{name}", value) if value else value
+        else:
+            new = [fn(f"{payload}.{name}[{i}]", v) if v else v for i, v in enumerate(value)]
+        if new != value:
+            changed = updates.get(payload, sub)
+            updates[payload] = changed.model_copy(update={name: new})
+    return event.model_copy(update=updates) if updates else event
+
+
+def _seal(key: bytes, key_id: str, event_id: str, where: str, text: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = text.encode()
+    nonce = hmac.new(key, b"\0".join([event_id.encode(), where.encode(), data]), hashlib.sha256).digest()[:12]
+    sealed = AESGCM(key).encrypt(nonce, data, event_id.encode())
+    return f"{PREFIX}{key_id}:{base64.b64encode(nonce + sealed).decode()}"
+
+
+def is_sealed(event: SwarmEvent) -> bool:
+    """True when some text of the event is sealed."""
+    found = []
+    _map_texts(event, lambda _w, t: found.append(1) or t if t.startswith(PREFIX) else t)
+    return bool(found)
+
+
+def unseal(event: SwarmEvent, lookup: Callable[[str], bytes | None],
+           erased: Callable[[str], bool] = lambda _k: True) -> SwarmEvent:
+    """The event with its sealed texts decrypted with ``lookup(key_id) -> key | None``;
+    a text whose key is gone reads ``[erased]`` when ``erased(key_id)`` (the key was
+    destroyed), else ``[sealed]`` (the key is elsewhere)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    def open_text(_where: str, text: str) -> str:
+        if not text.startswith(PREFIX):
+            return text
+        try:
+            key_id, payload = text[len(PREFIX):].split(":", 1)
+            raw = base64.b64decode(payload)
+        except ValueError:
+            return text
+        key = lookup(key_id)
+        if key is None:
+            return ERASED if erased(key_id) else SEALED
+        try:
+            return AESGCM(key).decrypt(raw[:12], raw[12:], event.event_id.encode()).decode()
+        except (InvalidTag, ValueError):
+            return ERASED
+    return _map_texts(event, open_text)
+
+
+# --------------------------------------------------------------------------- keys
+_KEY_SQL = "SELECT key FROM erasure_keys WHERE key_id = ?"
+_registry: "weakref.WeakSet" = weakref.WeakSet()
+_registry_lock = threading.Lock()
+
+
+def register(ledger) -> None:
+    """Let readers of events from ``ledger`` (a ``Ledger``) find its keys."""
+    with _registry_lock:
+        _registry.add(ledger)
+
+
+def lookup_key(key_id: str) -> bytes | None:
+    """The key ``key_id`` from any open ledger of this process, or None (erased or
+    unknown here: a hub reader without the laptop's ledger)."""
+    with _registry_lock:
+        ledgers = list(_registry)
+    for lg in ledgers:
+        try:
+            row = lg._conn().execute(_KEY_SQL, (key_id,)).fetchone()
+        except (sqlite3.Error, AttributeError):
+            continue
+        if row is not None and row[0] is not None:
+            return bytes(row[0])
+    return None
+
+
+def key_erased(key_id: str) -> bool:
+    """True when an open ledger of this process destroyed the key ``key_id``."""
+    with _registry_lock:
+        ledgers = list(_registry)
+    for lg in ledgers:
+        try:
+            if lg._conn().execute("SELECT 1 FROM erased_keys WHERE key_id = ?", (key_id,)).fetchone():
+                return True
+        except (sqlite3.Error, AttributeError):
+            continue
+    return False
+
+
+def unseal_stored(event: SwarmEvent) -> SwarmEvent:
+    """``unseal`` with the keys of the open ledgers (what ``StoredEvent.event`` and
+    ``hub.protocol.HubRecord.event`` do): ``[erased]`` for a destroyed key, ``[sealed]``
+    for one this process does not have."""
+    return unseal(event, lookup_key, key_erased) if is_sealed(event) else event
+
+
+class SealText:
+    """The write policy that seals texts (see the module docstring); ``ledger`` is the
+    ``Ledger`` whose ``erasure_keys`` table holds the keys (created on first use, one
+    per tenant/session/agent; after an erasure a new key is made)."""
+
+    name = "seal-text"
+
+    def __init__(self, ledger) -> None:
+        self._ledger = weakref.proxy(ledger)
+        self._cache: dict[tuple[str, str, str], tuple[str, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def _key(self, tenant: str, session: str, agent: str) -> tuple[str, bytes]:
+        ident = (tenant, session, agent)
+        with self._lock:
+            found = self._cache.get(ident)
+        if found is not None:
+            conn = self._ledger._conn()
+            if conn.execute("SELECT 1 FROM erasure_keys WHERE key_id = ?", (found[0],)).fetchone():
+                return found
+        sql = "SELECT key_id, key FROM erasure_keys WHERE tenant_id = ? AND session_id = ? AND agent_id = ?"
+        row = self._ledger._conn().execute(sql, ident).fetchone()
+        if row is None:
+            with self._ledger.write_transaction() as conn:
+                row = conn.execute(sql, ident).fetchone()
+                if row is None:
+                    row = (str(uuid.uuid4()), os.urandom(32))
+                    conn.execute("INSERT INTO erasure_keys (key_id, tenant_id, session_id, agent_id, key, created_ns) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", (row[0], *ident, row[1], time.time_ns()))
+        found = (row[0], bytes(row[1]))
+        with self._lock:
+            self._cache[ident] = found
+        return found
+
+    def apply(self, event: SwarmEvent, blobs: Mapping[str, bytes]):
+        """Seal the event's texts (unchanged when it has none)."""
+        if not any(getattr(event, p) is not None for p in ("decision", "message", "signal", "state_change")):
+            return event, blobs
+        if is_sealed(event):
+            return event, blobs
+        key_id, key = self._key(event.tenant_id, event.session_id, event.agent_id)
+        return _map_texts(event, lambda where, text: _seal(key, key_id, event.event_id, where, text)), blobs
+
+
+@dataclass
+class ErasureReport:
+    """What ``erase`` destroyed: ``keys`` (count), ``events`` whose texts are now
+    unreadable, ``analytics_rows`` deleted (when asked), and the selector."""
+
+    tenant_id: str
+    session_id: str | None
+    agent_id: str | None
+    keys: int = 0
+    events: int = 0
+    analytics_rows: int | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: str | None = None) -> ErasureReport:
+    """Destroy the keys of ``session_id`` or ``agent_id`` (of ``tenant_id``) in
+    ``ledger``: their texts become unrecoverable everywhere. The row deletion runs with
+    ``secure_delete`` (freed bytes zeroed) and the WAL is checkpointed and truncated
+    afterwards, so the key bytes are in neither file. The erasure is recorded in
+    ``erasures``. Raises ``ValueError`` when neither selector is given."""
+    if not session_id and not agent_id:
+        raise ValueError("name what to erase: a session or an agent")
+    where, params = ("session_id = ?", session_id) if session_id else ("agent_id = ?", agent_id)
+    report = ErasureReport(tenant_id, session_id, agent_id)
+    conn = ledger._connect()
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [r[0] for r in conn.execute(
+                f"SELECT key_id FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))]
+            report.keys = len(ids)
+            report.events = conn.execute(
+                f"SELECT count(*) FROM events WHERE tenant_id = ? AND {where}", (tenant_id, params)).fetchone()[0]
+            conn.executemany("INSERT OR IGNORE INTO erased_keys (key_id, erased_ns) VALUES (?, ?)",
+                             [(k, time.time_ns()) for k in ids])
+            conn.execute(f"DELETE FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))
+            conn.execute("INSERT INTO erasures (tenant_id, session_id, agent_id, keys, erased_ns) VALUES (?, ?, ?, ?, ?)",
+                         (tenant_id, session_id, agent_id, report.keys, time.time_ns()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        for _ in range(50):  # other connections may hold a read snapshot for a moment
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                break
+            time.sleep(0.05)
+    finally:
+        conn.close()
+    return report

@@ -1,0 +1,155 @@
+"""Erasure by crypto-shredding (issue 15 §3): sealed texts, transparent reading, `ledger
+erase` destroying the keys; afterwards the chain still verifies, the texts are in no byte
+of the SQLite file (with its WAL), the hub double or the analytics rows, and readers say
+"[erased]"."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+from ledger import Ledger
+from ledger.erasure import ERASED, PREFIX
+from ledger.verify import verify_ledger
+from nervous_system import Recorder
+from syncer.syncer import Syncer
+
+SECRET = "the launch code is tangerine-47"
+
+
+def recorded(path, tenant="default"):
+    with Ledger(path) as lg:
+        lg.set_sealing(True)
+        a = Recorder(lg, project_id="web", agent_id="alice", session_id="s-1", tenant_id=tenant)
+        b = Recorder(lg, project_id="web", agent_id="bob", session_id="s-2", tenant_id=tenant)
+        ids = [a.decision(f"decide: {SECRET}"), a.message(f"msg: {SECRET}"),
+               b.decision("bob keeps this"), b.message("bob says hi")]
+        a.file_change("src/app.py", b"print('hello')\n")
+    return ids
+
+
+def raw_bytes(path) -> bytes:
+    data = path.read_bytes()
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            data += extra.read_bytes()
+    return data
+
+
+def test_texts_are_stored_sealed_and_read_transparently(ledger_path):
+    ids = recorded(ledger_path)
+    assert SECRET.encode() not in raw_bytes(ledger_path)
+    with Ledger(ledger_path) as lg:
+        stored = lg.get(ids[0])
+        assert PREFIX.encode() in stored.body
+        assert stored.event.decision.rationale == f"decide: {SECRET}"
+        assert lg.get(ids[1]).event.message.content == f"msg: {SECRET}"
+
+
+def test_sealing_is_deterministic_so_appends_stay_idempotent(ledger_path):
+    from schemas import AgentDecision, SwarmEvent, new_event_id
+
+    with Ledger(ledger_path) as lg:
+        lg.set_sealing(True)
+        e = SwarmEvent(event_id=new_event_id(), timestamp=1, tenant_id="t", project_id="p", session_id="s",
+                       agent_id="a", decision=AgentDecision(rationale=SECRET))
+        assert lg.append(e).inserted
+        assert not lg.append(e).inserted  # same event, same sealed bytes: a no-op
+
+
+def test_erase_session_then_verify_passes_and_nothing_is_recoverable(ledger_path, hub, tenant, cluster_file):
+    ids = recorded(ledger_path, tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, hub).sync_once()
+        key = lg._conn().execute("SELECT key FROM erasure_keys WHERE session_id = 's-1'").fetchone()[0]
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", tenant, "erase", "--session", "s-1",
+                                   "--keep-analytics", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["keys"] == 1 and out["events"] == 3
+    with Ledger(ledger_path) as lg:
+        assert verify_ledger(lg).ok
+        assert lg.get(ids[0]).event.decision.rationale == ERASED
+        assert lg.get(ids[1]).event.message.content == ERASED
+        assert lg.get(ids[2]).event.decision.rationale == "bob keeps this"  # another session's key lives
+    data = raw_bytes(ledger_path)
+    assert SECRET.encode() not in data and bytes(key) not in data
+    # the hub only ever held ciphertext, and never the key
+    hub_bodies = b"".join(bytes(r.body) for r in hub.iter_log("web"))
+    assert SECRET.encode() not in hub_bodies and PREFIX.encode() in hub_bodies
+    from tests import fdb_double
+
+    stored = b"".join(bytes(k) + bytes(v) for k, v in fdb_double.dump(cluster_file))
+    assert PREFIX.encode() in stored  # the dump does hold the sealed bodies...
+    assert SECRET.encode() not in stored and bytes(key) not in stored  # ...never the text or its key
+
+
+def test_show_and_log_say_erased(ledger_path):
+    ids = recorded(ledger_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", str(ledger_path), "erase", "--agent", "alice",
+                               "--keep-analytics"]).exit_code == 0
+    res = runner.invoke(cli, ["--db", str(ledger_path), "show", ids[0], "--json"])
+    assert res.exit_code == 0, res.output
+    assert ERASED in res.output and SECRET not in res.output
+    res = runner.invoke(cli, ["--db", str(ledger_path), "log", "--json"])
+    assert ERASED in res.output and "bob says hi" in res.output
+
+
+def test_erase_needs_one_selector(ledger_path):
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "erase", "--json"])
+    assert res.exit_code != 0
+
+
+def test_erase_deletes_the_analytics_rows(ledger_path, isolated_state):
+    """Ingest builds rows from the stored bodies, so the analytics rows hold the sealed
+    texts, never the plain ones; erasing deletes exactly the erased session's rows (a
+    synchronous mutation, then the parts are rewritten). ClickHouse parts are
+    compressed, so this checks rows, not raw bytes (docs/trust.md)."""
+    from tests.analytics_helpers import analytics_url, ch_rows
+
+    recorded(ledger_path)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--db", str(ledger_path), "ingest", "--json"])
+    assert res.exit_code == 0, res.output
+    url = analytics_url(isolated_state)
+    holding = ("SELECT count() FROM analytics.swarm_events WHERE position(rationale, {s:String}) > 0 "
+               "OR position(event_json, {s:String}) > 0")
+    assert ch_rows(url, holding, {"s": SECRET}) == [(0,)]
+    assert ch_rows(url, holding, {"s": PREFIX}) == [(5,)]  # the sealed texts (and diff) of both sessions
+    res = runner.invoke(cli, ["--db", str(ledger_path), "erase", "--session", "s-1", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["analytics_rows"] == 3
+    assert ch_rows(url, holding, {"s": PREFIX}) == [(2,)]  # bob's
+    assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-1'") == [(0,)]
+    assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-2'") == [(2,)]
+
+
+def test_hub_readers_open_sealed_texts_with_the_laptops_keys_and_say_erased(ledger_path, hub, tenant):
+    """Reading the hub's copy in the laptop's process opens the texts while the key
+    lives and says [erased] after; a process without the ledger says [sealed]."""
+    import subprocess
+    import sys
+
+    from ledger.erasure import SEALED, erase
+
+    ids = recorded(ledger_path, tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, hub).sync_once()
+        by_id = {r.event.event_id: r.event for r in hub.iter_log("web")}
+        assert by_id[ids[0]].decision.rationale == f"decide: {SECRET}"
+        erase(lg, tenant_id=tenant, session_id="s-1")
+        by_id = {r.event.event_id: r.event for r in hub.iter_log("web")}
+        assert by_id[ids[0]].decision.rationale == ERASED
+        assert by_id[ids[2]].decision.rationale == "bob keeps this"
+    body = next(bytes(r.body) for r in hub.iter_log("web") if PREFIX.encode() in bytes(r.body)
+                and b"bob" not in bytes(r.body))
+    out = subprocess.run([sys.executable, "-c", "import sys; from hub.protocol import HubRecord; "
+                          "r = HubRecord(b'0' * 10, 0, sys.stdin.buffer.read()); "
+                          "print(r.event.decision.rationale if r.event.decision else r.event.message.content)"],
+                         input=body, capture_output=True, check=True).stdout.decode().strip()
+    assert out == SEALED  # no ledger open in that process: the key is not here, not known erased
