@@ -155,3 +155,28 @@ def test_dropping_every_snapshot_changes_no_replay(ledger_path):
         monkey_free = snapshots.plan(lg, "acme", "web", end, min_spacing=10**9)[0]
         assert monkey_free.seq == 0
         assert snapshots.tree_of(history, end) == with_snapshots == reference(lg, end)
+
+
+def test_snapshots_of_removed_or_thinned_history_are_never_used(ledger_path):
+    """Events removed since a snapshot was saved (retention, ``projects rm`` then a new
+    project of the same name) make it unusable: replay equals replaying the events."""
+    with Ledger(ledger_path) as lg:
+        random_history(lg, 60, seed=8, shuffle_time=False)
+        history = LocalHistory(lg, "acme", "web")
+        snapshots.refresh(lg, "acme", "web")
+        old = lg.snapshots("acme", "web")
+        assert old
+        lg.remove_project("acme", "web")
+        random_history(lg, 20, seed=9, shuffle_time=False)  # a new project "web": fewer changes
+        end = Moment("event", "end", 0, until=lg.max_seq(), since=lg.max_seq())
+        assert all(lg.load_snapshot(s) is None for s in old)
+        assert snapshots.tree_of(history, end) == reference(lg, end)
+        snapshots.refresh(lg, "acme", "web")
+        new = lg.snapshots("acme", "web")
+        assert new and all(s.seq > old[-1].seq for s in new)  # the stale ones were dropped, new ones made
+        first = new[0]
+        with lg.write_transaction() as conn:  # retention removes an early change
+            conn.execute("DELETE FROM events WHERE seq = (SELECT min(seq) FROM events WHERE project_id = 'web' "
+                         "AND kind = 'state_change' AND seq > ?)", (old[-1].seq,))
+        assert lg.load_snapshot(first) is None
+        assert snapshots.tree_of(history, end) == reference(lg, end)
