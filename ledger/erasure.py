@@ -8,13 +8,18 @@ alternatives, message content, signal detail, the diff text of a file change. Ea
 becomes ``sealed:v1:<key id>:<base64 nonce+ciphertext>`` (AES-256-GCM, the event id as
 associated data; the nonce is an HMAC of the key, event id, field and text, so the same
 event always seals to the same bytes and appends stay idempotent). Keys live in the
-ledger file (``erasure_keys``), never on the hub: the hub, bundles and proofs hold
-ciphertext only.
+ledger file (``erasure_keys``) and, once the syncer uploaded them (``push_keys``, before
+the events), on the hub (``hub.seal_keys``): the hub's event log, bundles and proofs
+hold ciphertext only; team readers on other machines fetch the keys from the hub.
 
-Readers (``StoredEvent.event``: log, show, UI, replay, ingest) unseal transparently
-while the key exists; ``erase(session=..., agent=...)`` destroys the keys (SQLite
-``secure_delete`` zeroes the freed bytes, the WAL is checkpointed and truncated), after
-which every copy of those texts — local, hub, bundles — reads ``[erased]``. The chain
+Readers (``StoredEvent.event``: log, show, UI, replay, ingest; ``HubRecord.event``)
+unseal transparently while the key exists, looking in the ledgers open in the process,
+then in the hubs opened in it (``register_hub``; hub answers cached ``HUB_KEY_TTL_S``);
+``erase(session=..., agent=..., hub=...)`` destroys the keys locally (SQLite
+``secure_delete`` zeroes the freed bytes, the WAL is checkpointed and truncated) and on
+the hub (value cleared, erase record kept so no later upload brings it back; an
+unreachable hub is retried by the next sync), after which every copy of those texts —
+local, hub, bundles — reads ``[erased]``. The chain
 covers the stored (sealed) bodies, so it still verifies. File content is not sealed
 (replay needs exact bytes and content is shared by hash across sessions): what erasure
 does not cover is documented in docs/trust.md.
@@ -39,8 +44,8 @@ from schemas import SwarmEvent
 PREFIX = "sealed:v1:"
 #: What a sealed text reads once its key was destroyed.
 ERASED = "[erased]"
-#: What a sealed text reads where its key is not available (a hub reader without the
-#: laptop's ledger; keys never leave the ledger file).
+#: What a sealed text reads where its key is not available (not in an open ledger, not
+#: on a hub this process opened: e.g. not uploaded yet).
 SEALED = "[sealed]"
 
 # --------------------------------------------------------------------------- texts
@@ -115,15 +120,60 @@ _registry: "weakref.WeakSet" = weakref.WeakSet()
 _registry_lock = threading.Lock()
 
 
+_hubs: "weakref.WeakSet" = weakref.WeakSet()
+#: Seconds a hub's answer about a key (the key, erased, or unknown) is reused: an erasure
+#: made elsewhere reaches a long-running reader (the UI) within this time.
+HUB_KEY_TTL_S = 60.0
+_hub_cache: dict[str, tuple[float, bytes | None, bool]] = {}  # key_id -> (when, key, erased)
+
+
 def register(ledger) -> None:
     """Let readers of events from ``ledger`` (a ``Ledger``) find its keys."""
     with _registry_lock:
         _registry.add(ledger)
 
 
+def register_hub(hub) -> None:
+    """Let readers find keys on ``hub`` (anything with ``seal_keys(ids) -> {id: key |
+    None}``: ``hub.Hub``, ``hub.http_client.HttpHub``); done by their constructors."""
+    with _registry_lock:
+        _hubs.add(hub)
+
+
+def forget_cached(key_ids=None) -> None:
+    """Drop the cached hub answers (for ``key_ids``, or all)."""
+    with _registry_lock:
+        if key_ids is None:
+            _hub_cache.clear()
+        for k in key_ids or ():
+            _hub_cache.pop(k, None)
+
+
+def _from_hubs(key_id: str) -> tuple[bytes | None, bool]:
+    """``(key, erased)`` as the registered hubs say (cached); unreachable hubs are skipped."""
+    now = time.monotonic()
+    with _registry_lock:
+        cached = _hub_cache.get(key_id)
+        hubs = list(_hubs)
+    if cached is not None and now - cached[0] < HUB_KEY_TTL_S:
+        return cached[1], cached[2]
+    key, erased = None, False
+    for h in hubs:
+        try:
+            found = h.seal_keys([key_id])
+        except Exception:  # noqa: BLE001 - a reader without the hub says [sealed], never fails
+            continue
+        if key_id in found:
+            key, erased = found[key_id], found[key_id] is None
+            break
+    with _registry_lock:
+        _hub_cache[key_id] = (now, key, erased)
+    return key, erased
+
+
 def lookup_key(key_id: str) -> bytes | None:
-    """The key ``key_id`` from any open ledger of this process, or None (erased or
-    unknown here: a hub reader without the laptop's ledger)."""
+    """The key ``key_id`` from any open ledger of this process, else from a hub opened
+    in it, or None (erased, or unknown here)."""
     with _registry_lock:
         ledgers = list(_registry)
     for lg in ledgers:
@@ -133,11 +183,12 @@ def lookup_key(key_id: str) -> bytes | None:
             continue
         if row is not None and row[0] is not None:
             return bytes(row[0])
-    return None
+    return _from_hubs(key_id)[0]
 
 
 def key_erased(key_id: str) -> bool:
-    """True when an open ledger of this process destroyed the key ``key_id``."""
+    """True when an open ledger of this process, or a hub opened in it, destroyed the
+    key ``key_id``."""
     with _registry_lock:
         ledgers = list(_registry)
     for lg in ledgers:
@@ -146,7 +197,7 @@ def key_erased(key_id: str) -> bool:
                 return True
         except (sqlite3.Error, AttributeError):
             continue
-    return False
+    return _from_hubs(key_id)[1]
 
 
 def unseal_stored(event: SwarmEvent) -> SwarmEvent:
@@ -211,17 +262,25 @@ class ErasureReport:
     keys: int = 0
     events: int = 0
     analytics_rows: int | None = None
+    #: Keys cleared on the hub (None: no hub given); ``hub_error``: why the hub part
+    #: failed (it is retried by the next sync).
+    hub_keys: int | None = None
+    hub_error: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: str | None = None) -> ErasureReport:
+def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: str | None = None,
+          hub=None) -> ErasureReport:
     """Destroy the keys of ``session_id`` or ``agent_id`` (of ``tenant_id``) in
-    ``ledger``: their texts become unrecoverable everywhere. The row deletion runs with
+    ``ledger`` and, when ``hub`` (a hub client of ``tenant_id``) is given, on the hub:
+    their texts become unrecoverable everywhere. The row deletion runs with
     ``secure_delete`` (freed bytes zeroed) and the WAL is checkpointed and truncated
     afterwards, so the key bytes are in neither file. The erasure is recorded in
-    ``erasures``. Raises ``ValueError`` when neither selector is given."""
+    ``erasures``; the hub part, when the hub fails (``report.hub_error``), stays pending
+    and ``push_keys`` (every sync) retries it. Raises ``ValueError`` when neither
+    selector is given."""
     if not session_id and not agent_id:
         raise ValueError("name what to erase: a session or an agent")
     where, params = ("session_id = ?", session_id) if session_id else ("agent_id = ?", agent_id)
@@ -241,6 +300,9 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
             conn.execute(f"DELETE FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))
             conn.execute("INSERT INTO erasures (tenant_id, session_id, agent_id, keys, erased_ns) VALUES (?, ?, ?, ?, ?)",
                          (tenant_id, session_id, agent_id, report.keys, time.time_ns()))
+            pending = _pending(conn)
+            pending.append({"tenant_id": tenant_id, "session_id": session_id, "agent_id": agent_id, "key_ids": ids})
+            _set_pending(conn, pending)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -252,4 +314,77 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
             time.sleep(0.05)
     finally:
         conn.close()
+    forget_cached(ids)
+    if hub is not None:
+        try:
+            report.hub_keys = _erase_pending_on_hub(ledger, hub)
+        except Exception as exc:  # noqa: BLE001 - the local erasure stands; the hub part is retried
+            report.hub_error = f"{type(exc).__name__}: {exc}"
     return report
+
+
+_PENDING = "erase_on_hub_pending"
+
+
+def _pending(conn) -> list[dict]:
+    import json
+
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_PENDING,)).fetchone()
+    return json.loads(row[0]) if row else []
+
+
+def _set_pending(conn, pending: list[dict]) -> None:
+    import json
+
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_PENDING, json.dumps(pending)))
+
+
+def _erase_pending_on_hub(ledger, hub) -> int:
+    """Send the erasures of ``hub.tenant_id`` not yet done on the hub; returns keys cleared there."""
+    cleared = 0
+    while True:
+        todo = [p for p in _pending(ledger._conn()) if p["tenant_id"] == hub.tenant_id]
+        if not todo:
+            return cleared
+        p = todo[0]
+        cleared += hub.erase_seal_keys(session_id=p["session_id"], agent_id=p["agent_id"], key_ids=p["key_ids"])
+        with ledger.write_transaction() as conn:
+            _set_pending(conn, [q for q in _pending(conn) if q != p])
+        forget_cached(p["key_ids"])
+
+
+def push_keys(ledger, hub) -> dict:
+    """Upload ``ledger``'s keys of ``hub.tenant_id`` that the hub lacks (a cursor in the
+    meta table) and send pending hub erasures. Keys the hub refuses (erased there, e.g.
+    from another laptop) are destroyed here. Returns ``{"uploaded": n, "refused": n,
+    "hub_erased": n}``. Raises the hub client's errors (``HubUnavailable``...)."""
+    erased_on_hub = _erase_pending_on_hub(ledger, hub)
+    cursor_key = f"seal_keys_synced:{hub.tenant_id}"
+    conn = ledger._conn()
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (cursor_key,)).fetchone()
+    after = int(row[0]) if row else 0
+    rows = conn.execute("SELECT rowid, key_id, session_id, agent_id, key FROM erasure_keys "
+                        "WHERE tenant_id = ? AND rowid > ? ORDER BY rowid", (hub.tenant_id, after)).fetchall()
+    if not rows:
+        return {"uploaded": 0, "refused": 0, "hub_erased": erased_on_hub}
+    refused = hub.put_seal_keys([(r[1], r[2], r[3], bytes(r[4])) for r in rows])
+    if refused:
+        _destroy(ledger, refused)
+    with ledger.write_transaction() as c:
+        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (cursor_key, str(rows[-1][0])))
+    return {"uploaded": len(rows) - len(refused), "refused": len(refused), "hub_erased": erased_on_hub}
+
+
+def _destroy(ledger, key_ids) -> None:
+    """Destroy ``key_ids`` locally (the hub erased them)."""
+    conn = ledger._connect()
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT OR IGNORE INTO erased_keys (key_id, erased_ns) VALUES (?, ?)",
+                         [(k, time.time_ns()) for k in key_ids])
+        conn.executemany("DELETE FROM erasure_keys WHERE key_id = ?", [(k,) for k in key_ids])
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
