@@ -1,7 +1,7 @@
 """Erasure by crypto-shredding (issue 15 §3): sealed texts, transparent reading, `ledger
-erase` destroying the keys; afterwards the chain still verifies, the texts are in no byte
-of the SQLite file (with its WAL), the hub double or the analytics rows, and readers say
-"[erased]"."""
+erase` destroying the keys locally and on the hub; afterwards the chain still verifies
+(locally and against the hub), the texts and keys are in no byte of the SQLite file (with
+its WAL), the hub double or the chdb data directory, and readers say "[erased]"."""
 
 from __future__ import annotations
 
@@ -158,11 +158,16 @@ def test_erase_needs_one_selector(ledger_path):
     assert res.exit_code != 0
 
 
-def test_erase_deletes_the_analytics_rows(ledger_path, isolated_state):
-    """Ingest builds rows from the stored bodies, so the analytics rows hold the sealed
-    texts, never the plain ones; erasing deletes exactly the erased session's rows (a
-    synchronous mutation, then the parts are rewritten). ClickHouse parts are
-    compressed, so this checks rows, not raw bytes (docs/trust.md)."""
+def chdb_files_holding(root, needle: bytes) -> list[str]:
+    """Files under ``root`` (the chdb data directory) whose raw bytes contain ``needle``."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes())
+
+
+def test_erase_deletes_the_analytics_rows_and_their_bytes(ledger_path, isolated_state):
+    """Ingest opens the sealed texts (the analytics rows hold plain text, queryable);
+    erasing deletes exactly the erased session's rows and the parts that held them
+    leave the disk: the text is in no byte of the chdb data directory afterwards (it
+    was before, so the grep can fail)."""
     from tests.analytics_helpers import analytics_url, ch_rows
 
     recorded(ledger_path)
@@ -172,14 +177,17 @@ def test_erase_deletes_the_analytics_rows(ledger_path, isolated_state):
     url = analytics_url(isolated_state)
     holding = ("SELECT count() FROM analytics.swarm_events WHERE position(rationale, {s:String}) > 0 "
                "OR position(event_json, {s:String}) > 0")
-    assert ch_rows(url, holding, {"s": SECRET}) == [(0,)]
-    assert ch_rows(url, holding, {"s": PREFIX}) == [(5,)]  # the sealed texts (and diff) of both sessions
+    assert ch_rows(url, holding, {"s": SECRET}) == [(2,)]  # plain, searchable
+    assert ch_rows(url, holding, {"s": PREFIX}) == [(0,)]
+    root = isolated_state / "analytics"
+    assert chdb_files_holding(root, SECRET.encode())  # the raw parts hold it
     res = runner.invoke(cli, ["--db", str(ledger_path), "erase", "--session", "s-1", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["analytics_rows"] == 3
-    assert ch_rows(url, holding, {"s": PREFIX}) == [(2,)]  # bob's
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-1'") == [(0,)]
     assert ch_rows(url, "SELECT count() FROM analytics.swarm_events WHERE session_id = 's-2'") == [(2,)]
+    assert ch_rows(url, holding, {"s": "bob says hi"}) == [(1,)]
+    assert chdb_files_holding(root, SECRET.encode()) == []
 
 
 def test_team_readers_open_sealed_texts_with_the_hubs_keys_and_say_erased(ledger_path, hub, tenant,
