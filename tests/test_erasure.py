@@ -190,16 +190,20 @@ def test_erase_deletes_the_analytics_rows_and_their_bytes(ledger_path, isolated_
     assert chdb_files_holding(root, SECRET.encode()) == []
 
 
-def test_team_readers_open_sealed_texts_with_the_hubs_keys_and_say_erased(ledger_path, hub, tenant,
-                                                                          cluster_file):
+def test_team_readers_open_sealed_texts_with_the_hubs_keys_and_say_erased(ledger_path, tenant,
+                                                                          shared_cluster_file):
     """A process without the laptop's ledger (another machine) reads the hub's copy: it
     opens the texts with the keys the syncer uploaded, and says [erased] after `ledger
-    erase` destroyed them on the hub."""
+    erase` destroyed them on the hub; the key is in no byte of the double's files then."""
     import subprocess
     import sys
+    from pathlib import Path
 
     from ledger.erasure import erase
+    from tests.hub_fixtures import make_hub
 
+    cluster_file = shared_cluster_file
+    hub = make_hub(cluster_file, tenant)
     ids = recorded(ledger_path, tenant)
     script = ("import sys; from tests import fdb_double; fdb_double.install(); "
               "from tests.hub_fixtures import make_hub; h = make_hub(sys.argv[1], sys.argv[2]); "
@@ -207,11 +211,20 @@ def test_team_readers_open_sealed_texts_with_the_hubs_keys_and_say_erased(ledger
               "print(e[sys.argv[3]].decision.rationale); print(e[sys.argv[4]].decision.rationale)")
 
     def other_machine() -> list[str]:
-        return subprocess.run([sys.executable, "-c", script, cluster_file, tenant, ids[0], ids[2]],
-                              capture_output=True, check=True, text=True).stdout.split("\n")[:2]
+        out = subprocess.run([sys.executable, "-c", script, cluster_file, tenant, ids[0], ids[2]],
+                              capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split("\n")[:2]
 
     with Ledger(ledger_path) as lg:
         Syncer(lg, hub).sync_once()
         assert other_machine() == [f"decide: {SECRET}", "bob keeps this"]
+        key = bytes(lg._conn().execute("SELECT key FROM erasure_keys WHERE session_id = 's-1'").fetchone()[0])
+
+        def double_bytes() -> bytes:
+            return b"".join(p.read_bytes() for p in Path(cluster_file).parent.rglob("*") if p.is_file())
+
+        assert key in double_bytes()
         erase(lg, tenant_id=tenant, session_id="s-1", hub=hub)
     assert other_machine() == [ERASED, "bob keeps this"]
+    assert key not in double_bytes() and SECRET.encode() not in double_bytes()
