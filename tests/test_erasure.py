@@ -228,3 +228,30 @@ def test_team_readers_open_sealed_texts_with_the_hubs_keys_and_say_erased(ledger
         erase(lg, tenant_id=tenant, session_id="s-1", hub=hub)
     assert other_machine() == [ERASED, "bob keeps this"]
     assert key not in double_bytes() and SECRET.encode() not in double_bytes()
+
+
+def test_keys_through_the_gateway(ledger_path, gateway, make_token, tenant):
+    """Over the HTTP gateway: the syncer uploads the keys with a write token, a read
+    token (a team reader) opens the texts, `erase` destroys them through the gateway and
+    readers then say [erased]; a read token cannot erase."""
+    from hub.errors import HubFailure
+    from hub.http_client import HttpHub
+    from ledger.erasure import erase, forget_cached
+
+    ids = recorded(ledger_path, tenant)
+    writer = HttpHub(gateway.url, make_token(tenant, "write"), tenant)
+    reader = HttpHub(gateway.url, make_token(tenant, "read"), tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, writer).sync_once()
+        key_id = lg._conn().execute("SELECT key_id FROM erasure_keys WHERE session_id = 's-1'").fetchone()[0]
+    assert reader.seal_keys([key_id])[key_id] is not None
+    with pytest.raises(HubFailure):
+        reader.erase_seal_keys(session_id="s-1")
+    with Ledger(ledger_path) as lg:
+        report = erase(lg, tenant_id=tenant, session_id="s-1", hub=writer)
+    assert report.hub_keys == 1 and report.hub_error is None
+    assert reader.seal_keys([key_id]) == {key_id: None}
+    forget_cached()
+    by_id = {r.event.event_id: r.event for r in reader.iter_log("web")}
+    assert by_id[ids[0]].decision.rationale == ERASED
+    assert by_id[ids[2]].decision.rationale == "bob keeps this"
