@@ -214,7 +214,9 @@ class SealText:
 
     name = "seal-text"
 
-    def __init__(self, ledger) -> None:
+    def __init__(self, ledger, *, content: bool = False) -> None:
+        #: Seal file content too (``ledger.sealed_content``).
+        self.content = content
         self._ledger = weakref.proxy(ledger)
         self._cache: dict[tuple[str, str, str], tuple[str, bytes]] = {}
         self._lock = threading.Lock()
@@ -242,13 +244,32 @@ class SealText:
         return found
 
     def apply(self, event: SwarmEvent, blobs: Mapping[str, bytes]):
-        """Seal the event's texts (unchanged when it has none)."""
+        """Seal the event's texts (unchanged when it has none) and, with ``content``,
+        its file content (``ledger.sealed_content``)."""
         if not any(getattr(event, p) is not None for p in ("decision", "message", "signal", "state_change")):
             return event, blobs
+        if self.content:
+            event, blobs = self._seal_content(event, blobs)
         if is_sealed(event):
             return event, blobs
         key_id, key = self._key(event.tenant_id, event.session_id, event.agent_id)
         return _map_texts(event, lambda where, text: _seal(key, key_id, event.event_id, where, text)), blobs
+
+    def _seal_content(self, event: SwarmEvent, blobs: Mapping[str, bytes]):
+        from ledger.changes import content_hash
+        from ledger.sealed_content import seal
+        from schemas import FileMode
+
+        sc = event.state_change
+        digest = content_hash(event)
+        if (sc is None or digest is None or sc.content_withheld or sc.file_mode == FileMode.SYMLINK
+                or digest not in blobs):
+            return event, blobs  # nothing new to store (content given earlier stays as it is)
+        key_id, key = self._key(event.tenant_id, event.session_id, event.agent_id)
+        withheld, blob = seal(key, key_id, digest, blobs[digest])
+        out = {k: v for k, v in blobs.items() if k != digest}
+        out[withheld.rpartition(":")[2]] = blob
+        return event.model_copy(update={"state_change": sc.model_copy(update={"content_withheld": withheld})}), out
 
 
 @dataclass

@@ -255,3 +255,59 @@ def test_keys_through_the_gateway(ledger_path, gateway, make_token, tenant):
     by_id = {r.event.event_id: r.event for r in reader.iter_log("web")}
     assert by_id[ids[0]].decision.rationale == ERASED
     assert by_id[ids[2]].decision.rationale == "bob keeps this"
+
+
+CONTENT = b"API_URL = 'https://internal.example/orbit-ledger-9931'\n"
+ONLY_ALICE = b"PLAN = 'merge the billing and ledger services by friday-0412'\n"
+
+
+def test_sealed_content_is_erased_and_replay_reports_it(ledger_path, hub, tenant, cluster_file, tmp_path,
+                                                         monkeypatch):
+    """With content sealing, a file's content is stored as ciphertext under an address
+    per (key, hash): the same file in two sessions is two blobs. Replay (local and from
+    the hub) restores it while the key lives; after `ledger erase` the plaintext is in no
+    byte of the ledger file or the hub double, and replay lists the file as erased in
+    its unrestored report. The same bytes recorded by another session stay readable
+    through that session's copy (its key lives): those are not erased."""
+    from ledger.changes import sealed_content
+    from tests import fdb_double
+
+    with Ledger(ledger_path) as lg:
+        lg.set_sealing(True, content=True)
+        a = Recorder(lg, project_id="web", agent_id="alice", session_id="s-1", tenant_id=tenant)
+        b = Recorder(lg, project_id="web", agent_id="bob", session_id="s-2", tenant_id=tenant)
+        ea = lg.get(a.file_change("src/config.py", CONTENT)).event.state_change
+        eb = lg.get(b.file_change("lib/copy.py", CONTENT)).event.state_change
+        only = lg.get(a.file_change("src/plan.py", ONLY_ALICE)).event.state_change
+        Syncer(lg, hub).sync_once()
+    sa, sb = sealed_content(ea.content_withheld), sealed_content(eb.content_withheld)
+    assert sa and sb and sa[1] != sb[1]  # one ciphertext blob per key: dedup links no sessions
+    assert CONTENT not in raw_bytes(ledger_path) and ONLY_ALICE not in raw_bytes(ledger_path)
+    monkeypatch.setenv("FDB_CLUSTER_FILE", cluster_file)
+
+    def replay(source: str, out) -> dict:
+        res = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", tenant, "--project", "web", "replay",
+                                       "--source", source, "--at", "now", "--out", str(out), "--json"])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)
+
+    assert replay("local", tmp_path / "l1")["unrestored"] == []
+    assert (tmp_path / "l1" / "src/config.py").read_bytes() == CONTENT
+    assert replay("hub", tmp_path / "h1")["unrestored"] == []
+    assert (tmp_path / "h1" / "src/config.py").read_bytes() == CONTENT
+    assert (tmp_path / "h1" / "src/plan.py").read_bytes() == ONLY_ALICE
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "--tenant", tenant, "erase", "--session", "s-1",
+                                   "--keep-analytics", "--json"])
+    assert res.exit_code == 0, res.output
+    for source in ("local", "hub"):
+        out = tmp_path / f"{source}-2"
+        report = replay(source, out)
+        assert report["unrestored"] == [{"path": "src/plan.py", "hash": only.new_state_hash, "reason": "erased"}]
+        assert not (out / "src/plan.py").exists()
+        assert (out / "lib/copy.py").read_bytes() == CONTENT  # bob's copy, bob's key
+        assert (out / "src/config.py").read_bytes() == CONTENT  # the same bytes: opened from bob's copy
+    with Ledger(ledger_path) as lg:
+        assert verify_ledger(lg).ok
+    stored = b"".join(bytes(k) + bytes(v) for k, v in fdb_double.dump(cluster_file))
+    assert ONLY_ALICE not in stored and ONLY_ALICE not in raw_bytes(ledger_path)
+    assert ea.new_state_hash == eb.new_state_hash
