@@ -111,8 +111,9 @@ def verify_cmd(app, source: str, export_path: str | None, proof_path: str | None
 @click.command("erase")
 @click.option("--session", "session_id", metavar="S", help="Erase the texts of this session (one agent run).")
 @click.option("--agent", "agent_id", metavar="A", help="Erase the texts of every session of this agent.")
-@click.option("--seal", type=click.Choice(["on", "off"]),
-              help="Turn sealing of new events' texts on or off for this ledger (needed before erasure can work).")
+@click.option("--seal", type=click.Choice(["on", "content", "off"]),
+              help="Turn sealing of new events' texts (on), of texts and file content (content), or of nothing "
+                   "(off) for this ledger (needed before erasure can work).")
 @click.option("--keep-analytics", is_flag=True, help="Do not delete the analytics (ClickHouse) rows.")
 @click.option("--local-only", is_flag=True,
               help="Do not contact the hub now (the hub's keys are destroyed by the next `ledger sync`).")
@@ -128,11 +129,13 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
     "[erased]". The analytics rows of the session or agent are deleted. The hash chain
     still verifies (it covers the encrypted bodies). The keys are destroyed on the hub
     too (when one is configured; else, or when it is unreachable, by the next sync).
-    File contents are sealed with seal_content = true: see docs/trust.md.
+    With --seal content, file contents are sealed too: replay then reports erased
+    files in its unrestored list (see docs/trust.md).
 
     \b
     Examples:
       ledger erase --seal on                     # from now on, texts are erasable
+      ledger erase --seal content                # texts and file content
       ledger erase --session 0193f0c2-...        # forget one agent run
       ledger erase --agent contractor-bot --json
       ledger erase --session S --local-only      # offline: the hub's keys go at the next sync
@@ -140,7 +143,7 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
     from ledger import erasure
 
     if seal is not None:
-        app.ledger.set_sealing(seal == "on")
+        app.ledger.set_sealing(seal != "off", content=seal == "content")
         if as_json:
             emit_json({"seal": seal})
         else:

@@ -311,3 +311,7 @@ def test_sealed_content_is_erased_and_replay_reports_it(ledger_path, hub, tenant
     stored = b"".join(bytes(k) + bytes(v) for k, v in fdb_double.dump(cluster_file))
     assert ONLY_ALICE not in stored and ONLY_ALICE not in raw_bytes(ledger_path)
     assert ea.new_state_hash == eb.new_state_hash
+    control = tmp_path / "control.db"  # unsealed, the same file is stored raw: the grep can fail
+    with Ledger(control) as lg:
+        Recorder(lg, project_id="web", agent_id="alice", session_id="s-1").file_change("src/plan.py", ONLY_ALICE)
+    assert ONLY_ALICE in raw_bytes(control)
