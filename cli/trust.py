@@ -182,7 +182,7 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
 
 class _Unreachable:
     """A hub that could not be opened: erasing through it fails, so the hub part stays
-    pending (``ledger.erasure.push_keys`` retries it on the next sync)."""
+    pending (``ledger.erasure_hub.push_keys`` retries it on the next sync)."""
 
     def __init__(self, tenant_id: str, exc: Exception) -> None:
         self.tenant_id, self._exc = tenant_id, exc

@@ -8,7 +8,7 @@ alternatives, message content, signal detail, the diff text of a file change. Ea
 becomes ``sealed:v1:<key id>:<base64 nonce+ciphertext>`` (AES-256-GCM, the event id as
 associated data; the nonce is an HMAC of the key, event id, field and text, so the same
 event always seals to the same bytes and appends stay idempotent). Keys live in the
-ledger file (``erasure_keys``) and, once the syncer uploaded them (``push_keys``, before
+ledger file (``erasure_keys``) and, once the syncer uploaded them (``ledger.erasure_hub.push_keys``, before
 the events), on the hub (``hub.seal_keys``): the hub's event log, bundles and proofs
 hold ciphertext only; team readers on other machines fetch the keys from the hub.
 
@@ -20,9 +20,9 @@ then in the hubs opened in it (``register_hub``; hub answers cached ``HUB_KEY_TT
 the hub (value cleared, erase record kept so no later upload brings it back; an
 unreachable hub is retried by the next sync), after which every copy of those texts —
 local, hub, bundles — reads ``[erased]``. The chain
-covers the stored (sealed) bodies, so it still verifies. File content is not sealed
-(replay needs exact bytes and content is shared by hash across sessions): what erasure
-does not cover is documented in docs/trust.md.
+covers the stored (sealed) bodies, so it still verifies. File content is sealed too when
+asked (``ledger.sealed_content``). Syncing keys and hub erasures: ``ledger.erasure_hub``.
+What erasure does not cover is documented in docs/trust.md.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
     ``secure_delete`` (freed bytes zeroed) and the WAL is checkpointed and truncated
     afterwards, so the key bytes are in neither file. The erasure is recorded in
     ``erasures``; the hub part, when the hub fails (``report.hub_error``), stays pending
-    and ``push_keys`` (every sync) retries it. Raises ``ValueError`` when neither
+    and ``ledger.erasure_hub.push_keys`` (every sync) retries it. Raises ``ValueError`` when neither
     selector is given."""
     if not session_id and not agent_id:
         raise ValueError("name what to erase: a session or an agent")
@@ -321,9 +321,10 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
             conn.execute(f"DELETE FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))
             conn.execute("INSERT INTO erasures (tenant_id, session_id, agent_id, keys, erased_ns) VALUES (?, ?, ?, ?, ?)",
                          (tenant_id, session_id, agent_id, report.keys, time.time_ns()))
-            pending = _pending(conn)
-            pending.append({"tenant_id": tenant_id, "session_id": session_id, "agent_id": agent_id, "key_ids": ids})
-            _set_pending(conn, pending)
+            from ledger.erasure_hub import add_pending
+
+            add_pending(conn, {"tenant_id": tenant_id, "session_id": session_id, "agent_id": agent_id,
+                               "key_ids": ids})
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -338,74 +339,9 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
     forget_cached(ids)
     if hub is not None:
         try:
-            report.hub_keys = _erase_pending_on_hub(ledger, hub)
+            from ledger.erasure_hub import erase_pending_on_hub
+
+            report.hub_keys = erase_pending_on_hub(ledger, hub)
         except Exception as exc:  # noqa: BLE001 - the local erasure stands; the hub part is retried
             report.hub_error = f"{type(exc).__name__}: {exc}"
     return report
-
-
-_PENDING = "erase_on_hub_pending"
-
-
-def _pending(conn) -> list[dict]:
-    import json
-
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_PENDING,)).fetchone()
-    return json.loads(row[0]) if row else []
-
-
-def _set_pending(conn, pending: list[dict]) -> None:
-    import json
-
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_PENDING, json.dumps(pending)))
-
-
-def _erase_pending_on_hub(ledger, hub) -> int:
-    """Send the erasures of ``hub.tenant_id`` not yet done on the hub; returns keys cleared there."""
-    cleared = 0
-    while True:
-        todo = [p for p in _pending(ledger._conn()) if p["tenant_id"] == hub.tenant_id]
-        if not todo:
-            return cleared
-        p = todo[0]
-        cleared += hub.erase_seal_keys(session_id=p["session_id"], agent_id=p["agent_id"], key_ids=p["key_ids"])
-        with ledger.write_transaction() as conn:
-            _set_pending(conn, [q for q in _pending(conn) if q != p])
-        forget_cached(p["key_ids"])
-
-
-def push_keys(ledger, hub) -> dict:
-    """Upload ``ledger``'s keys of ``hub.tenant_id`` that the hub lacks (a cursor in the
-    meta table) and send pending hub erasures. Keys the hub refuses (erased there, e.g.
-    from another laptop) are destroyed here. Returns ``{"uploaded": n, "refused": n,
-    "hub_erased": n}``. Raises the hub client's errors (``HubUnavailable``...)."""
-    erased_on_hub = _erase_pending_on_hub(ledger, hub)
-    cursor_key = f"seal_keys_synced:{hub.tenant_id}"
-    conn = ledger._conn()
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (cursor_key,)).fetchone()
-    after = int(row[0]) if row else 0
-    rows = conn.execute("SELECT rowid, key_id, session_id, agent_id, key FROM erasure_keys "
-                        "WHERE tenant_id = ? AND rowid > ? ORDER BY rowid", (hub.tenant_id, after)).fetchall()
-    if not rows:
-        return {"uploaded": 0, "refused": 0, "hub_erased": erased_on_hub}
-    refused = hub.put_seal_keys([(r[1], r[2], r[3], bytes(r[4])) for r in rows])
-    if refused:
-        _destroy(ledger, refused)
-    with ledger.write_transaction() as c:
-        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (cursor_key, str(rows[-1][0])))
-    return {"uploaded": len(rows) - len(refused), "refused": len(refused), "hub_erased": erased_on_hub}
-
-
-def _destroy(ledger, key_ids) -> None:
-    """Destroy ``key_ids`` locally (the hub erased them)."""
-    conn = ledger._connect()
-    try:
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("INSERT OR IGNORE INTO erased_keys (key_id, erased_ns) VALUES (?, ?)",
-                         [(k, time.time_ns()) for k in key_ids])
-        conn.executemany("DELETE FROM erasure_keys WHERE key_id = ?", [(k,) for k in key_ids])
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()

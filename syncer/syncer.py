@@ -69,7 +69,7 @@ class SyncReport:
     #: The hash chain sent after the events (``syncer.chains``): head seq the hub holds,
     #: links and checkpoints sent.
     chain: dict = field(default_factory=dict)
-    #: Erasure keys sent (``ledger.erasure.push_keys``): uploaded, refused (erased on
+    #: Erasure keys sent (``ledger.erasure_hub.push_keys``): uploaded, refused (erased on
     #: the hub: destroyed here), hub_erased (pending erasures done on the hub).
     seal_keys: dict = field(default_factory=dict)
 
@@ -219,7 +219,7 @@ class Syncer:
         report = SyncReport()
         started = time.monotonic()
         try:
-            from ledger.erasure import push_keys
+            from ledger.erasure_hub import push_keys
 
             report.seal_keys = push_keys(self.ledger, self.hub)  # before the events: readers find the keys
             self._pass(report, stop, progress)
