@@ -315,3 +315,30 @@ def test_sealed_content_is_erased_and_replay_reports_it(ledger_path, hub, tenant
     with Ledger(control) as lg:
         Recorder(lg, project_id="web", agent_id="alice", session_id="s-1").file_change("src/plan.py", ONLY_ALICE)
     assert ONLY_ALICE in raw_bytes(control)
+
+
+def test_ingest_from_the_hub_opens_texts_with_the_hub_keys(ledger_path, tenant, shared_cluster_file,
+                                                           isolated_state):
+    """`ledger ingest --source hub` in a process that has only the hub (no ledger holds
+    the keys) builds rows with the plain texts; erasing deletes them."""
+    import subprocess
+    import sys
+
+    from tests.analytics_helpers import analytics_url, ch_rows
+    from tests.hub_fixtures import make_hub
+
+    recorded(ledger_path, tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, make_hub(shared_cluster_file, tenant)).sync_once()
+    env = {**__import__("os").environ, "FDB_CLUSTER_FILE": shared_cluster_file}
+    script = ("import sys; from tests import fdb_double; fdb_double.install(); from cli import cli; "
+              "cli(sys.argv[1:])")
+    # another machine: a fresh ledger file, only the hub has the keys
+    out = subprocess.run([sys.executable, "-c", script, "--db", str(isolated_state / "other.db"), "--tenant",
+                          tenant, "--project", "web", "ingest", "--source", "hub", "--json"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr + out.stdout
+    url = analytics_url(isolated_state)
+    holding = "SELECT count() FROM analytics.swarm_events WHERE position(event_json, {s:String}) > 0"
+    assert ch_rows(url, holding, {"s": SECRET}) == [(2,)]
+    assert ch_rows(url, holding, {"s": "[sealed]"}) == [(0,)]
