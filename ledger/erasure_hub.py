@@ -51,24 +51,21 @@ def erase_pending_on_hub(ledger, hub) -> int:
 
 
 def push_keys(ledger, hub) -> dict:
-    """Upload ``ledger``'s keys of ``hub.tenant_id`` that the hub lacks (a cursor in the
-    meta table) and send pending hub erasures. Keys the hub refuses (erased there, e.g.
-    from another laptop) are destroyed here. Returns ``{"uploaded": n, "refused": n,
-    "hub_erased": n}``. Raises the hub client's errors (``HubUnavailable``...)."""
+    """Upload ``ledger``'s keys of ``hub.tenant_id`` that the hub lacks (``on_hub`` flag)
+    and send pending hub erasures. Keys the hub refuses (erased there, e.g. from another
+    laptop) are destroyed here. Returns ``{"uploaded": n, "refused": n, "hub_erased": n}``.
+    Raises the hub client's errors (``HubUnavailable``...): what was not confirmed is
+    sent again next time (uploads are idempotent)."""
     erased_on_hub = erase_pending_on_hub(ledger, hub)
-    cursor_key = f"seal_keys_synced:{hub.tenant_id}"
-    conn = ledger._conn()
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (cursor_key,)).fetchone()
-    after = int(row[0]) if row else 0
-    rows = conn.execute("SELECT rowid, key_id, session_id, agent_id, key FROM erasure_keys "
-                        "WHERE tenant_id = ? AND rowid > ? ORDER BY rowid", (hub.tenant_id, after)).fetchall()
+    rows = ledger._conn().execute("SELECT key_id, session_id, agent_id, key FROM erasure_keys "
+                                  "WHERE tenant_id = ? AND on_hub = 0 ORDER BY rowid", (hub.tenant_id,)).fetchall()
     if not rows:
         return {"uploaded": 0, "refused": 0, "hub_erased": erased_on_hub}
-    refused = hub.put_seal_keys([(r[1], r[2], r[3], bytes(r[4])) for r in rows])
+    refused = hub.put_seal_keys([(r[0], r[1], r[2], bytes(r[3])) for r in rows])
     if refused:
         _destroy(ledger, refused)
-    with ledger.write_transaction() as c:
-        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (cursor_key, str(rows[-1][0])))
+    with ledger.write_transaction() as conn:
+        conn.executemany("UPDATE erasure_keys SET on_hub = 1 WHERE key_id = ?", [(r[0],) for r in rows])
     return {"uploaded": len(rows) - len(refused), "refused": len(refused), "hub_erased": erased_on_hub}
 
 

@@ -205,6 +205,13 @@ def m012_legal_holds(db: "sqlite_utils.Database") -> None:
         "reason TEXT NOT NULL, created_ns INTEGER NOT NULL)")
 
 
+def m013_erasure_keys_on_hub(db: "sqlite_utils.Database") -> None:
+    """Which erasure keys the syncer uploaded to the hub (``ledger.erasure_hub.push_keys``):
+    a flag per key, not a rowid cursor (SQLite reuses the largest rowid once its row is
+    deleted, which an erasure does)."""
+    db.execute("ALTER TABLE erasure_keys ADD COLUMN on_hub INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -218,6 +225,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m010_hash_chain,
     m011_erasure_keys,
     m012_legal_holds,
+    m013_erasure_keys_on_hub,
 ]
 
 

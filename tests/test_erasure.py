@@ -342,3 +342,19 @@ def test_ingest_from_the_hub_opens_texts_with_the_hub_keys(ledger_path, tenant, 
     holding = "SELECT count() FROM analytics.swarm_events WHERE position(event_json, {s:String}) > 0"
     assert ch_rows(url, holding, {"s": SECRET}) == [(2,)]
     assert ch_rows(url, holding, {"s": "[sealed]"}) == [(0,)]
+
+
+def test_a_key_made_after_an_erasure_is_uploaded(ledger_path, hub, tenant):
+    """SQLite reuses the largest rowid once its row is deleted (an erasure does that):
+    a key made afterwards must still reach the hub."""
+    from ledger.erasure import erase
+
+    recorded(ledger_path, tenant)
+    with Ledger(ledger_path) as lg:
+        Syncer(lg, hub).sync_once()
+        erase(lg, tenant_id=tenant, session_id="s-2")  # bob's key: the largest rowid
+        Recorder(lg, project_id="web", agent_id="carol", session_id="s-3", tenant_id=tenant).decision("carol")
+        key_id = lg._conn().execute("SELECT key_id FROM erasure_keys WHERE session_id = 's-3'").fetchone()[0]
+        report = Syncer(lg, hub).sync_once()
+    assert report.seal_keys == {"uploaded": 1, "refused": 0, "hub_erased": 1}  # bob, pending, done too
+    assert hub.seal_keys([key_id])[key_id] is not None
