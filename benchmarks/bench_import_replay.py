@@ -12,7 +12,7 @@ deletes, renames, executable-bit flips, symlinks), imports it with
 ``nervous_system.gitimport.import_git``, replays HEAD with ``replay.replay_local`` and with the
 ``ledger replay`` CLI, checks the replay equals ``git archive HEAD | tar -x`` byte for
 byte and mode for mode, and prints, from the same run: import events/s and the
-ratio of import time to ``git fast-export --all > /dev/null`` of the same repository
+ratio of import time to ``git fast-export HEAD > /dev/null`` of the same repository
 (best of 3), replay time and the ratio of replay time to ``git archive HEAD | tar -x``
 of the same tree (the best of 3 runs of each). ``--repo`` benchmarks a copy
 (``git clone --no-local``) of a real repository instead of the generated history.
@@ -37,6 +37,7 @@ from ledger import Ledger  # noqa: E402
 from nervous_system.gitimport import import_git  # noqa: E402
 from replay import resolve_moment  # noqa: E402
 from replay import replay_local  # noqa: E402
+from replay.snapshots import refresh  # noqa: E402
 
 WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
          "sigma tau upsilon phi chi psi omega ledger replay event stream commit").split()
@@ -131,10 +132,10 @@ def _data(payload: bytes) -> bytes:
     return f"data {len(payload)}\n".encode() + payload + b"\n"
 
 
-def git_archive_extract(repo: Path, dest: Path) -> float:
+def git_archive_extract(repo: Path, dest: Path, rev: str = "HEAD") -> float:
     dest.mkdir()
     start = time.perf_counter()
-    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", "HEAD"],
+    archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", rev],
                                stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
     archive.stdout.close()
@@ -143,14 +144,63 @@ def git_archive_extract(repo: Path, dest: Path) -> float:
 
 
 def git_fast_export(repo: Path) -> float:
-    """Seconds of ``git fast-export --all > /dev/null`` (best of 3)."""
+    """Seconds of ``git fast-export HEAD > /dev/null`` (best of 3; every commit reachable
+    from HEAD, the commits the import reads; other refs may be partial in a mirror)."""
     times = []
     for _ in range(3):
         start = time.perf_counter()
         with open(os.devnull, "wb") as null:
-            subprocess.run(["git", "-C", str(repo), "fast-export", "--all"], stdout=null, check=True)
+            subprocess.run(["git", "-C", str(repo), "fast-export", "--reencode=yes", "--signed-tags=strip", "HEAD"], stdout=null, check=True)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def head(repo: Path, rev: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def cli_replay_vs_git(db: Path, repo: Path, commit: str, base: Path) -> tuple[float, float, bool]:
+    """Best of 3 of the whole ``ledger replay --at COMMIT`` process and of
+    ``git archive COMMIT | tar -x``; and whether the trees are equal."""
+    cli_times, git_times = [], []
+    base.mkdir()
+    for i in range(3):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from cli import cli; cli()", "--db", str(db), "--project", "bench",
+                        "replay", "--at", commit, "--out", str(base / f"cli-{i}")],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        cli_times.append(time.perf_counter() - start)
+        dest = base / f"git-{i}"
+        dest.mkdir()
+        start = time.perf_counter()
+        archive = subprocess.Popen(["git", "-C", str(repo), "archive", "--format=tar", commit], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True)
+        archive.stdout.close()
+        archive.wait()
+        git_times.append(time.perf_counter() - start)
+    return min(cli_times), min(git_times), same_tree(base / "cli-0", base / "git-0")
+
+
+def ledger_sizes(lg: Ledger) -> dict:
+    """Bytes of the ledger file (after a WAL checkpoint) and of what it holds."""
+    conn = lg._conn()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    one = lambda sql: conn.execute(sql).fetchone()[0] or 0  # noqa: E731
+    return {"file": lg.path.stat().st_size, "blobs": one("SELECT sum(length(data)) FROM blobs"),
+            "n_blobs": one("SELECT count(*) FROM blobs"),
+            "deltas": one("SELECT count(*) FROM blobs WHERE encoding = 'zstd-delta'"),
+            "events": one("SELECT sum(body_bytes) FROM events"),
+            "snapshots": one("SELECT sum(length(data)) FROM replay_snapshots")}
+
+
+def git_pack_size(repo: Path, repack: bool = True) -> int:
+    """Bytes of the repository's packs after ``git repack -adf`` (git's own compression
+    of every object: default window 10, depth 50), or as they are."""
+    if repack:
+        subprocess.run(["git", "-C", str(repo), "repack", "-adfq"], check=True)
+    pack_dir = repo / ".git" / "objects" / "pack"
+    return sum(p.stat().st_size for p in pack_dir.glob("*.pack"))
 
 
 def same_tree(a: Path, b: Path) -> bool:
@@ -168,6 +218,9 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=None,
                         help="benchmark a copy of this repository instead of a generated history")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--pack-as-is", action="store_true",
+                        help="compare with the clone's pack as fetched instead of running `git repack -adf` "
+                             "(minutes on a large repository)")
     args = parser.parse_args()
     if args.quick:
         args.commits, args.files = 500, 300
@@ -191,18 +244,21 @@ def main() -> int:
         db = work / "ledger.db"
         with Ledger(db) as lg:
             summary = import_git(lg, repo, project_id="bench")
+            t_snap = time.perf_counter()
+            made = refresh(lg, "default", "bench")
+            snap_s = time.perf_counter() - t_snap
             rate = summary.events_added / summary.seconds
             print(f"import: {summary.events_added:,} events, {summary.new_content_bytes:,} bytes of content "
-                  f"in {summary.seconds:.2f} s = {rate:,.0f} events/s ({summary.commits / summary.seconds:,.0f} commits/s)")
-            print(f"git fast-export --all > /dev/null: {fast_export:.2f} s (best of 3); "
-                  f"ratio import / fast-export: {summary.seconds / fast_export:.2f}x"
+                  f"in {summary.seconds:.2f} s = {rate:,.0f} events/s ({summary.commits / summary.seconds:,.0f} commits/s)"
+                  f" + {made} replay snapshots in {snap_s:.2f} s")
+            print(f"git fast-export HEAD > /dev/null: {fast_export:.2f} s (best of 3); "
+                  f"ratio import / fast-export: {summary.seconds / fast_export:.2f}x "
+                  f"(with the snapshot pass: {(summary.seconds + snap_s) / fast_export:.2f}x)"
                   + (f" (attributes: {summary.attributes})" if summary.attributes != "none found" else ""))
             again = import_git(lg, repo, project_id="bench")
             print(f"re-import: {again.events_added} events added, {again.events_present:,} present, "
                   f"{again.seconds:.2f} s")
-
-            moment = resolve_moment(lg, "default", "bench", subprocess.run(
-                ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+            moment = resolve_moment(lg, "default", "bench", head(repo, "HEAD"))
             replay_times, git_times = [], []
             for i in range(3):
                 out = work / f"replay-{i}"
@@ -211,18 +267,41 @@ def main() -> int:
                 replay_times.append(time.perf_counter() - start)
                 git_times.append(git_archive_extract(repo, work / f"archive-{i}"))
             exact = same_tree(work / "replay-0", work / "archive-0")
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "from cli import cli; cli()", "--db", str(db),
-                        "replay", "--at", moment.commit, "--out", str(work / "cli-out")],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        cli_time = time.perf_counter() - start
+            sizes = ledger_sizes(lg)
         best_replay, best_git = min(replay_times), min(git_times)
-        print(f"replay at HEAD: {report.files:,} files + {report.symlinks} symlinks, {report.bytes:,} bytes "
-              f"from {report.changes:,} changes in {best_replay:.3f} s (best of 3; "
-              f"`ledger replay` CLI incl. Python start-up: {cli_time:.2f} s)")
-        print(f"git archive HEAD | tar -x: {best_git:.3f} s (best of 3)")
-        print(f"ratio replay / git archive: {best_replay / best_git:.2f}x")
-        print(f"replay equals git archive (bytes, modes, symlinks): {exact}")
+        print(f"replay at HEAD (library): {report.files:,} files + {report.symlinks} symlinks, {report.bytes:,} bytes "
+              f"from {report.changes:,} changes in {best_replay:.3f} s (best of 3); "
+              f"git archive HEAD | tar -x: {best_git:.3f} s; ratio {best_replay / best_git:.2f}x")
+
+        order = subprocess.run(["git", "-C", str(repo), "rev-list", "--first-parent", "--reverse", "HEAD"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        picks = {"first": order[0], "middle": order[len(order) // 2], "last": order[-1]}
+        with Ledger(db) as lg:
+            for label, commit in picks.items():
+                at = resolve_moment(lg, "default", "bench", commit)
+                lib_times = []
+                for i in range(3):
+                    start = time.perf_counter()
+                    rep = replay_local(lg, "default", "bench", at, work / f"lib-{label}-{i}")
+                    lib_times.append(time.perf_counter() - start)
+                git_s = min(git_archive_extract(repo, work / f"lib-git-{label}-{i}", commit) for i in range(3))
+                print(f"replay --at {label} commit (library): {rep.files + rep.symlinks:,} entries, "
+                      f"{rep.changes - rep.snapshot_changes:,} of {rep.changes:,} changes applied after a snapshot, "
+                      f"{min(lib_times):.3f} s; git archive | tar -x: {git_s:.3f} s; "
+                      f"ratio {min(lib_times) / git_s:.2f}x (best of 3)")
+        for label, commit in picks.items():
+            cli_s, git_s, ok = cli_replay_vs_git(db, repo, commit, work / f"at-{label}")
+            exact = exact and ok
+            print(f"replay --at {label} commit ({commit[:12]}), whole `ledger replay` process: {cli_s:.3f} s; "
+                  f"git archive | tar -x: {git_s:.3f} s; ratio {cli_s / git_s:.2f}x (best of 3; exact: {ok})")
+
+        pack = git_pack_size(repo, repack=not args.pack_as_is)
+        print(f"ledger file: {sizes['file'] / 1e6:,.1f} MB (content {sizes['blobs'] / 1e6:,.1f} MB in "
+              f"{sizes['n_blobs']:,} blobs, {sizes['deltas']:,} of them deltas; events {sizes['events'] / 1e6:,.1f} MB; "
+              f"snapshots {sizes['snapshots'] / 1e6:,.1f} MB; the rest indexes and tables)")
+        how = "as cloned" if args.pack_as_is else "after `git repack -adf`"
+        print(f"git pack {how}: {pack / 1e6:,.1f} MB; ratio ledger / pack: {sizes['file'] / pack:.2f}x")
+        print(f"every replay equals git archive (bytes, modes, symlinks): {exact}")
         return 0 if exact else 1
     finally:
         if args.keep:

@@ -68,6 +68,13 @@ def import_git_cmd(app, repo: str, rev: str, project: str | None, skip_invalid_p
             rev=rev, batch_commits=batch_commits, raw_blobs=raw_blobs,
             skip_invalid_paths=skip_invalid_paths, progress=update,
         )
+    from ledger.errors import StoreError
+    from replay.snapshots import refresh
+
+    try:  # replay snapshots: replay at any commit costs alike (a cache: replays rebuild it)
+        refresh(app.ledger, app.tenant, project)
+    except StoreError as exc:
+        click.echo(f"warning: replay snapshots not saved ({exc}); the next replay makes them", err=True)
     if as_json:
         emit_json(summary.to_dict())
         return

@@ -16,7 +16,9 @@ INSERT returned, more parts of the batch may follow), ``ingest.before_checkpoint
 of a batch's data is in ClickHouse, its checkpoint row is not), ``ingest.after_checkpoint``;
 ``sync.after_blobs`` (a batch's content is on the hub, its events are not),
 ``sync.after_write`` (the hub committed the events, the outbox does not know yet),
-``sync.after_mark``.
+``sync.after_mark``; ``blobs.after_delta`` (a delta row of a blob chain written, its
+transaction not committed), ``snapshots.before_commit`` (a replay snapshot row written,
+not committed).
 """
 
 from __future__ import annotations

@@ -205,7 +205,38 @@ def m012_legal_holds(db: "sqlite_utils.Database") -> None:
         "reason TEXT NOT NULL, created_ns INTEGER NOT NULL)")
 
 
-def m013_erasure_keys_on_hub(db: "sqlite_utils.Database") -> None:
+def m013_blob_deltas(db: "sqlite_utils.Database") -> None:
+    """Delta storage (``ledger.blobs``): a blob may be stored as a zstd delta against
+    ``base`` (another blob) at position ``chain_pos`` of its chain (0: a full copy).
+    Existing rows are full copies; their encodings (``raw``, ``zlib``) stay readable."""
+    db.execute("ALTER TABLE blobs ADD COLUMN base TEXT")
+    db.execute("ALTER TABLE blobs ADD COLUMN chain_pos INTEGER NOT NULL DEFAULT 0")
+
+
+def m014_replay_snapshots(db: "sqlite_utils.Database") -> None:
+    """Replay snapshots (``ledger.snapshots``): the replayed tree of a project after
+    every file change up to ``seq`` (recording order), a cache rebuilt from events."""
+    db.execute(
+        """
+        CREATE TABLE replay_snapshots (
+            tenant_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            changes INTEGER NOT NULL,
+            entries INTEGER NOT NULL,
+            max_time_ns INTEGER NOT NULL,
+            time_ordered INTEGER NOT NULL,
+            state_changes INTEGER NOT NULL,
+            checksum TEXT NOT NULL,
+            data BLOB NOT NULL,
+            created_ns INTEGER NOT NULL,
+            PRIMARY KEY (tenant_id, project_id, seq)
+        )
+        """
+    )
+
+
+def m015_erasure_keys_on_hub(db: "sqlite_utils.Database") -> None:
     """Which erasure keys the syncer uploaded to the hub (``ledger.erasure_hub.push_keys``):
     a flag per key, not a rowid cursor (SQLite reuses the largest rowid once its row is
     deleted, which an erasure does)."""
@@ -225,7 +256,9 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m010_hash_chain,
     m011_erasure_keys,
     m012_legal_holds,
-    m013_erasure_keys_on_hub,
+    m013_blob_deltas,
+    m014_replay_snapshots,
+    m015_erasure_keys_on_hub,
 ]
 
 

@@ -235,26 +235,31 @@ class LedgerReads:
         until_ns: int | None = None,
         until_seq: int | None = None,
         order: str = "time",
+        after_seq: int | None = None,
+        since_ns: int | None = None,
+        limit: int | None = None,
     ) -> Iterator[ChangeRow]:
         """File state changes of a project reduced to replay's needs, in ``order``:
         ``"time"`` (event time, ties by seq) or ``"seq"`` (recording order).
 
-        ``until_ns``/``until_seq`` are inclusive cut-offs.
+        ``until_ns``/``until_seq`` are inclusive cut-offs; ``after_seq`` (exclusive) and
+        ``since_ns`` (inclusive) lower bounds (resuming from a replay snapshot);
+        ``limit``: at most this many rows.
         """
         where = ["tenant_id = ?", "project_id = ?", "kind = 'state_change'", "target_type = 'file'"]
         params: list = [tenant_id, project_id]
-        if until_ns is not None:
-            where.append("time_ns <= ?")
-            params.append(until_ns)
-        if until_seq is not None:
-            where.append("seq <= ?")
-            params.append(until_seq)
+        for clause, value in (("time_ns <= ?", until_ns), ("seq <= ?", until_seq),
+                              ("seq > ?", after_seq), ("time_ns >= ?", since_ns)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
         order_by = "time_ns, seq" if order == "time" else "seq"
         sql = (
             "SELECT event_id, time_ns, seq, operation, target_path, previous_path, prev_hash, "
             "new_hash, file_mode, prev_mode, commit_hash FROM events WHERE "
             + " AND ".join(where)
             + f" ORDER BY {order_by}"
+            + (f" LIMIT {int(limit)}" if limit is not None else "")
         )
         with self._converted("query"):
             cursor = self._conn().execute(sql, params)

@@ -38,6 +38,7 @@ from ledger.policies import Pipeline, WritePolicy, default_policies
 from ledger.outbox import LedgerOutbox
 from ledger.reads import LedgerReads
 from ledger.registry import LedgerRegistry
+from ledger.snapshots import LedgerSnapshots
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
 from schemas import MAX_CONTENT_BYTES, MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
@@ -67,7 +68,7 @@ def _not_stored(event_id: str) -> None:
     return None
 
 
-class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
+class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
     """The local ledger at ``path`` (created and migrated on open).
 
     ``durability``: ``"full"`` fsyncs each commit (SQLite ``synchronous=FULL``);
@@ -369,7 +370,11 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry):
         if digest is not None:
             data = blobs.get(digest)
             if data is not None:
-                blobstore.put(conn, data, digest)
+                previous = event.state_change.previous_state_hash or None
+                if previous is not None and not owners.owns(conn, event.tenant_id, previous):
+                    previous = None  # a delta base is only ever content this tenant stored
+                blobstore.put(conn, data, digest, previous=previous,
+                              previous_data=blobs.get(previous) if previous else None)
                 owners.own(conn, event.tenant_id, digest)
             elif not owners.owns(conn, event.tenant_id, digest) or not blobstore.exists(conn, digest):
                 raise MissingContent(

@@ -30,6 +30,7 @@ from replay.history import History, LocalHistory, LogEntry, LogQuery
 from replay.materialize import Conflict, ReplayReport, Tree, build_tree, materialize
 from replay.moments import Moment
 from replay.outdir import OutputPolicy
+from replay.snapshots import plan_of, tree_of
 
 __all__ = [
     "Conflict",
@@ -99,8 +100,9 @@ def replay_from(
 ) -> ReplayReport:
     """Materialize ``source``'s project as of ``moment`` into ``out_dir`` (see
     ``materialize``; ``policy``: ``replay.outdir.OutputPolicy``)."""
-    return materialize(source.changes(moment), source.read_blob, out_dir, force=force,
-                       strict=strict, verify=source.verify, progress=progress, policy=policy,
+    start, rows = plan_of(source, moment)
+    return materialize(rows, source.read_blob, out_dir, force=force, strict=strict,
+                       verify=source.verify, progress=progress, policy=policy, start=start,
                        withheld=getattr(source, "withheld", None))
 
 
@@ -108,8 +110,8 @@ def diff_from(source: ReplaySource, a: Moment, b: Moment, *, patches: bool = Tru
     """What changed in ``source``'s project from moment ``a`` to moment ``b``."""
     from replay.diffing import diff_with_content
 
-    tree_a, conflicts_a = build_tree(source.changes(a))
-    tree_b, conflicts_b = build_tree(source.changes(b))
+    tree_a, conflicts_a = tree_of(source, a)
+    tree_b, conflicts_b = tree_of(source, b)
     return diff_with_content(
         tree_a, tree_b, source.read_blob if patches else None,
         a_label=a.describe(), b_label=b.describe(),
@@ -125,7 +127,7 @@ def changes_at(ledger: Ledger, tenant: str, project: str, moment: Moment) -> Ite
 
 def tree_at(ledger: Ledger, tenant: str, project: str, moment: Moment) -> tuple[Tree, list[Conflict]]:
     """``build_tree`` of the local ledger at ``moment``: ``({path: (sha256, mode)}, conflicts)``."""
-    return build_tree(changes_at(ledger, tenant, project, moment))
+    return tree_of(LocalHistory(ledger, tenant, project), moment)
 
 
 def replay_local(

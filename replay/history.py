@@ -164,6 +164,14 @@ class LocalHistory:
             return self.ledger.changes(self.tenant, self.project, until_ns=moment.until_ns, order="time")
         return self.ledger.changes(self.tenant, self.project, until_seq=moment.until, order="seq")
 
+    def plan(self, moment: Moment):
+        """Where a replay of ``moment`` starts (the nearest replay snapshot) and the
+        changes to apply after it: ``(replay.snapshots.Start, rows)`` (see
+        ``replay.snapshots``; the same tree as ``build_tree(self.changes(moment))``)."""
+        from replay.snapshots import plan
+
+        return plan(self.ledger, self.tenant, self.project, moment)
+
     def read_blob(self, digest: str) -> bytes:
         return self.ledger.get_blob(digest, tenant_id=self.tenant)
 

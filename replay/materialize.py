@@ -26,7 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ledger.changes import projected
 from ledger.records import ChangeRow
@@ -34,6 +34,9 @@ from replay.errors import ConflictsFound, InconsistentTree, ReplayError, UnsafeP
 from replay.outdir import OutputPolicy, remove_tree
 from replay.writer import FILE_MODES, write_tree
 from schemas import check_relative_path
+
+if TYPE_CHECKING:
+    from replay.snapshots import Start
 
 __all__ = [
     "Tree",
@@ -109,6 +112,9 @@ class ReplayReport:
     directories: int = 0
     bytes: int = 0
     changes: int = 0
+    #: Of ``changes``, how many a replay snapshot held (``replay.snapshots``): the
+    #: replay applied only ``changes - snapshot_changes`` of them.
+    snapshot_changes: int = 0
     conflicts: list[Conflict] = field(default_factory=list)
     tree: Tree = field(default_factory=dict)
     seconds: float = 0.0
@@ -265,6 +271,7 @@ def materialize(
     verify: bool = True,
     progress: Callable[[int, int], None] | None = None,
     policy: OutputPolicy | None = None,
+    start: "Start | None" = None,
     withheld: Callable[[str], str | None] | None = None,
 ) -> ReplayReport:
     """Build the tree of ``changes`` and write it to ``out_dir``.
@@ -279,7 +286,9 @@ def materialize(
     absent or empty unless ``force``; ``policy`` (``replay.outdir.OutputPolicy``) decides
     what may be replaced (by default: nothing that holds a ``.git``, and with ``force``
     only a directory an earlier replay created). With ``strict``,
-    any conflict raises ``ConflictsFound`` before anything is written.
+    any conflict raises ``ConflictsFound`` before anything is written. ``start``
+    (``replay.snapshots.Start``): the tree ``changes`` apply to (a replay snapshot; its
+    conflicts and change count are part of the report), else an empty tree.
 
     All or nothing: the tree is written to a temporary directory next to ``out_dir``
     and renamed into place; on any error (a missing blob, a full disk, an interrupt) the
@@ -299,7 +308,10 @@ def materialize(
             rows += 1
             yield c
 
-    tree, conflicts = build_tree(counted())
+    tree, conflicts = build_tree(counted(), start=start.tree if start is not None else None)
+    if start is not None:
+        conflicts = start.conflicts + conflicts
+        rows += start.changes
     if strict and conflicts:
         raise ConflictsFound(
             f"{len(conflicts)} change(s) conflict with the state they apply to (first: "
@@ -307,7 +319,8 @@ def materialize(
             "see them all",
             conflicts,
         )
-    report = ReplayReport(out_dir=str(out), changes=rows, conflicts=conflicts, tree=tree)
+    report = ReplayReport(out_dir=str(out), changes=rows, conflicts=conflicts, tree=tree,
+                          snapshot_changes=start.changes if start is not None else 0)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.replay-", dir=out.parent))

@@ -37,8 +37,9 @@ from ledger.records import PathState
 from ledger.store import Ledger
 from replay.errors import ReplayError
 from replay.history import LocalHistory
-from replay.materialize import Unrestored, build_tree
+from replay.materialize import Unrestored
 from replay.moments import Moment
+from replay.snapshots import tree_of
 from schemas import AgentDecision, SwarmEvent, new_event_id
 
 __all__ = ["RestorePlan", "Unseen", "plan_restore", "apply_restore", "UnseenChanges", "RESTORE_AGENT"]
@@ -207,7 +208,7 @@ def plan_restore(ledger: Ledger, tenant: str, project: str, root: str | os.PathL
     only at recorded paths; the ledger's own files are never part of a restore (even if
     some event names them). Raises ``ReplayError`` (e.g. an unsafe parent)."""
     history = LocalHistory(ledger, tenant, project)
-    target, _ = build_tree(history.changes(moment))
+    target, _ = tree_of(history, moment)
     recorded = ledger.current_tree(tenant, project)
     plan = RestorePlan(root=Path(os.path.realpath(root)), moment=moment, tenant=tenant, project=project,
                        recorded=recorded)

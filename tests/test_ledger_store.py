@@ -62,7 +62,7 @@ def test_content_is_stored_once_and_compressed(ledger_path):
     assert count_rows(ledger_path, "blobs") == 1
     with sqlite3.connect(ledger_path) as conn:
         encoding, stored_len, size = conn.execute("SELECT encoding, length(data), size FROM blobs").fetchone()
-    assert encoding == "zlib" and stored_len < size == len(data)
+    assert encoding == "zstd" and stored_len < size == len(data)
     assert lg.get_blob(sha256_hex(data)) == data
 
 

@@ -4,8 +4,11 @@ A ``BatchWriter`` owns what is pending — the events of whole commits and the n
 contents they name — and the counters of what was stored. Events are appended with
 ``Ledger.append_many`` about ``batch_commits`` commits per transaction; a commit's
 events always go in the same transaction, so an interrupted import never leaves half a
-commit. When more than ``SPILL_BLOB_BYTES`` of new content is pending it is stored
-ahead of its events with ``Ledger.put_blobs`` (an orphan blob is harmless, a half
+commit. When more than ``SPILL_BLOB_BYTES`` of new content is pending, the whole
+commits pending are appended early (their contents are stored with their events, so a
+new version of a path becomes a delta against the previous one, see ``ledger.blobs``);
+if the commit being built alone still holds more, its contents are stored ahead of its
+events with ``Ledger.put_blobs`` as full copies (an orphan blob is harmless, a half
 commit is not).
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ledger.changes import content_hash
 from ledger.errors import LedgerError
 from ledger.store import Ledger
 from schemas import SwarmEvent
@@ -54,8 +58,10 @@ class BatchWriter:
             return
         self.blobs[digest] = data
         self.blob_bytes += len(data)
-        if self.blob_bytes > SPILL_BLOB_BYTES:
-            self._count_new()
+        if self.blob_bytes > SPILL_BLOB_BYTES and self.events:
+            self._append(keep_unnamed=True)  # whole commits first: their contents join delta chains
+        if self.blob_bytes > SPILL_BLOB_BYTES:  # one commit's own contents: ahead, as full copies
+            self._count_new(self.blobs)
             self.ledger.put_blobs(self.blobs, tenant_id=self.tenant_id)
             self.blobs = {}
             self.blob_bytes = 0
@@ -78,20 +84,31 @@ class BatchWriter:
 
     def flush(self) -> None:
         """Append every pending event with its contents in one transaction."""
+        self._append(keep_unnamed=False)
+
+    def _append(self, *, keep_unnamed: bool) -> None:
+        """Append the pending (whole) commits with the contents they name, in one
+        transaction; with ``keep_unnamed`` the contents of the commit being built are kept
+        for its events (else every pending content is dropped after the append)."""
         if not self.events:
             return
-        self._count_new()
+        named = {d for d in map(content_hash, self.events) if d is not None}
+        self._count_new({d: v for d, v in self.blobs.items() if d in named or not keep_unnamed})
         results = self.ledger.append_many(self.events, self.blobs)
         added = sum(1 for r in results if r.inserted)
         self.events_added += added
         self.events_present += len(results) - added
         self.events = []
-        self.blobs = {}
-        self.blob_bytes = 0
         self.commits = 0
+        if keep_unnamed:
+            self.blobs = {d: v for d, v in self.blobs.items() if d not in named}
+            self.blob_bytes = sum(map(len, self.blobs.values()))
+        else:
+            self.blobs = {}
+            self.blob_bytes = 0
 
-    def _count_new(self) -> None:
-        for digest, data in self.blobs.items():
+    def _count_new(self, blobs: dict[str, bytes]) -> None:
+        for digest, data in blobs.items():
             if not self.ledger.has_blob(digest, tenant_id=self.tenant_id):
                 self.new_blobs += 1
                 self.new_content_bytes += len(data)
