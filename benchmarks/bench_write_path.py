@@ -23,6 +23,8 @@ Prints:
    durability with the default pipeline and with none (``policies=()``), for short
    decisions, messages holding 4 KB of tool output (source code) and messages holding a
    secret (the detect-secrets path), and the per-event cost in microseconds.
+6. sealing's cost (``ledger.erasure``, off by default): ``Recorder.decision()`` with
+   sealing off and on, group and normal durability (best of 3 alternating runs).
 5. the hash chain's cost (``ledger.chain``: body digest, link, head read, checkpoints):
    ``Recorder.decision()`` in group and normal durability with the chain as shipped
    against the same code with the chain steps stubbed out (best of 3 alternating runs).
@@ -99,8 +101,10 @@ def bench_raw_executemany(path: Path, n: int, batch: int) -> float:
     return rate(n, elapsed)
 
 
-def bench_record(path: Path, n: int, durability: str, **group) -> tuple[float, Ledger]:
+def bench_record(path: Path, n: int, durability: str, seal: bool = False, **group) -> tuple[float, Ledger]:
     lg = Ledger(path, durability=durability, **group)
+    if seal:
+        lg.set_sealing(True)
     # link_spans=False: measure the write path itself; span links are measured in part 3
     rec = Recorder(lg, project_id="bench", agent_id="a", session_id="s", link_spans=False)
     for i in range(50):  # warm up
@@ -252,6 +256,23 @@ def main() -> None:
             on, off = bench_chain(d, count, durability)
             print(f"   {durability:6} mode, chain off / on     : {off:10,.0f} / {on:10,.0f} events/s  "
                   f"({1e6 / on - 1e6 / off:+.1f} us/event, {on / off:.1%} of the rate without it)")
+
+        print("\n6. sealing cost (AES-GCM per text, key per session/agent), best of 3 alternating runs")
+        for durability, count in (("group", n_bulk), ("normal", n_commit * 5)):
+            off, on = bench_sealing(d, count, durability)
+            print(f"   {durability:6} mode, sealing off / on   : {off:10,.0f} / {on:10,.0f} events/s  "
+                  f"({1e6 / on - 1e6 / off:+.1f} us/event, {on / off:.1%} of the rate without it)")
+
+
+def bench_sealing(d: Path, n: int, durability: str) -> tuple[float, float]:
+    """Part 6: best-of-3 events/s with sealing off and on (``ledger.erasure``), alternating."""
+    on, off = [], []
+    for k in range(3):
+        for seal, out in ((False, off), (True, on)):
+            r, lg = bench_record(d / f"seal-{seal}-{durability}-{k}.db", n, durability, seal=seal)
+            lg.close()
+            out.append(r)
+    return max(off), max(on)
 
 
 def bench_redaction(d: Path, n: int) -> None:

@@ -111,32 +111,39 @@ def verify_cmd(app, source: str, export_path: str | None, proof_path: str | None
 @click.command("erase")
 @click.option("--session", "session_id", metavar="S", help="Erase the texts of this session (one agent run).")
 @click.option("--agent", "agent_id", metavar="A", help="Erase the texts of every session of this agent.")
-@click.option("--seal", type=click.Choice(["on", "off"]),
-              help="Turn sealing of new events' texts on or off for this ledger (needed before erasure can work).")
+@click.option("--seal", type=click.Choice(["on", "content", "off"]),
+              help="Turn sealing of new events' texts (on), of texts and file content (content), or of nothing "
+                   "(off) for this ledger (needed before erasure can work).")
 @click.option("--keep-analytics", is_flag=True, help="Do not delete the analytics (ClickHouse) rows.")
+@click.option("--local-only", is_flag=True,
+              help="Do not contact the hub now (the hub's keys are destroyed by the next `ledger sync`).")
 @json_option
 @pass_app
 def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | None, keep_analytics: bool,
-              as_json: bool) -> None:
+              local_only: bool, as_json: bool) -> None:
     """Forget what a session or an agent said, by destroying its encryption keys.
 
     With sealing on, the texts of every event (decisions, messages, signals, diffs) are
     stored encrypted with a key per session and agent; erasing destroys those keys, so
     the texts are unreadable in the local ledger, on the hub and in bundles, and read
     "[erased]". The analytics rows of the session or agent are deleted. The hash chain
-    still verifies (it covers the encrypted bodies). File contents are not encrypted:
-    see docs/trust.md.
+    still verifies (it covers the encrypted bodies). The keys are destroyed on the hub
+    too (when one is configured; else, or when it is unreachable, by the next sync).
+    With --seal content, file contents are sealed too: replay then reports erased
+    files in its unrestored list (see docs/trust.md).
 
     \b
     Examples:
       ledger erase --seal on                     # from now on, texts are erasable
+      ledger erase --seal content                # texts and file content
       ledger erase --session 0193f0c2-...        # forget one agent run
       ledger erase --agent contractor-bot --json
+      ledger erase --session S --local-only      # offline: the hub's keys go at the next sync
     """
     from ledger import erasure
 
     if seal is not None:
-        app.ledger.set_sealing(seal == "on")
+        app.ledger.set_sealing(seal != "off", content=seal == "content")
         if as_json:
             emit_json({"seal": seal})
         else:
@@ -145,7 +152,17 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
             return
     if bool(session_id) == bool(agent_id):
         raise click.UsageError("name exactly one of --session S or --agent A")
-    report = erasure.erase(app.ledger, tenant_id=app.tenant, session_id=session_id, agent_id=agent_id)
+    hub = None
+    if not local_only:
+        from hub.errors import HubNotConfigured
+
+        try:
+            hub = app.hub()
+        except HubNotConfigured:
+            hub = None
+        except Exception as exc:  # noqa: BLE001 - unreachable: the local erasure goes on, the hub part waits
+            hub = _Unreachable(app.tenant, exc)
+    report = erasure.erase(app.ledger, tenant_id=app.tenant, session_id=session_id, agent_id=agent_id, hub=hub)
     url = app.settings.analytics_url
     if not keep_analytics and (not url.startswith("chdb://") or Path(url[len("chdb://"):]).exists()):
         from ingest.erase import delete_rows
@@ -157,7 +174,21 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
     what = f"session {session_id}" if session_id else f"agent {agent_id}"
     click.echo(f"erased {what}: {report.keys} key(s) destroyed, the texts of {report.events:,} event(s) are "
                "unreadable" + (f"; {report.analytics_rows:,} analytics row(s) deleted"
-                               if report.analytics_rows is not None else ""))
+                               if report.analytics_rows is not None else "")
+               + (f"; {report.hub_keys} key(s) destroyed on the hub" if report.hub_keys is not None else ""))
+    if report.hub_error:
+        click.echo(f"the hub part is pending ({report.hub_error}); `ledger sync` finishes it", err=True)
+
+
+class _Unreachable:
+    """A hub that could not be opened: erasing through it fails, so the hub part stays
+    pending (``ledger.erasure_hub.push_keys`` retries it on the next sync)."""
+
+    def __init__(self, tenant_id: str, exc: Exception) -> None:
+        self.tenant_id, self._exc = tenant_id, exc
+
+    def erase_seal_keys(self, **_kw):
+        raise self._exc
 
 
 @click.command("gc")

@@ -264,6 +264,24 @@ def _chain_ledgers(call: Call) -> dict:
     return {"ledgers": call.hub.chain_ledgers()}
 
 
+def _put_seal_keys(call: Call) -> dict:
+    keys = [(str(k["key_id"]), str(k["session_id"]), str(k["agent_id"]), unb64(k["key"]))
+            for k in call.json().get("keys", [])]
+    return {"refused": call.hub.put_seal_keys(keys)}
+
+
+def _get_seal_keys(call: Call) -> dict:
+    ids = [str(i) for i in call.json().get("key_ids", [])][:10_000]
+    return {"keys": {k: (b64(v) if v is not None else None) for k, v in call.hub.seal_keys(ids).items()}}
+
+
+def _erase_seal_keys(call: Call) -> dict:
+    data = call.json()
+    return {"cleared": call.hub.erase_seal_keys(session_id=data.get("session_id") or None,
+                                                 agent_id=data.get("agent_id") or None,
+                                                 key_ids=[str(i) for i in data.get("key_ids", [])])}
+
+
 def _hex_arg(call: Call, name: str) -> bytes | None:
     value = call.request.query_params.get(name)
     if value is None:
@@ -373,6 +391,9 @@ def create_app(db, *, rate: float = 50.0, burst: int = 200) -> Starlette:
         g.route(API + "/chains/{ledger}", _chain_state, "read", ["GET"]),
         g.route(API + "/chains/{ledger}/key", _chain_key, "write", ["POST"]),
         g.route(API + "/chains/{ledger}/links", _chain_append, "write", ["POST"], EVENTS_BODY_BYTES),
+        g.route(API + "/seal-keys", _put_seal_keys, "write", ["POST"]),
+        g.route(API + "/seal-keys/read", _get_seal_keys, "read", ["POST"]),
+        g.route(API + "/seal-keys/erase", _erase_seal_keys, "write", ["POST"]),
         g.route(API + "/projects/{project}/blobs/missing", _missing, "write", ["POST"]),
         g.route(API + "/projects/{project}/blobs", _put_blobs, "write", ["POST"], BLOBS_BODY_BYTES),
         g.route(blob, _read_blob, "read", ["GET"]),

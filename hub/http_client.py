@@ -55,6 +55,9 @@ class HttpHub:
             raise TenantMismatch(
                 f"the hub token is for tenant {self.tenant_id!r}, not {tenant_id!r}: run with "
                 f"--tenant {self.tenant_id} (or LEDGER_TENANT), or use that tenant's token")
+        from ledger.erasure import register_hub
+
+        register_hub(self)  # readers in this process open sealed texts with the hub's keys
 
     def close(self) -> None:
         self._http.close()
@@ -124,6 +127,25 @@ class HttpHub:
 
     def chain_ledgers(self) -> list[str]:
         return self._call("GET", "/chains", what="list ledger chains")["ledgers"]
+
+    # -- erasure keys (hub.seal_keys) ---------------------------------------------------
+    def put_seal_keys(self, keys: Sequence[tuple[str, str, str, bytes]]) -> list[str]:
+        keys = list(keys)
+        refused: list[str] = []
+        for start in range(0, len(keys), 1000):
+            refused += self._call("POST", "/seal-keys", what="upload erasure keys", json={"keys": [
+                {"key_id": k, "session_id": s, "agent_id": a, "key": b64(bytes(v))}
+                for k, s, a, v in keys[start:start + 1000]]})["refused"]
+        return refused
+
+    def seal_keys(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
+        data = self._call("POST", "/seal-keys/read", what="read erasure keys", json={"key_ids": list(key_ids)})
+        return {k: (unb64(v) if v is not None else None) for k, v in data["keys"].items()}
+
+    def erase_seal_keys(self, *, session_id: str | None = None, agent_id: str | None = None,
+                        key_ids: Sequence[str] = ()) -> int:
+        return self._call("POST", "/seal-keys/erase", what="erase keys on the hub", json={
+            "session_id": session_id, "agent_id": agent_id, "key_ids": list(key_ids)})["cleared"]
 
     def missing_blobs(self, project_id: str, digests: Iterable[str]) -> list[str]:
         digests = list(dict.fromkeys(digests))

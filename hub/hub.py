@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable, Iterator, Sequence
 
-from hub import blobs as blob_store, chains, log
+from hub import blobs as blob_store, chains, log, seal_keys
 from hub.connection import converted, transactional
 from hub.layout import TenantLayout
 from hub.protocol import BlobHeader, HubRecord, WriteOutcome, iter_log
@@ -34,6 +34,9 @@ class Hub:
         self.tenant_id = self.layout.tenant_id
         #: zlib level of uploaded blobs (0: stored raw).
         self.blob_level = blob_level
+        from ledger.erasure import register_hub
+
+        register_hub(self)  # readers in this process open sealed texts with the hub's keys
 
     @converted("list projects")
     def projects(self) -> list[str]:
@@ -115,6 +118,28 @@ class Hub:
     def chain_ledgers(self) -> list[str]:
         """See ``hub.chains.ledgers``."""
         return chains.ledgers(self.db, self.layout)
+
+    # -- erasure keys (hub.seal_keys) ---------------------------------------------------
+    @converted("store erasure keys")
+    def put_seal_keys(self, keys: Sequence[tuple[str, str, str, bytes]]) -> list[str]:
+        """See ``hub.seal_keys.put`` (in batches of ``seal_keys.KEYS_PER_WRITE``)."""
+        keys = list(keys)
+        refused: list[str] = []
+        for start in range(0, len(keys), seal_keys.KEYS_PER_WRITE):
+            refused += seal_keys.put(self.db, self.layout, keys[start:start + seal_keys.KEYS_PER_WRITE])
+        return refused
+
+    @converted("read erasure keys")
+    def seal_keys(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """See ``hub.seal_keys.get``."""
+        return seal_keys.get(self.db, self.layout, list(key_ids))
+
+    @converted("erase keys")
+    def erase_seal_keys(self, *, session_id: str | None = None, agent_id: str | None = None,
+                        key_ids: Sequence[str] = ()) -> int:
+        """See ``hub.seal_keys.erase``."""
+        return seal_keys.erase(self.db, self.layout, session_id=session_id, agent_id=agent_id,
+                               key_ids=list(key_ids))
 
     # -- blobs -------------------------------------------------------------------------
     @converted("check blobs")

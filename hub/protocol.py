@@ -213,6 +213,20 @@ class HubClient(Protocol):
         """``{ledger_id: (last_seq, wall_ns, 10-byte versionstamp)}``: each laptop's last sync."""
         ...
 
+    def put_seal_keys(self, keys: Sequence[tuple[str, str, str, bytes]]) -> list[str]:
+        """Store erasure keys ``(key_id, session_id, agent_id, 32-byte key)``; returns the
+        ids refused because they were erased (``hub.seal_keys``)."""
+        ...
+
+    def seal_keys(self, key_ids: Iterable[str]) -> dict[str, bytes | None]:
+        """``{key_id: key}`` held, ``{key_id: None}`` erased; unknown ids absent."""
+        ...
+
+    def erase_seal_keys(self, *, session_id: str | None = None, agent_id: str | None = None,
+                        key_ids: Sequence[str] = ()) -> int:
+        """Destroy the keys of a session or agent (and ``key_ids``); returns keys cleared."""
+        ...
+
 
 def iter_log(client, project_id: str, *, after: bytes | None = None, until: bytes | None = None,
              batch: int = 1000) -> Iterator[HubRecord]:

@@ -252,6 +252,25 @@ class BadRow(IngestError):
     """Why one stored event cannot become a row (``build_row``)."""
 
 
+_SEALED = b"sealed:v1:"
+
+
+def opened(body: bytes) -> bytes:
+    """``body`` with its sealed texts (``ledger.erasure``) opened with the keys this
+    process reaches (open ledgers, hubs), so analytics rows hold the plain texts until
+    ``ledger erase`` deletes them (``[erased]``/``[sealed]`` where the key is gone or
+    not here). A body without sealed texts is returned as is."""
+    if _SEALED not in body:
+        return body
+    from ledger.erasure import unseal_stored
+    from schemas import event_from_bytes
+
+    try:
+        return unseal_stored(event_from_bytes(body)).to_bytes()
+    except Exception:  # noqa: BLE001 - build_row reports what is wrong with the body
+        return body
+
+
 def build_row(body: bytes, source: str, stream: str, position: str, local_seq: int, hub_versionstamp: str,
               recorded_ns: int, *, event_id: str | None = None, tenant: str | None = None) -> tuple:
     """One checked ``swarm_events`` row; raises ``BadRow`` saying what is wrong: a body that
@@ -259,6 +278,7 @@ def build_row(body: bytes, source: str, stream: str, position: str, local_seq: i
     represent, a schema version outside ``SUPPORTED_SCHEMA_VERSIONS``, an id other than
     ``event_id`` (the id its store keeps it under) or a tenant other than ``tenant``."""
     msg = events_pb2.SwarmEvent()
+    body = opened(body)
     try:
         msg.ParseFromString(body)
     except DecodeError as exc:
@@ -324,7 +344,7 @@ def local_rows(records: Iterable[tuple], stream: str, *,
         vs = versionstamp[:10].hex() if versionstamp else ""
         try:
             msg = new_msg()
-            msg.ParseFromString(body)
+            msg.ParseFromString(opened(body) if _SEALED in body else body)
             row = builders[msg.WhichOneof("payload")](msg, "local", stream, f"{seq:020d}", seq, vs, recorded_ns)
             if (row[_I_EVENT_ID] == event_id and row[_I_VERSION] in supported
                     and (tenant is None or row[_I_TENANT] == tenant) and lo <= row[_I_TIME] < hi

@@ -159,12 +159,29 @@ def is_file_change(event: SwarmEvent) -> bool:
     return sc is not None and sc.target_type == TargetType.FILE
 
 
+#: ``content_withheld`` prefix of sealed content (``ledger.sealed_content``):
+#: ``sealed:v1:<key id>:<SHA-256 hex of the ciphertext blob>``.
+SEALED_CONTENT = "sealed:v1:"
+
+
+def sealed_content(withheld: str) -> tuple[str, str] | None:
+    """``(key_id, ciphertext address)`` of a ``content_withheld`` value that says the
+    content is sealed, else None."""
+    if not withheld.startswith(SEALED_CONTENT):
+        return None
+    key_id, _, address = withheld[len(SEALED_CONTENT):].rpartition(":")
+    return (key_id, address) if key_id and len(address) == 64 else None
+
+
 def content_hash(event: SwarmEvent) -> str | None:
     """SHA-256 hex of the content ``event`` needs in the blob store, or None: a file
     state change that is not a delete, names new content and does not withhold it
-    (``content_withheld``: a secret file, recorded by hash only; ``ledger.secret_files``)."""
+    (``content_withheld``: a secret file, recorded by hash only; ``ledger.secret_files``).
+    Sealed content (``ledger.sealed_content``) needs its ciphertext blob: its address."""
     sc = event.state_change
-    if (sc is None or sc.target_type != TargetType.FILE or sc.operation == Operation.DELETE
-            or sc.content_withheld):
+    if sc is None or sc.target_type != TargetType.FILE or sc.operation == Operation.DELETE:
         return None
+    if sc.content_withheld:
+        sealed = sealed_content(sc.content_withheld)
+        return sealed[1] if sealed else None
     return sc.new_state_hash or None

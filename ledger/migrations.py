@@ -236,6 +236,13 @@ def m014_replay_snapshots(db: "sqlite_utils.Database") -> None:
     )
 
 
+def m015_erasure_keys_on_hub(db: "sqlite_utils.Database") -> None:
+    """Which erasure keys the syncer uploaded to the hub (``ledger.erasure_hub.push_keys``):
+    a flag per key, not a rowid cursor (SQLite reuses the largest rowid once its row is
+    deleted, which an erasure does)."""
+    db.execute("ALTER TABLE erasure_keys ADD COLUMN on_hub INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -251,6 +258,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m012_legal_holds,
     m013_blob_deltas,
     m014_replay_snapshots,
+    m015_erasure_keys_on_hub,
 ]
 
 

@@ -30,11 +30,35 @@ class LedgerReads:
         ``StoreError`` if corrupt."""
         with self._converted("read blob"):
             conn = self._conn()
-            if tenant_id is not None and not owners.owns(conn, tenant_id, digest):
-                raise BlobNotFound(
-                    f"content {digest} is not in this ledger's blob store "
-                    "(was it recorded on another machine? replay with --source hub)")
-            return blobstore.get(conn, digest)
+            try:
+                if tenant_id is not None and not owners.owns(conn, tenant_id, digest):
+                    raise BlobNotFound(
+                        f"content {digest} is not in this ledger's blob store "
+                        "(was it recorded on another machine? replay with --source hub)")
+                return blobstore.get(conn, digest)
+            except BlobNotFound:
+                data = self._sealed_blob(conn, digest, tenant_id)
+                if data is None:
+                    raise
+                return data
+
+    def _sealed_blob(self, conn, digest: str, tenant_id: str | None) -> bytes | None:
+        """Content ``digest`` opened from a sealed copy (``ledger.sealed_content``), or None."""
+        if not conn.execute("SELECT 1 FROM meta WHERE key = 'seal_text'").fetchone():
+            return None  # sealing was never turned on here: no sealed copy to look for
+        from ledger import sealed_content
+
+        sql = ("SELECT body FROM events WHERE kind = 'state_change' AND new_hash = ?"
+               + (" AND tenant_id = ?" if tenant_id is not None else "") + " ORDER BY seq")
+        values = []
+        for (body,) in conn.execute(sql, (digest, tenant_id) if tenant_id is not None else (digest,)):
+            try:
+                sc = event_from_bytes(bytes(body)).state_change
+            except SchemaError:
+                continue
+            if sc is not None and sc.content_withheld:
+                values.append(sc.content_withheld)
+        return sealed_content.opened(values, digest, lambda address: blobstore.get(conn, address))
 
     def has_blob(self, digest: str, *, tenant_id: str | None = None) -> bool:
         """True if content with that SHA-256 hex is stored (with ``tenant_id``: by that tenant)."""
@@ -265,7 +289,9 @@ class LedgerReads:
             except SchemaError:
                 continue
             if sc is not None and sc.content_withheld:
-                return sc.content_withheld
+                from ledger.sealed_content import reason
+
+                return reason(sc.content_withheld)
         return None
 
     def projects(self) -> list[ProjectSummary]:

@@ -126,10 +126,10 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
             )
         self.ledger_id = self._ensure_ledger_id()
         self._sealing = self._conn().execute("SELECT value FROM meta WHERE key = 'seal_text'").fetchone()
-        if self._sealing is not None and self._sealing[0] == "on":
+        if self._sealing is not None and self._sealing[0] in ("on", "content"):
             from ledger.erasure import SealText
 
-            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self)])
+            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self, content=self._sealing[0] == "content")])
         if self._sealing is not None:
             from ledger import erasure
 
@@ -434,16 +434,18 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         checkpoints.store(conn, cp)
         return cp
 
-    def set_sealing(self, on: bool) -> None:
-        """Turn sealing of texts (``ledger.erasure``) on or off for this ledger file: kept
-        in its meta table, so every process that opens it afterwards seals (this object
-        too, from now on)."""
+    def set_sealing(self, on: bool, *, content: bool = False) -> None:
+        """Turn sealing of texts (``ledger.erasure``) on or off for this ledger file, and
+        with ``content=True`` of file content too (``ledger.sealed_content``): kept in its
+        meta table, so every process that opens it afterwards seals (this object too,
+        from now on)."""
         from ledger import erasure
 
+        value = ("content" if content else "on") if on else "off"
         with self.write_transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seal_text', ?)", ("on" if on else "off",))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('seal_text', ?)", (value,))
         steps = [s for s in self.pipeline.steps if not isinstance(s, erasure.SealText)]
-        self.pipeline = Pipeline([*steps, erasure.SealText(self)] if on else steps)
+        self.pipeline = Pipeline([*steps, erasure.SealText(self, content=content)] if on else steps)
         erasure.register(self)
 
     def checkpoint(self) -> "checkpoints.Checkpoint | None":

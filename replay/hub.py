@@ -107,18 +107,38 @@ class HubHistory:
             self._entries = out
         return self._entries
 
-    def read_blob(self, digest: str) -> bytes:
-        """Content by SHA-256 hex from the project's hub blobs (checked)."""
-        return self.hub.read_blob(self.project_id, digest)
-
-    def withheld(self, digest: str) -> str | None:
-        """Why content ``digest`` is on no store (a change's ``content_withheld``, e.g.
-        "secret-file"), or None."""
+    def _withheld_values(self, digest: str) -> list[str]:
+        out = []
         for e in self.entries:
             sc = e.record.event.state_change if e.change is not None else None
             if sc is not None and sc.content_withheld and sc.new_state_hash == digest:
-                return sc.content_withheld
-        return None
+                out.append(sc.content_withheld)
+        return out
+
+    def read_blob(self, digest: str) -> bytes:
+        """Content by SHA-256 hex from the project's hub blobs (checked); sealed content
+        (``ledger.sealed_content``) is opened with its key while it lives."""
+        from hub.errors import HubBlobMissing
+
+        try:
+            return self.hub.read_blob(self.project_id, digest)
+        except HubBlobMissing:
+            from ledger.sealed_content import opened
+
+            data = opened(self._withheld_values(digest), digest,
+                          lambda address: self.hub.read_blob(self.project_id, address))
+            if data is None:
+                raise
+            return data
+
+    def withheld(self, digest: str) -> str | None:
+        """Why content ``digest`` is on no store (a change's ``content_withheld``, e.g.
+        "secret-file"; "erased" or "sealed" for sealed content whose key is destroyed or
+        not reachable), or None."""
+        from ledger.sealed_content import reason
+
+        values = self._withheld_values(digest)
+        return reason(values[0]) if values else None
 
     def rationale_of(self, event_id: str) -> str | None:
         """The rationale of decision ``event_id`` in this project on the hub, or None."""

@@ -69,6 +69,9 @@ class SyncReport:
     #: The hash chain sent after the events (``syncer.chains``): head seq the hub holds,
     #: links and checkpoints sent.
     chain: dict = field(default_factory=dict)
+    #: Erasure keys sent (``ledger.erasure_hub.push_keys``): uploaded, refused (erased on
+    #: the hub: destroyed here), hub_erased (pending erasures done on the hub).
+    seal_keys: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -216,6 +219,9 @@ class Syncer:
         report = SyncReport()
         started = time.monotonic()
         try:
+            from ledger.erasure_hub import push_keys
+
+            report.seal_keys = push_keys(self.ledger, self.hub)  # before the events: readers find the keys
             self._pass(report, stop, progress)
             if not report.stopped:
                 from syncer.chains import push_chain
