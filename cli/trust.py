@@ -168,10 +168,14 @@ def erase_cmd(app, session_id: str | None, agent_id: str | None, seal: str | Non
         from ingest.erase import delete_rows
 
         report.analytics_rows = delete_rows(url, tenant_id=app.tenant, session_id=session_id, agent_id=agent_id)
+    what = f"session {session_id}" if session_id else f"agent {agent_id}"
+    if report.unsealed:
+        click.echo(f"warning: {report.unsealed:,} event(s) of {what} were recorded while sealing was off: their "
+                   "texts stay readable (erasure destroys keys, and they have none); run `ledger erase --seal on` "
+                   "so that what is recorded from now on can be erased", err=True)
     if as_json:
         emit_json(report.to_dict())
         return
-    what = f"session {session_id}" if session_id else f"agent {agent_id}"
     click.echo(f"erased {what}: {report.keys} key(s) destroyed, the texts of {report.events:,} event(s) are "
                "unreadable" + (f"; {report.analytics_rows:,} analytics row(s) deleted"
                                if report.analytics_rows is not None else "")

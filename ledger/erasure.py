@@ -275,13 +275,16 @@ class SealText:
 @dataclass
 class ErasureReport:
     """What ``erase`` destroyed: ``keys`` (count), ``events`` whose texts are now
-    unreadable, ``analytics_rows`` deleted (when asked), and the selector."""
+    unreadable (they hold sealed texts), ``unsealed`` events of the selector recorded
+    while sealing was off (their texts, if any, stay readable: erasure cannot reach
+    them), ``analytics_rows`` deleted (when asked), and the selector."""
 
     tenant_id: str
     session_id: str | None
     agent_id: str | None
     keys: int = 0
     events: int = 0
+    unsealed: int = 0
     analytics_rows: int | None = None
     #: Keys cleared on the hub (None: no hub given); ``hub_error``: why the hub part
     #: failed (it is retried by the next sync).
@@ -314,8 +317,10 @@ def erase(ledger, *, tenant_id: str, session_id: str | None = None, agent_id: st
             ids = [r[0] for r in conn.execute(
                 f"SELECT key_id FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))]
             report.keys = len(ids)
-            report.events = conn.execute(
-                f"SELECT count(*) FROM events WHERE tenant_id = ? AND {where}", (tenant_id, params)).fetchone()[0]
+            total, report.events = conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE instr(body, ?) > 0) FROM events "
+                f"WHERE tenant_id = ? AND {where}", (PREFIX.encode(), tenant_id, params)).fetchone()
+            report.unsealed = total - report.events
             conn.executemany("INSERT OR IGNORE INTO erased_keys (key_id, erased_ns) VALUES (?, ?)",
                              [(k, time.time_ns()) for k in ids])
             conn.execute(f"DELETE FROM erasure_keys WHERE tenant_id = ? AND {where}", (tenant_id, params))

@@ -153,6 +153,23 @@ def test_show_and_log_say_erased(ledger_path):
     assert ERASED in res.output and "bob says hi" in res.output
 
 
+def test_erasing_what_was_recorded_unsealed_says_so_and_claims_nothing(ledger_path):
+    """Erasure can only reach sealed texts: events recorded while sealing was off are
+    counted as unsealed, with a warning saying what to do, never as 'unreadable'."""
+    with Ledger(ledger_path) as lg:
+        rec = Recorder(lg, project_id="web", agent_id="carol", session_id="s-3")
+        rec.message(f"msg: {SECRET}")
+        lg.set_sealing(True)
+        rec.decision("sealed from here on")
+    res = CliRunner().invoke(cli, ["--db", str(ledger_path), "erase", "--session", "s-3", "--keep-analytics",
+                                   "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert (report["events"], report["unsealed"]) == (1, 1)
+    assert "1 event(s) of session s-3 were recorded while sealing was off" in res.stderr
+    assert SECRET.encode() in raw_bytes(ledger_path)  # honest: that text was never erasable
+
+
 def test_erase_needs_one_selector(ledger_path):
     res = CliRunner().invoke(cli, ["--db", str(ledger_path), "erase", "--json"])
     assert res.exit_code != 0
