@@ -1,6 +1,6 @@
 """The hash chain of a local ledger: every event commits to its predecessor.
 
-Each stored event row carries two 32-byte values (migration ``m009_hash_chain``):
+Each stored event row carries two 32-byte values (migration ``m010_hash_chain``):
 
 * ``body_sha256``: SHA-256 of the stored body (the serialized event exactly as written,
   i.e. after the write policies: redaction, encryption). Erasure by crypto-shredding

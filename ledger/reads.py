@@ -48,16 +48,7 @@ class LedgerReads:
             return None  # sealing was never turned on here: no sealed copy to look for
         from ledger import sealed_content
 
-        sql = ("SELECT body FROM events WHERE kind = 'state_change' AND new_hash = ?"
-               + (" AND tenant_id = ?" if tenant_id is not None else "") + " ORDER BY seq")
-        values = []
-        for (body,) in conn.execute(sql, (digest, tenant_id) if tenant_id is not None else (digest,)):
-            try:
-                sc = event_from_bytes(bytes(body)).state_change
-            except SchemaError:
-                continue
-            if sc is not None and sc.content_withheld:
-                values.append(sc.content_withheld)
+        values = self._withheld_reasons(conn, digest, tenant_id)
         return sealed_content.opened(values, digest, lambda address: blobstore.get(conn, address))
 
     def has_blob(self, digest: str, *, tenant_id: str | None = None) -> bool:
@@ -280,19 +271,34 @@ class LedgerReads:
         or None when no change withheld it. Reads the project's changes of that hash
         (rare: asked only when a content is missing)."""
         with self._converted("query"):
-            rows = self._conn().execute(
-                "SELECT body FROM events WHERE tenant_id = ? AND project_id = ? AND kind = 'state_change' "
-                "AND new_hash = ? ORDER BY seq", (tenant_id, project_id, digest)).fetchall()
-        for (body,) in rows:
+            found = self._withheld_reasons(self._conn(), digest, tenant_id, project_id)
+        if not found:
+            return None
+        from ledger.sealed_content import reason
+
+        return reason(found[0])
+
+    @staticmethod
+    def _withheld_reasons(conn, digest: str, tenant_id: str | None = None,
+                          project_id: str | None = None) -> list[str]:
+        """The ``content_withheld`` values of the file changes naming content ``digest``
+        (of the tenant, and project, when given), in recording order; unreadable bodies
+        are skipped. Reads only changes of that hash (asked when a content is missing)."""
+        sql = "SELECT body FROM events WHERE kind = 'state_change' AND new_hash = ?"
+        params: list = [digest]
+        for column, value in (("tenant_id", tenant_id), ("project_id", project_id)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        found = []
+        for (body,) in conn.execute(sql + " ORDER BY seq", params):
             try:
                 sc = event_from_bytes(bytes(body)).state_change
             except SchemaError:
                 continue
             if sc is not None and sc.content_withheld:
-                from ledger.sealed_content import reason
-
-                return reason(sc.content_withheld)
-        return None
+                found.append(sc.content_withheld)
+        return found
 
     def projects(self) -> list[ProjectSummary]:
         """Every tenant/project in the ledger with its event count and time range."""
