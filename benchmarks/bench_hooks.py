@@ -41,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._bytecode import compile_project  # noqa: E402
 from nervous_system.hooks.install import CLIENT_PATH, SHELL_PATH, _bash  # noqa: E402
 from tests.collector_fixtures import start_collector  # noqa: E402
 
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--no-agents", action="store_true", help="skip the real agents' own measurements")
     ap.add_argument("--dir", help="work directory (default: a temporary one, removed)")
     args = ap.parse_args()
+    compile_project()  # as an installed copy has (see benchmarks/_bytecode.py)
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-hooks-"))
     try:
         times = bench_hooks(args.files, args.calls, workdir / "hooks")

@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._bytecode import compile_project  # noqa: E402
 from ledger import Ledger  # noqa: E402
 from nervous_system.gitimport import import_git  # noqa: E402
 from replay import resolve_moment  # noqa: E402
@@ -222,6 +223,7 @@ def main() -> int:
                         help="compare with the clone's pack as fetched instead of running `git repack -adf` "
                              "(minutes on a large repository)")
     args = parser.parse_args()
+    compile_project()  # as an installed copy has (see benchmarks/_bytecode.py)
     if args.quick:
         args.commits, args.files = 500, 300
     work = Path(tempfile.mkdtemp(prefix="bench-import-replay-"))

@@ -2,7 +2,8 @@
 
 Rows (issue "light and instant"):
 
-* ``ledger --version`` (the console script, a fresh process) vs a bare ``python3 -c pass``
+* ``ledger --version`` (the console script, a fresh process) vs a bare ``python -c pass`` of the
+  same interpreter and virtual environment
   (target <= 4x);
 * ``ledger --help`` and ``python -c "import nervous_system"`` vs the same baseline;
 * the base install: a fresh virtual environment with ``pip install .`` (no extras), its
@@ -27,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._bytecode import compile_project  # noqa: E402
 
 
 def wall(cmd: list[str], runs: int, env: dict | None = None) -> float:
@@ -65,8 +69,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=21)
     ap.add_argument("--no-install", action="store_true", help="skip the (slow) base install row")
     args = ap.parse_args()
+    compile_project()  # as an installed copy has (see benchmarks/_bytecode.py)
     ledger = shutil.which("ledger", path=str(Path(sys.executable).parent)) or "ledger"
-    python3 = shutil.which("python3") or sys.executable
+    # the baseline is the interpreter `ledger` runs on, in the same environment: `python3` on
+    # PATH may be a wrapper (a pyenv shim is a bash script costing ~100 ms) or load another
+    # site-packages, either of which would flatter or distort every ratio
+    python3 = sys.executable
     env = {**os.environ, "LEDGER_DATA_DIR": tempfile.mkdtemp(prefix="bench-startup-")}
 
     base = wall([python3, "-c", "pass"], args.runs)
@@ -76,7 +84,7 @@ def main() -> None:
         ("python -c 'import nervous_system'", wall([sys.executable, "-c", "import nervous_system"],
                                                    args.runs, env), None),
     ]
-    print(f"baseline: python3 -c pass                 {base * 1000:8.1f} ms  (median of {args.runs})")
+    print(f"baseline: python -c pass (same venv)      {base * 1000:8.1f} ms  (median of {args.runs})")
     for name, seconds, target in rows:
         goal = f"  (target <= {target:.0f}x)" if target else ""
         print(f"{name:<42} {seconds * 1000:8.1f} ms  {seconds / base:6.2f}x{goal}")

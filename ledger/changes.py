@@ -21,11 +21,16 @@ Rules (SPEC, "The event" / ``StateChange``):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ledger.blobs import sha256_hex
 from ledger.diffs import describe_change
 from ledger.records import PathState
-from schemas import FileMode, Operation, StateChange, SwarmEvent, TargetType
+from schemas.enums import FileMode, Operation, TargetType
 from schemas.errors import InvalidEvent
+
+if TYPE_CHECKING:  # pydantic loads when a change is built, not when one is read
+    from schemas import StateChange, SwarmEvent
 
 __all__ = ["UNKNOWN", "file_state_change", "projected", "projected_change", "apply_change", "content_hash", "is_file_change"]
 
@@ -93,6 +98,8 @@ def file_state_change(
     else:
         digest = new_hash or sha256_hex(new_bytes)
         mode = _MODES[new_mode or old_mode or "regular"]
+    from schemas import StateChange
+
     if lines is not None:
         patch, (added, removed) = "", lines
     elif diff and not isinstance(old_bytes, _Unknown):

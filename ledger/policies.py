@@ -37,10 +37,12 @@ in text (``ledger.redaction``) and withholding of secret files' content
 
 from __future__ import annotations
 
-from typing import Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Mapping, Protocol, Sequence, runtime_checkable
 
-from schemas import SwarmEvent
 from schemas.errors import InvalidEvent
+
+if TYPE_CHECKING:
+    from schemas import SwarmEvent
 
 __all__ = ["WritePolicy", "Pipeline", "default_policies"]
 
@@ -86,6 +88,8 @@ class Pipeline:
     def run(self, event: SwarmEvent, blobs: Mapping[str, bytes]) -> tuple[SwarmEvent, Mapping[str, bytes]]:
         """Run every step in order. Raises ``InvalidEvent`` when a step changes what it
         must keep (id, tenant, project, kind) or returns something that is not an event."""
+        from schemas import SwarmEvent
+
         for step in self.steps:
             changed, blobs = step.apply(event, blobs)
             if changed is event:  # the common case: nothing to check

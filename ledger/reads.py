@@ -14,7 +14,6 @@ from ledger import owners
 from ledger.errors import BlobNotFound, EventNotFound
 from ledger.records import ChangeRow, PathState, ProjectSummary, StoredEvent
 from ledger.rows import EVENT_COLUMNS, row_to_stored
-from schemas import event_from_bytes
 from schemas.errors import SchemaError
 
 #: Shortest event id prefix looked up (hex digits, like git's abbreviations).
@@ -293,6 +292,8 @@ class LedgerReads:
         found = []
         for (body,) in conn.execute(sql + " ORDER BY seq", params):
             try:
+                from schemas import event_from_bytes
+
                 sc = event_from_bytes(bytes(body)).state_change
             except SchemaError:
                 continue

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from schemas import SwarmEvent, event_from_bytes
-from schemas.errors import SchemaError
+if TYPE_CHECKING:  # pydantic loads on the first decode: read-only commands (replay) skip it
+    from schemas import SwarmEvent
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class StoredEvent:
         """The decoded, validated event. Raises ``CorruptEvent`` (naming the seq and id)
         when the body does not decode or disagrees with its row."""
         from ledger.errors import CorruptEvent
+        from schemas import event_from_bytes
+        from schemas.errors import SchemaError
 
         try:
             event = event_from_bytes(self.body)

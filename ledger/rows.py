@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 from hashlib import sha256 as _sha256
+from typing import TYPE_CHECKING
 
 from ledger.records import StoredEvent
-from schemas import SwarmEvent
+
+if TYPE_CHECKING:
+    from schemas import SwarmEvent
 
 EVENT_COLUMNS = (
     "seq, event_id, time_ns, recorded_ns, tenant_id, project_id, kind, body, "

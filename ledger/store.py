@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 
 from ledger import blobs as blobstore
@@ -41,8 +41,12 @@ from ledger.registry import LedgerRegistry
 from ledger.snapshots import LedgerSnapshots
 from ledger.records import Appended, PathState
 from ledger.rows import BODY_SQL, INSERT_COLUMNS, INSERT_SQL, event_row, insert_rows_sql
-from schemas import MAX_CONTENT_BYTES, MAX_EVENT_BYTES, FileMode, Operation, SwarmEvent
+from schemas.enums import FileMode, Operation
+from schemas.limits import MAX_CONTENT_BYTES, MAX_EVENT_BYTES
 from schemas.paths import check_symlink
+
+if TYPE_CHECKING:  # pydantic loads on the first write or decode, not on open
+    from schemas import SwarmEvent
 
 #: Seconds a writer waits for the SQLite write lock before failing.
 DEFAULT_BUSY_TIMEOUT_S = 60.0
@@ -78,10 +82,13 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
     ``group_max_events`` writes) later, see ``ledger.groupcommit``: call ``flush()``
     for a durability point. ``policies``: the write pipeline every event goes through
     before it is stored (``ledger.policies``); None (the default) means
-    ``ledger.policies.default_policies()`` — redaction of secrets and withholding of
-    secret files' content, per the ``redact*``/``secret_files*`` settings — and ``()``
-    means none. Raises ``StoreError`` if the file cannot be opened, ``ConfigError`` for
-    invalid redaction settings.
+    ``ledger.policies.default_policies(settings)`` — redaction of secrets and withholding of
+    secret files' content, per the ``redact*``/``secret_files*`` settings (``settings``:
+    a ``ledger.config.Settings``, loaded when None) — and ``()`` means none. The pipeline
+    is built on the first write (``pipeline``): a process that only reads (``ledger
+    replay``, ``log``) never loads the settings or builds the secret detectors. Raises
+    ``StoreError`` if the file cannot be opened; ``ConfigError`` for invalid redaction
+    settings on the first write.
     """
 
     def __init__(
@@ -93,6 +100,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         group_window_s: float | None = None,
         group_max_events: int | None = None,
         policies: Sequence[WritePolicy] | None = None,
+        settings=None,
     ) -> None:
         self.path = Path(path)
         if durability not in ("full", "normal", "group"):
@@ -103,7 +111,9 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._group = None
-        self.pipeline = Pipeline(default_policies() if policies is None else policies)
+        self._policies = None if policies is None else tuple(policies)
+        self._settings = settings
+        self._pipeline: Pipeline | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -126,14 +136,29 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
             )
         self.ledger_id = self._ensure_ledger_id()
         self._sealing = self._conn().execute("SELECT value FROM meta WHERE key = 'seal_text'").fetchone()
-        if self._sealing is not None and self._sealing[0] in ("on", "content"):
-            from ledger.erasure import SealText
-
-            self.pipeline = Pipeline([*self.pipeline.steps, SealText(self, content=self._sealing[0] == "content")])
         if self._sealing is not None:
             from ledger import erasure
 
             erasure.register(self)
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The write pipeline (``ledger.policies``), built on first use: the policies given
+        to the constructor (else ``default_policies(settings)``), then ``SealText`` when
+        this file seals texts (``ledger.erasure``). Raises ``ConfigError`` for invalid
+        redaction settings."""
+        if self._pipeline is None:
+            steps = list(default_policies(self._settings) if self._policies is None else self._policies)
+            if self._sealing is not None and self._sealing[0] in ("on", "content"):
+                from ledger.erasure import SealText
+
+                steps.append(SealText(self, content=self._sealing[0] == "content"))
+            self._pipeline = Pipeline(steps)
+        return self._pipeline
+
+    @pipeline.setter
+    def pipeline(self, value: Pipeline) -> None:
+        self._pipeline = value
 
     # ------------------------------------------------------------------ plumbing
     def _conn(self) -> sqlite3.Connection:
@@ -545,5 +570,5 @@ def open_ledger(settings=None, **overrides) -> Ledger:
     from ledger.config import load_settings
 
     settings = settings or load_settings(**overrides)
-    return Ledger(settings.ledger_path, durability=settings.durability, policies=default_policies(settings))
+    return Ledger(settings.ledger_path, durability=settings.durability, settings=settings)
 

@@ -20,17 +20,23 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from ledger.records import ChangeRow
 from ledger.store import Ledger
-from replay.diffing import PathDiff, TreeDiff, diff_trees
 from replay.errors import ConflictsFound, InconsistentTree, OutputNotEmpty, ReplayError, UnsafePath
 from replay.history import History, LocalHistory, LogEntry, LogQuery
 from replay.materialize import Conflict, ReplayReport, Tree, build_tree, materialize
 from replay.moments import Moment
 from replay.outdir import OutputPolicy
 from replay.snapshots import plan_of, tree_of
+from schemas.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from replay.diffing import PathDiff, TreeDiff, diff_trees
+
+#: Loaded on first use (PEP 562): ``ledger replay`` does not pay for the diff machinery.
+__getattr__, _ = lazy_exports(__name__, dict.fromkeys(["PathDiff", "TreeDiff", "diff_trees"], "replay.diffing"))
 
 __all__ = [
     "Conflict",

@@ -14,13 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
-from typing import Iterable, Protocol
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 from ledger.errors import CorruptEvent
 from ledger.records import ChangeRow, StoredEvent
 from ledger.store import Ledger
 from replay.moments import CommitRef, EventRef, Moment, resolve
-from schemas import SwarmEvent
+
+if TYPE_CHECKING:
+    from schemas import SwarmEvent
 
 __all__ = ["History", "LogQuery", "LogEntry", "LocalHistory"]
 

@@ -7,3 +7,8 @@
 #: small multiple of this. Larger content is refused before it is read whole
 #: (``ContentTooLarge``); work-tree snapshots skip such files and say so.
 MAX_CONTENT_BYTES = 100 * 1024 * 1024
+
+#: Largest serialized event accepted by the local ledger, in bytes (32 MiB).
+#: File contents never count: they live in the blob store. The hub has its own,
+#: smaller per-transaction limit (FoundationDB: 10,000,000 bytes per transaction).
+MAX_EVENT_BYTES = 32 * 1024 * 1024

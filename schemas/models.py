@@ -50,12 +50,6 @@ from schemas.timestamps import format_timestamp_ns, parse_timestamp_ns
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
-#: Largest serialized event accepted by the local ledger, in bytes (32 MiB).
-#: File contents never count: they live in the blob store. The hub has its own,
-#: smaller per-transaction limit (FoundationDB: 10,000,000 bytes per transaction).
-MAX_EVENT_BYTES = 32 * 1024 * 1024
-
-
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f/]{1,128}$")
 

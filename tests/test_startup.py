@@ -5,6 +5,7 @@ nothing of the ledger at all. Measured in a fresh interpreter each time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -63,3 +64,26 @@ def test_the_secret_detector_is_imported_only_when_a_text_needs_a_scan(tmp_path)
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     before, after = json.loads(out.stdout.strip().splitlines()[-1])
     assert before == [] and after is True
+
+
+def test_a_replay_process_loads_no_pydantic_protobuf_or_secret_detectors(tmp_path):
+    """Reading needs none of the write path: ``ledger replay`` decodes no event body with
+    pydantic, builds no write pipeline (redaction detectors) and loads no settings library;
+    it still writes the exact tree."""
+    from nervous_system import Recorder
+
+    rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
+    rec.file_change("src/app.py", b"print('hi')\n")
+    rec.file_change("run.sh", b"#!/bin/sh\n", mode="executable")
+    rec.close()
+    out = tmp_path / "out"
+    probe = ("import sys, json\nfrom cli import cli\n"
+             f"try:\n    cli(['--db', {str(tmp_path / 'l.db')!r}, 'replay', '--at', 'now', '--out', {str(out)!r}])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('pydantic', 'pydantic_core', 'pydantic_settings', 'google', 'detect_secrets') "
+             "or m in ('ledger.redaction', 'ledger.detectors', 'schemas.models'))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert (out / "src" / "app.py").read_bytes() == b"print('hi')\n" and os.access(out / "run.sh", os.X_OK)
