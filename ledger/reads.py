@@ -30,11 +30,7 @@ class LedgerReads:
         with self._converted("read blob"):
             conn = self._conn()
             try:
-                if tenant_id is not None and not owners.owns(conn, tenant_id, digest):
-                    raise BlobNotFound(
-                        f"content {digest} is not in this ledger's blob store "
-                        "(was it recorded on another machine? replay with --source hub)")
-                return blobstore.get(conn, digest)
+                return blobstore.get(conn, digest, owner=tenant_id)
             except BlobNotFound:
                 data = self._sealed_blob(conn, digest, tenant_id)
                 if data is None:
@@ -184,8 +180,12 @@ class LedgerReads:
                 add("(target_path = ? OR previous_path = ?)", path, path)
         if commit is not None:
             add("commit_hash >= ? AND commit_hash < ?", commit, commit + "g")
+        # With a commit prefix (a range), SQLite without ANALYZE statistics prefers the
+        # (tenant, project) equality of events_kind and walks the whole project for each
+        # lookup (quadratic in a re-import); '+' leaves it only events_commit to use.
+        scope = "+" if commit is not None else ""
         for clause, value in (
-            ("tenant_id = ?", tenant_id), ("project_id = ?", project_id), ("time_ns >= ?", since_ns),
+            (f"{scope}tenant_id = ?", tenant_id), (f"{scope}project_id = ?", project_id), ("time_ns >= ?", since_ns),
             ("time_ns <= ?", until_ns), ("agent_id = ?", agent_id), ("kind = ?", kind),
             ("session_id = ?", session_id), ("trace_id = ?", trace_id), ("caused_by = ?", caused_by),
             ("seq > ?", after_seq), ("seq <= ?", until_seq),
@@ -318,13 +318,14 @@ class LedgerReads:
 
     def commits(self, tenant_id: str, project_id: str, prefix: str) -> list[tuple[str, int, int]]:
         """Commits recorded in events whose hash starts with ``prefix``:
-        ``[(commit_hash, last_seq, last_time_ns)]`` (one row per distinct commit)."""
+        ``[(commit_hash, last_seq, last_time_ns)]`` (one row per distinct commit). Uses
+        the commit index (``+`` keeps SQLite from walking the project, see ``events``)."""
         with self._converted("query"):
             return [
                 tuple(r)
                 for r in self._conn().execute(
                     "SELECT commit_hash, max(seq), max(time_ns) FROM events "
-                    "WHERE tenant_id=? AND project_id=? AND commit_hash >= ? AND commit_hash < ? "
+                    "WHERE +tenant_id=? AND +project_id=? AND commit_hash >= ? AND commit_hash < ? "
                     "GROUP BY commit_hash",
                     (tenant_id, project_id, prefix, prefix + "g"),
                 )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from replay.errors import ReplayError
+from replay.overlap import BackgroundWriter
 from schemas.paths import check_symlink
 
 if TYPE_CHECKING:
@@ -117,35 +118,42 @@ def write_tree(
     dirs = _Dirs(root_fd)
     total, done = len(tree), 0
     links: list[tuple[str, str]] = []
-    try:
-        for path in sorted(tree):
-            digest, mode = tree[path]
-            if mode == "symlink":
-                links.append((path, digest))
-                continue
-            try:
-                data = _checked(read_blob, digest, path, verify, withheld)
-            except _Withheld as why:
-                from replay.materialize import Unrestored
 
-                report.unrestored.append(Unrestored(path, digest, why.reason))
+    def write_file(item: tuple[str, str, bytes]) -> None:  # on the writer thread
+        path, mode, data = item
+        parent, _, name = path.rpartition("/")
+        fd = os.open(name, _O_WRITE_NEW, 0o600, dir_fd=dirs.fd(parent))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, FILE_MODES[mode])
+        finally:
+            os.close(fd)
+        report.files += 1
+        report.executables += mode == "executable"
+        report.bytes += len(data)
+
+    try:
+        # files are written on a second thread while the next contents are read here
+        # (query, delta chain, hash check): see replay.overlap
+        with BackgroundWriter(write_file) as writer:
+            for path in sorted(tree):
+                digest, mode = tree[path]
+                if mode == "symlink":
+                    links.append((path, digest))
+                    continue
+                try:
+                    data = _checked(read_blob, digest, path, verify, withheld)
+                except _Withheld as why:
+                    from replay.materialize import Unrestored
+
+                    report.unrestored.append(Unrestored(path, digest, why.reason))
+                else:
+                    writer.put((path, mode, data), len(data))
                 done += 1
-                continue
-            parent, _, name = path.rpartition("/")
-            fd = os.open(name, _O_WRITE_NEW, 0o600, dir_fd=dirs.fd(parent))
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fchmod(fd, FILE_MODES[mode])
-            finally:
-                os.close(fd)
-            report.files += 1
-            report.executables += mode == "executable"
-            report.bytes += len(data)
-            done += 1
-            if progress is not None and (done % 200 == 0 or done == total):
-                progress(done, total)
+                if progress is not None and (done % 200 == 0 or done == total):
+                    progress(done, total)
         for path, digest in links:  # last: no later write can go through them
             target = _checked(read_blob, digest, path, verify)
             try:

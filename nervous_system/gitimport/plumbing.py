@@ -129,17 +129,28 @@ class Commit:
 
 
 def _tokens(stream: IO[bytes]) -> Iterator[bytes]:
-    """NUL-separated tokens of a binary stream, read in 1 MiB chunks."""
-    rest = b""
+    """NUL-separated tokens of a binary stream, read in chunks of up to 1 MiB as they
+    arrive (``read1``: a ``read(n)`` would wait for n bytes, so the import would stall
+    until git had produced a whole MiB, or finished, instead of overlapping with it)."""
+    partial: list[bytes] = []  # chunks of a token not ended yet (joined once: no quadratic copying)
+    read = getattr(stream, "read1", stream.read)
     while True:
-        chunk = stream.read(1 << 20)
+        chunk = read(1 << 20)
         if not chunk:
             break
-        parts = (rest + chunk).split(b"\x00")
-        rest = parts.pop()
+        if b"\x00" not in chunk:
+            partial.append(chunk)
+            continue
+        parts = chunk.split(b"\x00")
+        if partial:
+            parts[0] = b"".join(partial) + parts[0]
+            partial = []
+        last = parts.pop()
+        if last:
+            partial.append(last)
         yield from parts
-    if rest:
-        yield rest
+    if partial:
+        yield b"".join(partial)
 
 
 def _parse_log(tokens: Iterator[bytes]) -> Iterator[Commit]:
