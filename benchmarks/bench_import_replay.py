@@ -16,6 +16,11 @@ ratio of import time to ``git fast-export HEAD > /dev/null`` of the same reposit
 (best of 3), replay time and the ratio of replay time to ``git archive HEAD | tar -x``
 of the same tree (the best of 3 runs of each). ``--repo`` benchmarks a copy
 (``git clone --no-local``) of a real repository instead of the generated history.
+Replayed and extracted trees go to ``/dev/shm`` when it exists (``--trees-dir``): both
+sides write the same files, and on the build machine a disk's write-back stalls made
+single runs of either side vary 2-5x. The ledger and the repository stay on disk.
+Exactness is checked byte for byte and mode for mode, apart from the files a replay
+reports as not restored (secret files, which the default pipeline stores by hash only).
 """
 
 from __future__ import annotations
@@ -227,6 +232,10 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=None,
                         help="benchmark a copy of this repository instead of a generated history")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--trees-dir", type=Path, default=None,
+                        help="where replayed and extracted trees are written (default: a directory in /dev/shm "
+                             "when it exists: both sides write the same files, and a disk's write-back stalls "
+                             "made single runs vary 2-5x; the ledger and the repository stay on disk)")
     parser.add_argument("--pack-as-is", action="store_true",
                         help="compare with the clone's pack as fetched instead of running `git repack -adf` "
                              "(minutes on a large repository)")
@@ -235,6 +244,8 @@ def main() -> int:
     if args.quick:
         args.commits, args.files = 500, 300
     work = Path(tempfile.mkdtemp(prefix="bench-import-replay-"))
+    trees_root = args.trees_dir or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
+    trees = Path(tempfile.mkdtemp(prefix="bench-trees-", dir=trees_root))
     try:
         repo = work / "repo"
         t0 = time.perf_counter()
@@ -247,6 +258,7 @@ def main() -> int:
                                      check=True).stdout.count(b"\n"))
         commits = int(subprocess.run(["git", "-C", str(repo), "rev-list", "--first-parent", "--count", "HEAD"],
                                      capture_output=True, check=True, text=True).stdout)
+        print(f"replayed and extracted trees are written under {trees} (both sides alike)")
         print(f"history: {commits:,} first-parent commits, {tracked:,} files at HEAD "
               f"({'cloned' if args.repo else 'built'} in {built:.1f} s)")
         fast_export = git_fast_export(repo)
@@ -271,13 +283,13 @@ def main() -> int:
             moment = resolve_moment(lg, "default", "bench", head(repo, "HEAD"))
             replay_times, git_times = [], []
             for i in range(3):
-                out = work / f"replay-{i}"
+                out = trees / f"replay-{i}"
                 start = time.perf_counter()
                 report = replay_local(lg, "default", "bench", moment, out)
                 replay_times.append(time.perf_counter() - start)
-                git_times.append(git_archive_extract(repo, work / f"archive-{i}"))
+                git_times.append(git_archive_extract(repo, trees / f"archive-{i}"))
             withheld = [u.path for u in report.unrestored]
-            exact = same_tree(work / "replay-0", work / "archive-0", withheld)
+            exact = same_tree(trees / "replay-0", trees / "archive-0", withheld)
             sizes = ledger_sizes(lg)
         best_replay, best_git = min(replay_times), min(git_times)
         print(f"replay at HEAD (library): {report.files:,} files + {report.symlinks} symlinks, {report.bytes:,} bytes "
@@ -295,15 +307,15 @@ def main() -> int:
                 lib_times = []
                 for i in range(3):
                     start = time.perf_counter()
-                    rep = replay_local(lg, "default", "bench", at, work / f"lib-{label}-{i}")
+                    rep = replay_local(lg, "default", "bench", at, trees / f"lib-{label}-{i}")
                     lib_times.append(time.perf_counter() - start)
-                git_s = min(git_archive_extract(repo, work / f"lib-git-{label}-{i}", commit) for i in range(3))
+                git_s = min(git_archive_extract(repo, trees / f"lib-git-{label}-{i}", commit) for i in range(3))
                 print(f"replay --at {label} commit (library): {rep.files + rep.symlinks:,} entries, "
                       f"{rep.changes - rep.snapshot_changes:,} of {rep.changes:,} changes applied after a snapshot, "
                       f"{min(lib_times):.3f} s; git archive | tar -x: {git_s:.3f} s; "
                       f"ratio {min(lib_times) / git_s:.2f}x (best of 3)")
         for label, commit in picks.items():
-            cli_s, git_s, ok = cli_replay_vs_git(db, repo, commit, work / f"at-{label}")
+            cli_s, git_s, ok = cli_replay_vs_git(db, repo, commit, trees / f"at-{label}")
             exact = exact and ok
             print(f"replay --at {label} commit ({commit[:12]}), whole `ledger replay` process: {cli_s:.3f} s; "
                   f"git archive | tar -x: {git_s:.3f} s; ratio {cli_s / git_s:.2f}x (best of 3; exact: {ok})")
@@ -318,9 +330,10 @@ def main() -> int:
         return 0 if exact else 1
     finally:
         if args.keep:
-            print(f"kept {work}")
+            print(f"kept {work} and {trees}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(trees, ignore_errors=True)
 
 
 if __name__ == "__main__":
