@@ -35,10 +35,11 @@ def test_commit_lookups_search_the_commit_index(tmp_path):
         rec.file_change(f"f{n}.txt", b"x" * n, commit=f"{n:02x}" + "ab" * 19)
     rec.close()
     with Ledger(tmp_path / "l.db") as lg:
-        found = []
-        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", commit="0a")))
-        plans += plans_of(lg, lambda: found.append(lg.commits("default", "p", "0a")))
-    assert [e.event_id for e in found[:-1]] and found[-1] and found[-1][0][0].startswith("0a")
+        events, commits = [], []
+        plans = plans_of(lg, lambda: events.extend(lg.events(tenant_id="default", project_id="p", commit="0a")))
+        plans += plans_of(lg, lambda: commits.extend(lg.commits("default", "p", "0a")))
+    assert [(e.kind, e.event.state_change.target_resource) for e in events] == [("state_change", "f10.txt")]
+    assert [c[0] for c in commits] == ["0a" + "ab" * 19]
     assert len(plans) == 2, plans
     for plan in plans:
         assert "USING INDEX events_commit" in plan, plan
