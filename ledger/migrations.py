@@ -243,6 +243,14 @@ def m015_erasure_keys_on_hub(db: "sqlite_utils.Database") -> None:
     db.execute("ALTER TABLE erasure_keys ADD COLUMN on_hub INTEGER NOT NULL DEFAULT 0")
 
 
+def m016_previous_path_index(db: "sqlite_utils.Database") -> None:
+    """Renames by their source path (``events(path=P)`` matches a change of P or a rename
+    away from P, ``ledger.reads``): without it every path lookup read the whole project.
+    Partial: only renames have a previous path."""
+    db.execute("CREATE INDEX events_previous_path ON events(tenant_id, project_id, previous_path) "
+               "WHERE previous_path != ''")
+
+
 MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m001_create_events,
     m002_create_blobs,
@@ -259,6 +267,7 @@ MIGRATIONS: list[Callable[["sqlite_utils.Database"], None]] = [
     m013_blob_deltas,
     m014_replay_snapshots,
     m015_erasure_keys_on_hub,
+    m016_previous_path_index,
 ]
 
 

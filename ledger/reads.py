@@ -172,7 +172,13 @@ class LedgerReads:
             where.append(clause)
             params.extend(values)
 
-        if path is not None:
+        exact_path = path is not None and not path.endswith("/") and None not in (tenant_id, project_id)
+        if exact_path:  # each side by its own index (events_path, m016's events_previous_path)
+            add("seq IN (SELECT seq FROM events WHERE tenant_id = ? AND project_id = ? AND target_path = ? "
+                "UNION ALL SELECT seq FROM events WHERE tenant_id = ? AND project_id = ? "
+                "AND previous_path = ? AND previous_path != '')",
+                tenant_id, project_id, path, tenant_id, project_id, path)
+        elif path is not None:
             if path.endswith("/"):
                 add("(substr(target_path, 1, ?) = ? OR substr(previous_path, 1, ?) = ?)",
                     len(path), path, len(path), path)
@@ -183,7 +189,8 @@ class LedgerReads:
         # With a commit prefix (a range), SQLite without ANALYZE statistics prefers the
         # (tenant, project) equality of events_kind and walks the whole project for each
         # lookup (quadratic in a re-import); '+' leaves it only events_commit to use.
-        scope = "+" if commit is not None else ""
+        # The same for an exact path (its own subquery uses the indexes).
+        scope = "+" if commit is not None or exact_path else ""
         for clause, value in (
             (f"{scope}tenant_id = ?", tenant_id), (f"{scope}project_id = ?", project_id), ("time_ns >= ?", since_ns),
             ("time_ns <= ?", until_ns), ("agent_id = ?", agent_id), ("kind = ?", kind),

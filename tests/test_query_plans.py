@@ -1,4 +1,4 @@
-"""Lookups by commit use the commit index, not a walk of the whole project.
+"""Lookups by commit and by path use their indexes, not a walk of the whole project.
 
 Without ANALYZE statistics SQLite prefers the (tenant, project) equality of a
 multi-column index over a commit-prefix range, which made every commit lookup read the
@@ -43,3 +43,22 @@ def test_commit_lookups_search_the_commit_index(tmp_path):
     assert len(plans) == 2, plans
     for plan in plans:
         assert "USING INDEX events_commit" in plan, plan
+
+
+def test_path_lookups_search_the_path_indexes_and_find_renames(tmp_path):
+    rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
+    for n in range(30):
+        rec.file_change(f"src/f{n}.py", b"v1 %d" % n)
+    rec.file_change("src/moved.py", None, previous_path="src/f3.py")  # a rename away from f3
+    rec.file_change("src/f3.py", b"back again")
+    rec.close()
+    with Ledger(tmp_path / "l.db") as lg:
+        found = []
+        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", path="src/f3.py")))
+        unscoped = list(lg.events(path="src/f3.py"))  # no project given: the plain clause, same answer
+    paths = [(e.event.state_change.previous_resource, e.event.state_change.target_resource) for e in found]
+    assert paths == [("", "src/f3.py"), ("src/f3.py", "src/moved.py"), ("", "src/f3.py")]
+    assert [e.seq for e in unscoped] == [e.seq for e in found]
+    assert len(plans) == 1, plans
+    assert "events_path" in plans[0] and "events_previous_path" in plans[0], plans
+    assert "USING INTEGER PRIMARY KEY" in plans[0], plans
