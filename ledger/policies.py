@@ -88,12 +88,12 @@ class Pipeline:
     def run(self, event: SwarmEvent, blobs: Mapping[str, bytes]) -> tuple[SwarmEvent, Mapping[str, bytes]]:
         """Run every step in order. Raises ``InvalidEvent`` when a step changes what it
         must keep (id, tenant, project, kind) or returns something that is not an event."""
-        from schemas import SwarmEvent
-
         for step in self.steps:
             changed, blobs = step.apply(event, blobs)
             if changed is event:  # the common case: nothing to check
                 continue
+            from schemas import SwarmEvent
+
             if not isinstance(changed, SwarmEvent):
                 raise InvalidEvent(f"write policy {step.name!r} returned {type(changed).__name__}, not an event")
             if (changed.event_id, changed.tenant_id, changed.project_id, changed.kind) != (

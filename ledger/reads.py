@@ -297,10 +297,10 @@ class LedgerReads:
                 sql += f" AND {column} = ?"
                 params.append(value)
         found = []
+        from schemas import event_from_bytes
+
         for (body,) in conn.execute(sql + " ORDER BY seq", params):
             try:
-                from schemas import event_from_bytes
-
                 sc = event_from_bytes(bytes(body)).state_change
             except SchemaError:
                 continue

@@ -46,6 +46,7 @@ from schemas.limits import MAX_CONTENT_BYTES, MAX_EVENT_BYTES
 from schemas.paths import check_symlink
 
 if TYPE_CHECKING:  # pydantic loads on the first write or decode, not on open
+    from ledger.config import Settings
     from schemas import SwarmEvent
 
 #: Seconds a writer waits for the SQLite write lock before failing.
@@ -100,7 +101,7 @@ class Ledger(LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSnapshots):
         group_window_s: float | None = None,
         group_max_events: int | None = None,
         policies: Sequence[WritePolicy] | None = None,
-        settings=None,
+        settings: "Settings | None" = None,
     ) -> None:
         self.path = Path(path)
         if durability not in ("full", "normal", "group"):

@@ -79,6 +79,26 @@ def test_a_damaged_delta_base_is_reported_not_returned(forty_versions):
         assert lg.get_blob(sha256_hex(version(15))) == version(15)  # the other chain is intact
 
 
+def test_a_missing_or_looping_delta_base_is_reported_by_the_one_query_chain_read(forty_versions):
+    """The chain is read in one recursive query (ledger.blobs._CHAIN_SQL): a base row that
+    is gone, or a chain that points back at itself, is a StoreError naming the blob, never
+    a wrong answer or an endless walk; the tenant check still covers the requested hash."""
+    v23, v22, v20 = (sha256_hex(version(i)) for i in (23, 22, 20))  # 23 -> 22 -> 20 -> 16
+    with sqlite3.connect(forty_versions) as conn:
+        conn.execute("DELETE FROM blobs WHERE hash = ?", (v20,))
+        conn.execute("UPDATE blobs SET base = hash WHERE hash = ?", (sha256_hex(version(25)),))
+    blobstore._cache.items.clear()
+    blobstore._cache.size = 0
+    with Ledger(forty_versions) as lg:
+        with pytest.raises(StoreError, match=f"blob {v23} is corrupt: its delta base {v20} is missing"):
+            lg.get_blob(v23, tenant_id="A")
+        with pytest.raises(StoreError, match="delta chain is broken"):
+            lg.get_blob(sha256_hex(version(25)), tenant_id="A")
+        with pytest.raises(BlobNotFound):
+            lg.get_blob(v22, tenant_id="B")  # stored, but not B's content
+        assert lg.get_blob(sha256_hex(version(15)), tenant_id="A") == version(15)
+
+
 def test_rows_written_by_earlier_versions_stay_readable(ledger_path):
     old_zlib, old_raw = b"zlib content\n" * 50, b"tiny"
     with Ledger(ledger_path) as lg:

@@ -70,11 +70,18 @@ def test_leaving_with_an_error_drops_what_waits():
         gate.wait(10)
         written.append(item)
 
+    def release_once_aborting(writer):
+        # abort() marks the writer closed and drops the queue in one critical section:
+        # only then may the write in progress end (no sleep, whatever the machine's load)
+        with writer._cond:
+            assert writer._cond.wait_for(lambda: writer._closed, timeout=10)
+        gate.set()
+
     with pytest.raises(RuntimeError, match="read failed"):
         with BackgroundWriter(write) as writer:
             for n in range(5):
                 writer.put(n, 1)
             assert started.wait(10)  # item 0 is being written; 1-4 wait
-            threading.Timer(0.2, gate.set).start()  # lets the write in progress end during abort
+            threading.Thread(target=release_once_aborting, args=(writer,)).start()
             raise RuntimeError("read failed")
     assert written == [0]
