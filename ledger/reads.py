@@ -7,7 +7,7 @@ SQLite error conversion); read methods never take the write lock.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ledger import blobs as blobstore
 from ledger import owners
@@ -18,6 +18,8 @@ from schemas.errors import SchemaError
 
 #: Shortest event id prefix looked up (hex digits, like git's abbreviations).
 MIN_PREFIX = 4
+#: Values bound in one ``IN (...)`` list (SQLite allows 32,766 parameters since 3.32).
+_IN_CHUNK = 500
 
 
 class LedgerReads:
@@ -53,6 +55,26 @@ class LedgerReads:
             if tenant_id is not None:
                 return owners.owns(conn, tenant_id, digest) and blobstore.exists(conn, digest)
             return blobstore.exists(conn, digest)
+
+    def stored_blobs(self, digests: Iterable[str], *, tenant_id: str | None = None) -> set[str]:
+        """The ``digests`` (SHA-256 hex) whose content is stored (with ``tenant_id``: by
+        that tenant), as a set: ``has_blob`` for many at once, one query per
+        ``_IN_CHUNK`` digests."""
+        digests = list(dict.fromkeys(digests))
+        found: set[str] = set()
+        with self._converted("read blob"):
+            conn = self._conn()
+            for i in range(0, len(digests), _IN_CHUNK):
+                chunk = digests[i:i + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                if tenant_id is None:
+                    rows = conn.execute(f"SELECT hash FROM blobs WHERE hash IN ({marks})", chunk)
+                else:
+                    rows = conn.execute(
+                        "SELECT o.hash FROM blob_owners o JOIN blobs b ON b.hash = o.hash "
+                        f"WHERE o.tenant_id = ? AND o.hash IN ({marks})", (tenant_id, *chunk))
+                found.update(row[0] for row in rows)
+        return found
 
     def _path_state(self, conn, tenant_id: str, project_id: str, path: str) -> PathState | None:
         row = conn.execute(

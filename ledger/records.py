@@ -24,6 +24,20 @@ class Appended:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """Events that went through the write pipeline (``ledger.policies``), serialized and
+    checked, with the contents they name: what ``Ledger.append_prepared`` writes.
+
+    ``items`` is ``((event, body), ...)`` in append order (``body``: the event's
+    protobuf bytes); ``blobs`` maps SHA-256 hex to bytes (every key checked). Made by
+    ``Ledger.prepare_many``; a producer may prepare the next batch while this one is
+    written (``nervous_system.gitimport.writer``)."""
+
+    items: tuple
+    blobs: dict
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """An event as stored: local sequence, local receive time (ns), outbox state, body;
     ``shared_from``: where it was imported from (another ledger, a bundle), None when it

@@ -93,15 +93,15 @@ def test_interrupted_import_completes_on_rerun(tmp_path, monkeypatch):
         import_git(lg, repo.path, project_id="p", batch_commits=3)
         clean = {s.event_id: s.body for s in lg.events()}
     calls = {"n": 0}
-    real = Ledger.append_many
+    real = Ledger.append_prepared  # the import's write step, on its writer thread
 
-    def flaky(self, events, blobs=None):
+    def flaky(self, prepared):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("simulated crash")
-        return real(self, events, blobs)
+        return real(self, prepared)
 
-    monkeypatch.setattr(Ledger, "append_many", flaky)
+    monkeypatch.setattr(Ledger, "append_prepared", flaky)
     with Ledger(broken_db) as lg:
         with pytest.raises(OSError):
             import_git(lg, repo.path, project_id="p", batch_commits=3)
@@ -111,7 +111,7 @@ def test_interrupted_import_completes_on_rerun(tmp_path, monkeypatch):
         for commit in commits:  # every commit is whole
             assert sum(1 for s in partial if s.event.related_commit_hash == commit) == \
                 sum(1 for b in clean.values() if commit.encode() in b)
-    monkeypatch.setattr(Ledger, "append_many", real)
+    monkeypatch.setattr(Ledger, "append_prepared", real)
     with Ledger(broken_db) as lg:
         s = import_git(lg, repo.path, project_id="p")
         assert s.commits_present == 6

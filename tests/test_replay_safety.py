@@ -48,13 +48,13 @@ def test_rename_from_escaping_path_refused(tmp_path):
 
 
 def _file_event(n: int, path: str, data: bytes | None, *, mode="regular", prev: bytes | None = None,
-                op: str | None = None) -> SwarmEvent:
+                op: str | None = None, prev_path: str = "") -> SwarmEvent:
     op = op or ("delete" if data is None else "modify" if prev is not None else "create")
     return SwarmEvent(
         event_id=deterministic_event_id(T0 // 1_000_000 + n, "safety", str(n)), timestamp=T0 + n,
         tenant_id="default", project_id="p", agent_id="agent",
         state_change=StateChange(
-            target_resource=path, operation=Operation(op),
+            target_resource=path, operation=Operation(op), previous_resource=prev_path,
             new_state_hash=sha256_hex(data) if data is not None else "",
             previous_state_hash=sha256_hex(prev) if prev is not None else "",
             file_mode=mode if data is not None else "unspecified"),
@@ -111,6 +111,31 @@ def test_path_below_a_deleted_symlink_is_fine(tmp_path, ledger_path):
     result = run(["replay", "--at", "now", "--out", str(out), "--strict"], ledger_path)
     assert result.exit_code == 0, result.output
     assert (out / "link" / "inside.txt").read_bytes() == b"in" and not (out / "link").is_symlink()
+
+
+def test_symlink_rule_holds_inside_one_batch(ledger_path):
+    """``append_many`` carries the project's symlinks from event to event of its
+    transaction (``ledger.batchstate``): a symlink made earlier in the same batch guards
+    the paths below it, one removed or renamed earlier frees them."""
+    def pairs(*events_and_data):
+        return [ev for ev, _ in events_and_data], {sha256_hex(d): d for _, d in events_and_data if d is not None}
+
+    with Ledger(ledger_path) as lg:
+        # the symlinks are first read (none) for d/x.txt, then the batch makes one
+        events, blobs = pairs((_file_event(1, "d/x.txt", b"x"), b"x"),
+                              (_file_event(2, "link", b"/tmp", mode="symlink"), b"/tmp"),
+                              (_file_event(3, "link/y.txt", b"y"), b"y"))
+        with pytest.raises(InvalidEvent, match="below 'link', which is a symlink"):
+            lg.append_many(events, blobs)
+        assert lg.count() == 0  # all or nothing
+        lg.append_many(*pairs((_file_event(2, "link", b"/tmp", mode="symlink"), b"/tmp")))
+        renamed = _file_event(4, "moved", b"/tmp", mode="symlink", prev=b"/tmp", op="rename", prev_path="link")
+        lg.append_many(*pairs((renamed, b"/tmp"), (_file_event(5, "link/free.txt", b"f"), b"f")))
+        with pytest.raises(InvalidEvent, match="below 'moved'"):
+            lg.append_many(*pairs((_file_event(6, "moved/z.txt", b"z"), b"z")))
+        lg.append_many(*pairs((_file_event(7, "moved", None, prev=b"/tmp"), None),
+                              (_file_event(8, "moved/z.txt", b"z"), b"z")))
+        assert lg.path_state("default", "p", "moved/z.txt") is not None
 
 
 @pytest.fixture

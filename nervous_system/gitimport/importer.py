@@ -6,7 +6,8 @@ to import and ONE long-lived ``git cat-file --batch`` for contents
 (``nervous_system.gitimport.plumbing``); events per commit from
 ``nervous_system.gitimport.events`` (fast path: the committed bytes) or
 ``nervous_system.gitimport.archive`` (slow path, when attributes can apply); a
-``BatchWriter`` appends about ``batch_commits`` whole commits per transaction.
+``BatchWriter`` appends about ``batch_commits`` whole commits per transaction (on a
+second thread, while the next batch is built).
 
 Idempotency: a commit whose decision is already stored (a decision event of that
 commit whose session is the commit, whatever id scheme or import mode wrote it) is
@@ -17,6 +18,7 @@ a retried batch is a no-op too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -205,7 +207,12 @@ def import_git(
             if progress is not None:
                 progress(done, len(commits))
         writer.flush()
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            writer.close()
+        raise
     finally:
+        writer.close()  # waits for the batch in flight, stops the writer thread
         cat.close()
         if counts is not None:
             counts.close()
