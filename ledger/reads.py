@@ -194,12 +194,17 @@ class LedgerReads:
             where.append(clause)
             params.extend(values)
 
-        exact_path = path is not None and not path.endswith("/") and None not in (tenant_id, project_id)
-        if exact_path:  # each side by its own index (events_path, m016's events_previous_path)
-            add("seq IN (SELECT seq FROM events WHERE tenant_id = ? AND project_id = ? AND target_path = ? "
-                "UNION ALL SELECT seq FROM events WHERE tenant_id = ? AND project_id = ? "
-                "AND previous_path = ? AND previous_path != '')",
-                tenant_id, project_id, path, tenant_id, project_id, path)
+        indexed_path = path is not None and None not in (tenant_id, project_id)
+        if indexed_path:  # each side by its own index (events_path, m016's events_previous_path)
+            if path.endswith("/"):  # a directory: the range [path, path with its last byte + 1)
+                side = "{0} >= ? AND {0} < ?"
+                values: tuple = (path, path[:-1] + chr(ord(path[-1]) + 1))
+            else:
+                side, values = "{0} = ?", (path,)
+            add(f"seq IN (SELECT seq FROM events WHERE tenant_id = ? AND project_id = ? AND "
+                f"{side.format('target_path')} UNION ALL SELECT seq FROM events WHERE tenant_id = ? AND "
+                f"project_id = ? AND {side.format('previous_path')} AND previous_path != '')",
+                tenant_id, project_id, *values, tenant_id, project_id, *values)
         elif path is not None:
             if path.endswith("/"):
                 add("(substr(target_path, 1, ?) = ? OR substr(previous_path, 1, ?) = ?)",
@@ -211,8 +216,8 @@ class LedgerReads:
         # With a commit prefix (a range), SQLite without ANALYZE statistics prefers the
         # (tenant, project) equality of events_kind and walks the whole project for each
         # lookup (quadratic in a re-import); '+' leaves it only events_commit to use.
-        # The same for an exact path (its own subquery uses the indexes).
-        scope = "+" if commit is not None or exact_path else ""
+        # The same for a path (its own subquery uses the indexes).
+        scope = "+" if commit is not None or indexed_path else ""
         for clause, value in (
             (f"{scope}tenant_id = ?", tenant_id), (f"{scope}project_id = ?", project_id), ("time_ns >= ?", since_ns),
             ("time_ns <= ?", until_ns), ("agent_id = ?", agent_id), ("kind = ?", kind),

@@ -62,3 +62,31 @@ def test_path_lookups_search_the_path_indexes_and_find_renames(tmp_path):
     assert len(plans) == 1, plans
     assert "events_path" in plans[0] and "events_previous_path" in plans[0], plans
     assert "USING INTEGER PRIMARY KEY" in plans[0], plans
+
+
+def test_directory_lookups_search_a_range_of_the_path_indexes(tmp_path):
+    """``path="src/"`` (``ledger log --path src/``) reads a range of each path index, and
+    finds what is under the directory only: not ``src.txt`` or ``srcx/``, which sort
+    next to it, and renames into or out of it by either side."""
+    rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
+    rec.file_change("src.txt", b"beside")
+    rec.file_change("srcx/a.py", b"next door")
+    for n in range(20):
+        rec.file_change(f"src/f{n}.py", b"v1 %d" % n)
+    rec.file_change("src/deep/g.py", b"deep")
+    rec.file_change("lib/out.py", None, previous_path="src/f3.py")  # renamed out of src/
+    rec.file_change("src/in.py", None, previous_path="srcx/a.py")  # renamed into src/
+    rec.file_change("sr/c.py", b"shorter")
+    rec.close()
+    with Ledger(tmp_path / "l.db") as lg:
+        found = []
+        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", path="src/")))
+        unscoped = list(lg.events(path="src/"))  # no project given: the plain clause, same answer
+    paths = [(e.event.state_change.previous_resource, e.event.state_change.target_resource) for e in found]
+    assert paths == [("", f"src/f{n}.py") for n in range(20)] + [
+        ("", "src/deep/g.py"), ("src/f3.py", "lib/out.py"), ("srcx/a.py", "src/in.py")]
+    assert [e.seq for e in unscoped] == [e.seq for e in found]
+    assert len(plans) == 1, plans
+    assert "events_path (tenant_id=? AND project_id=? AND target_path>? AND target_path<?)" in plans[0], plans
+    assert "events_previous_path (tenant_id=? AND project_id=? AND previous_path>? AND previous_path<?)" \
+        in plans[0], plans
