@@ -36,6 +36,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
+from typing import Callable
 
 from ledger import codec
 from ledger.errors import BlobNotFound, StoreError
@@ -63,9 +64,30 @@ class _Cache:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.base_limit = limit
+        self.widened: list[int] = []  # the limits asked for by bulk writers now running
         self.size = 0
         self.items: OrderedDict[str, bytes] = OrderedDict()
         self.lock = threading.Lock()
+
+    def widen(self, limit: int) -> Callable[[], None]:
+        """Hold up to ``limit`` bytes (at least) until the returned function is called."""
+        with self.lock:
+            self.widened.append(limit)
+            self.limit = max([self.base_limit, *self.widened])
+
+        def restore() -> None:
+            with self.lock:
+                if limit in self.widened:
+                    self.widened.remove(limit)
+                self.limit = max([self.base_limit, *self.widened])
+                self._trim()
+        return restore
+
+    def _trim(self) -> None:
+        while self.size > self.limit:
+            _, old = self.items.popitem(last=False)
+            self.size -= len(old)
 
     def get(self, digest: str) -> bytes | None:
         with self.lock:
@@ -82,12 +104,20 @@ class _Cache:
                 return
             self.items[digest] = data
             self.size += len(data)
-            while self.size > self.limit:
-                _, old = self.items.popitem(last=False)
-                self.size -= len(old)
+            self._trim()
 
 
 _cache = _Cache(CACHE_BYTES)
+
+
+def widen_cache(limit: int) -> Callable[[], None]:
+    """Let the process's cache of decoded contents hold up to ``limit`` bytes (instead of
+    ``CACHE_BYTES``) for a bulk writer such as ``ledger import git``: a new version's
+    delta base is then usually still decoded instead of read and decoded again (git/git:
+    30,700 base reads at 32 MiB, 6,366 at 128 MiB). Returns the function that gives the
+    memory back (safe with several bulk writers at once: the largest limit asked for by
+    those still running applies)."""
+    return _cache.widen(limit)
 
 
 def encode(data: bytes) -> tuple[str, bytes]:
@@ -277,7 +307,8 @@ def put(conn: sqlite3.Connection, data: bytes, digest: str | None = None, *,
     )
     if base is not None:
         crash_point("blobs.after_delta")  # a delta row written, its transaction not committed
-    _cache.put(digest, data)
+    if pos % 2 == 0:  # only a blob at an even position is ever a later version's base
+        _cache.put(digest, data)
     return digest
 
 

@@ -190,3 +190,22 @@ def test_an_import_whose_content_piles_up_still_stores_versions_as_deltas(tmp_pa
         assert encodings(ledger_path)["zstd-delta"] > 5 * encodings(ledger_path)["zstd"]
         replay_local(lg, "default", "p", resolve_moment(lg, "default", "p", commits[-1]), tmp_path / "out")
     assert_same_tree(tmp_path / "out", verify.git_archive_to(tmp_path / "repo", commits[-1], tmp_path / "git"))
+
+
+def test_a_widened_cache_gives_its_memory_back():
+    """``widen_cache`` (a bulk import's delta bases stay decoded): the largest limit asked
+    for by the writers still running applies, and the last one to finish trims the cache
+    back to ``CACHE_BYTES``."""
+    cache = blobstore._Cache(1000)
+    restore_big = cache.widen(5000)
+    restore_small = cache.widen(3000)
+    assert cache.limit == 5000
+    for n in range(40):  # 4,000 bytes: over the base limit, within the widened one
+        cache.put(f"{n:064x}", bytes([n]) * 100)
+    assert cache.size == 4000
+    restore_big()
+    assert cache.limit == 3000 and cache.size == 3000  # oldest dropped first
+    assert cache.get(f"{0:064x}") is None and cache.get(f"{39:064x}") == bytes([39]) * 100
+    restore_small()
+    restore_small()  # twice is harmless
+    assert cache.limit == 1000 and cache.size == 1000

@@ -20,21 +20,23 @@ batches are appended in the order they were made (the writer waits for the previ
 one before it hands over the next), so the ledger receives exactly what a serial writer
 would, and the delta chains are the same. Contents of the batch in flight stay readable
 through ``content`` until it has committed. An error of the writer thread is raised in
-the caller by the next ``add_commit``/``keep``/``flush``/``close``.
+the caller by the next ``add_commit``/``keep``/``flush``/``close``. While a writer is
+open the ledger's cache of decoded contents may hold ``IMPORT_CACHE_BYTES``.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Sequence
+from typing import Callable, Sequence
 
+from ledger.blobs import widen_cache
 from ledger.changes import content_hash
 from ledger.errors import LedgerError
 from ledger.records import Prepared
 from ledger.store import Ledger
 from schemas import SwarmEvent
 
-__all__ = ["BatchWriter", "SPILL_BLOB_BYTES", "MAX_BATCH_EVENTS"]
+__all__ = ["BatchWriter", "SPILL_BLOB_BYTES", "MAX_BATCH_EVENTS", "IMPORT_CACHE_BYTES"]
 
 #: New content held in memory before it is stored ahead of its events (read at call
 #: time, so tests may lower it). With the batch in flight, up to twice this is held.
@@ -42,6 +44,11 @@ SPILL_BLOB_BYTES = 64 * 1024 * 1024
 #: Events appended per transaction at most (a commit is never split, so one huge
 #: commit may exceed it).
 MAX_BATCH_EVENTS = 20_000
+#: Decoded contents the ledger keeps in memory while an import runs
+#: (``ledger.blobs.widen_cache``): most delta bases are then found there. On git/git
+#: (~100 MB of new content per 1,000 commits) 128 MiB cut the base reads from 30,700 to
+#: 6,366 and the import from 110 to 103 s.
+IMPORT_CACHE_BYTES = 128 * 1024 * 1024
 
 
 class BatchWriter:
@@ -66,6 +73,7 @@ class BatchWriter:
         self.new_content_bytes = 0
         _ = ledger.pipeline  # built here, on the caller's thread, before both threads use it
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-import-writer")
+        self._restore_cache: Callable[[], None] | None = widen_cache(IMPORT_CACHE_BYTES)
         self._in_flight: Future | None = None
         self._flying: dict[str, bytes] = {}  # contents of the batch in flight
 
@@ -136,6 +144,9 @@ class BatchWriter:
             self.wait()
         finally:
             self._thread.shutdown(wait=True)
+            restore, self._restore_cache = self._restore_cache, None
+            if restore is not None:
+                restore()
 
     def _append(self, *, keep_unnamed: bool) -> None:
         """Hand the pending (whole) commits with the contents they name to the writer
