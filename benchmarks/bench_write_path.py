@@ -123,7 +123,7 @@ class _NoChain:
 
     def __enter__(self):
         import ledger.rows as rows
-        import ledger.store as store
+        from ledger import chain, checkpoints
 
         fixed = b"\0" * 32
 
@@ -134,21 +134,21 @@ class _NoChain:
             def digest(self):
                 return fixed
 
-        self.saved = (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+        self.saved = (rows._sha256, chain.head, chain.link, checkpoints.due,
                       Ledger._seal_rows, Ledger._sealed_rows)
         rows._sha256 = _Digest
-        store.chain.head = lambda conn, ledger_id: (0, fixed)
-        store.chain.link = lambda prev, d: fixed
-        store.checkpoints.due = lambda a, b, interval=None: False
+        chain.head = lambda conn, ledger_id: (0, fixed)
+        chain.link = lambda prev, d: fixed
+        checkpoints.due = lambda a, b, interval=None: False
         Ledger._seal_rows = lambda self, conn, r: (list(r), 0)
         Ledger._sealed_rows = lambda self, conn, mark, r, inserted: None
         return self
 
     def __exit__(self, *exc):
         import ledger.rows as rows
-        import ledger.store as store
+        from ledger import chain, checkpoints
 
-        (rows._sha256, store.chain.head, store.chain.link, store.checkpoints.due,
+        (rows._sha256, chain.head, chain.link, checkpoints.due,
          Ledger._seal_rows, Ledger._sealed_rows) = self.saved
 
 
