@@ -20,10 +20,14 @@ configuration, not only on the event).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replay.history import LogEntry, local_entry
-from schemas import FileMode, Operation, SwarmEvent, format_timestamp_ns
+from schemas.enums import FileMode, Operation
+from schemas.timestamps import format_timestamp_ns
+
+if TYPE_CHECKING:  # the models load with the first event decoded, not with `printable`
+    from schemas import SwarmEvent
 
 __all__ = ["entry_dict", "event_dict", "summary_line", "first_line", "printable", "change_patch"]
 

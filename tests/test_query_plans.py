@@ -90,3 +90,21 @@ def test_directory_lookups_search_a_range_of_the_path_indexes(tmp_path):
     assert "events_path (tenant_id=? AND project_id=? AND target_path>? AND target_path<?)" in plans[0], plans
     assert "events_previous_path (tenant_id=? AND project_id=? AND previous_path>? AND previous_path<?)" \
         in plans[0], plans
+
+
+def test_event_id_prefix_lookups_search_the_id_index(tmp_path):
+    """``find_events`` by id prefix within a project (``ledger show <prefix>``, and every
+    ``--at <commit>``, first tried as an event id) reads a range of the event-id index."""
+    rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
+    ids = [rec.decision(f"step {n}") for n in range(30)]
+    rec.close()
+    target = sorted(ids)[17]
+    with Ledger(tmp_path / "l.db") as lg:
+        found, missing = [], []
+        plans = plans_of(lg, lambda: found.extend(lg.find_events(target[:13], tenant_id="default", project_id="p")))
+        plans += plans_of(lg, lambda: missing.extend(lg.find_events("f" * 40, tenant_id="default", project_id="p")))
+    assert [e.event_id for e in found] == [target] and missing == []
+    ranges = [p for p in plans if "event_id>?" in p]
+    assert len(ranges) == 2, plans
+    for plan in ranges:
+        assert "USING INDEX sqlite_autoindex_events_1 (event_id>? AND event_id<?)" in plan, plan

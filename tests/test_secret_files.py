@@ -316,3 +316,34 @@ def test_the_agent_hooks_record_a_secret_file_by_hash_only(tmp_path):
     assert changes[".env"].new_state_hash == sha256_hex(f"TOKEN=marker-env-{tag}\n".encode())
     raw = ledger_bytes(db)
     assert f"marker-b-{tag}".encode() in raw and f"marker-env-{tag}".encode() not in raw
+
+
+def test_the_withheld_reason_is_read_from_the_wire_as_protobuf_reads_it():
+    """``schemas.wire.state_change_withheld`` (why a content is missing, asked by replay
+    without loading protobuf or pydantic) gives what ``event_from_bytes`` gives."""
+    from schemas import AgentDecision, event_from_bytes
+    from schemas.errors import InvalidEvent
+    from schemas.wire import state_change_withheld
+
+    common = dict(tenant_id="t", project_id="p", agent_id="a", timestamp=1)
+    data = "TOKEN=ü\n".encode()
+    events = [
+        SwarmEvent(event_id=new_event_id(), state_change=StateChange(
+            target_resource="keys/ünï.pem", operation=Operation.CREATE, new_state_hash=sha256_hex(data),
+            file_mode=FileMode.REGULAR, size_bytes=len(data), content_withheld=reason), **common)
+        for reason in ("secret-file", "sealed:v1:k1:" + "ab" * 32, "")
+    ] + [
+        SwarmEvent(event_id=new_event_id(), state_change=StateChange(
+            target_resource="b.txt", operation=Operation.RENAME, previous_resource="a.txt",
+            previous_state_hash=sha256_hex(b"x"), new_state_hash=sha256_hex(b"x"), file_mode=FileMode.REGULAR,
+            lines_added=3, lines_removed=2), **common),
+        SwarmEvent(event_id=new_event_id(), decision=AgentDecision(rationale="x" * 300, confidence_score=0.5), **common),
+    ]
+    for event in events:
+        body = event.to_bytes()
+        sc = event_from_bytes(body).state_change
+        assert state_change_withheld(body) == (sc.content_withheld if sc is not None else "")
+    assert state_change_withheld(events[0].to_bytes()) == "secret-file"
+    for broken in (events[0].to_bytes()[:-3], b"\xff\xff\xff", b"\x0b\x00"):  # cut short, bad varint, a group
+        with pytest.raises(InvalidEvent):
+            state_change_withheld(broken)

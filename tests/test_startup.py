@@ -69,12 +69,14 @@ def test_the_secret_detector_is_imported_only_when_a_text_needs_a_scan(tmp_path)
 def test_a_replay_process_loads_no_pydantic_protobuf_or_secret_detectors(tmp_path):
     """Reading needs none of the write path: ``ledger replay`` decodes no event body with
     pydantic, builds no write pipeline (redaction detectors) and loads no settings library;
-    it still writes the exact tree."""
+    it still writes the exact tree. A secret file (stored by hash only) is reported
+    without decoding events either (``schemas.wire``)."""
     from nervous_system import Recorder
 
     rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
     rec.file_change("src/app.py", b"print('hi')\n")
     rec.file_change("run.sh", b"#!/bin/sh\n", mode="executable")
+    rec.file_change(".env", b"API_TOKEN=not-a-real-one\n")  # withheld: hash only
     rec.close()
     out = tmp_path / "out"
     probe = ("import sys, json\nfrom cli import cli\n"
@@ -87,3 +89,4 @@ def test_a_replay_process_loads_no_pydantic_protobuf_or_secret_detectors(tmp_pat
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     assert (out / "src" / "app.py").read_bytes() == b"print('hi')\n" and os.access(out / "run.sh", os.X_OK)
+    assert not (out / ".env").exists() and ".env" in done.stdout + done.stderr  # reported as not restored
