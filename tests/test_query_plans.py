@@ -29,6 +29,17 @@ def plans_of(lg: Ledger, action) -> list[str]:
     return plans
 
 
+def path_lookup(db, path: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """``events(path=...)`` of project p: ``([(previous path, path)], query plans)``;
+    asserts that the lookup without a project (the plain clause) finds the same events."""
+    with Ledger(db) as lg:
+        found = []
+        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", path=path)))
+        unscoped = list(lg.events(path=path))
+    assert [e.seq for e in unscoped] == [e.seq for e in found]
+    return [(e.event.state_change.previous_resource, e.event.state_change.target_resource) for e in found], plans
+
+
 def test_commit_lookups_search_the_commit_index(tmp_path):
     rec = Recorder(tmp_path / "l.db", project_id="p", agent_id="a")
     for n in range(30):
@@ -52,13 +63,8 @@ def test_path_lookups_search_the_path_indexes_and_find_renames(tmp_path):
     rec.file_change("src/moved.py", None, previous_path="src/f3.py")  # a rename away from f3
     rec.file_change("src/f3.py", b"back again")
     rec.close()
-    with Ledger(tmp_path / "l.db") as lg:
-        found = []
-        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", path="src/f3.py")))
-        unscoped = list(lg.events(path="src/f3.py"))  # no project given: the plain clause, same answer
-    paths = [(e.event.state_change.previous_resource, e.event.state_change.target_resource) for e in found]
+    paths, plans = path_lookup(tmp_path / "l.db", "src/f3.py")
     assert paths == [("", "src/f3.py"), ("src/f3.py", "src/moved.py"), ("", "src/f3.py")]
-    assert [e.seq for e in unscoped] == [e.seq for e in found]
     assert len(plans) == 1, plans
     assert "events_path" in plans[0] and "events_previous_path" in plans[0], plans
     assert "USING INTEGER PRIMARY KEY" in plans[0], plans
@@ -78,14 +84,9 @@ def test_directory_lookups_search_a_range_of_the_path_indexes(tmp_path):
     rec.file_change("src/in.py", None, previous_path="srcx/a.py")  # renamed into src/
     rec.file_change("sr/c.py", b"shorter")
     rec.close()
-    with Ledger(tmp_path / "l.db") as lg:
-        found = []
-        plans = plans_of(lg, lambda: found.extend(lg.events(tenant_id="default", project_id="p", path="src/")))
-        unscoped = list(lg.events(path="src/"))  # no project given: the plain clause, same answer
-    paths = [(e.event.state_change.previous_resource, e.event.state_change.target_resource) for e in found]
+    paths, plans = path_lookup(tmp_path / "l.db", "src/")
     assert paths == [("", f"src/f{n}.py") for n in range(20)] + [
         ("", "src/deep/g.py"), ("src/f3.py", "lib/out.py"), ("srcx/a.py", "src/in.py")]
-    assert [e.seq for e in unscoped] == [e.seq for e in found]
     assert len(plans) == 1, plans
     assert "events_path (tenant_id=? AND project_id=? AND target_path>? AND target_path<?)" in plans[0], plans
     assert "events_previous_path (tenant_id=? AND project_id=? AND previous_path>? AND previous_path<?)" \
