@@ -7,10 +7,11 @@ three answers can be carried from event to event instead of re-read:
 * the hash chain's head (``ledger.chain.head``): read once, then moved by each insert;
 * which contents the tenant owns (``ledger.owners``): a positive answer stays true
   (ownership is only removed by erasure and retention, never inside an append);
-* the symlinks of a project's ``path_state`` (for the "no change below a symlink" rule
-  of ``Ledger._check_file_change``): read once per project, then moved by every file
-  change the transaction projects (``ledger.changes.projected_change``), exactly as
-  the ``path_state`` rows are.
+* in a bulk transaction, the symlinks of a project's ``path_state`` (for the "no change
+  below a symlink" rule of ``Ledger._check_file_change``): read once per project, then
+  moved by every file change the transaction projects
+  (``ledger.changes.projected_change``), exactly as the ``path_state`` rows are. A
+  small transaction looks each path's parents up by key instead.
 
 A ``BatchState`` lives for one transaction and must be dropped with it (a rolled-back
 transaction leaves nothing to carry). No I/O beyond the connection given.
@@ -28,8 +29,9 @@ __all__ = ["BatchState"]
 class BatchState:
     """Answers carried through one append transaction of the ledger ``ledger_id``."""
 
-    def __init__(self, ledger_id: str) -> None:
+    def __init__(self, ledger_id: str, *, bulk: bool = False) -> None:
         self.ledger_id = ledger_id
+        self.bulk = bulk  # many events: read the project's symlinks once (``symlink_above``)
         self._head: tuple[int, bytes] | None = None
         self._owned: set[tuple[str, str]] = set()
         self._symlinks: dict[tuple[str, str], set[str]] = {}
@@ -64,21 +66,32 @@ class BatchState:
             self._owned.add(key)
 
     # -- symlinks of path_state
-    def symlinks(self, conn: sqlite3.Connection, tenant_id: str, project_id: str) -> set[str]:
-        """The paths that are symlinks in the project's ``path_state`` now."""
+    def symlink_above(self, conn: sqlite3.Connection, tenant_id: str, project_id: str, path: str) -> str | None:
+        """A parent directory of ``path`` that is a symlink in the project's
+        ``path_state`` now, or None. A bulk transaction reads the project's symlinks once
+        and moves them with ``projected``; otherwise each call looks its parents up by the
+        primary key (a lone append on the hook path never reads the whole project)."""
+        parents = [path[:i] for i, c in enumerate(path) if c == "/"]
+        if not parents:
+            return None
         key = (tenant_id, project_id)
         found = self._symlinks.get(key)
-        if found is None:
+        if found is None and self.bulk:
             found = {row[0] for row in conn.execute(
                 "SELECT path FROM path_state WHERE tenant_id = ? AND project_id = ? AND mode = 'symlink'", key)}
             self._symlinks[key] = found
-        return found
+        if found is not None:
+            return next((p for p in parents if p in found), None)
+        row = conn.execute(
+            "SELECT path FROM path_state WHERE tenant_id = ? AND project_id = ? AND mode = 'symlink' "
+            f"AND path IN ({', '.join('?' * len(parents))}) LIMIT 1", (*key, *parents)).fetchone()
+        return None if row is None else row[0]
 
     def projected(self, tenant_id: str, project_id: str, path: str, mode: str | None) -> None:
         """``path`` of the project got ``mode`` in ``path_state`` (None: removed)."""
         found = self._symlinks.get((tenant_id, project_id))
         if found is None:
-            return  # not read yet: it will be read with this change in it
+            return  # not read: a later read sees this change in path_state itself
         if mode == "symlink":
             found.add(path)
         else:

@@ -76,9 +76,13 @@ class _Cache:
             self.widened.append(limit)
             self.limit = max([self.base_limit, *self.widened])
 
+        given_back = False
+
         def restore() -> None:
+            nonlocal given_back
             with self.lock:
-                if limit in self.widened:
+                if not given_back:  # once: a second call must not drop another writer's limit
+                    given_back = True
                     self.widened.remove(limit)
                 self.limit = max([self.base_limit, *self.widened])
                 self._trim()

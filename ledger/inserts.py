@@ -134,15 +134,8 @@ class LedgerInserts:
                 check_symlink(sc.target_resource, target)
             except ValueError as exc:
                 raise InvalidEvent(f"event {event.event_id}: {exc}") from None
-        symlinks = None
         for path in (sc.target_resource, sc.previous_resource):
-            if "/" not in path:
-                continue
-            if symlinks is None:
-                symlinks = state.symlinks(conn, event.tenant_id, event.project_id)
-                if not symlinks:
-                    return
-            below = next((path[:i] for i in range(len(path)) if path[i] == "/" and path[:i] in symlinks), None)
+            below = state.symlink_above(conn, event.tenant_id, event.project_id, path)
             if below is not None:
                 raise InvalidEvent(
                     f"event {event.event_id}: {path!r} is below {below!r}, which is a symlink at this "

@@ -322,7 +322,7 @@ class Ledger(LedgerInserts, LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSna
             event, body, blobs = self._prepare(e, blobs)
             items.append((event, body))
         _check_contents(blobs)
-        return Prepared(items=tuple(items), blobs=dict(blobs))
+        return Prepared(items=tuple(items), blobs=blobs)
 
     def append_prepared(self, prepared: Prepared) -> list[Appended]:
         """The second half of ``append_many``: append what ``prepare_many`` returned, in
@@ -342,7 +342,8 @@ class Ledger(LedgerInserts, LedgerReads, LedgerOutbox, LedgerRegistry, LedgerSna
             if len(items) >= BULK_EVENTS and not self._local.bulk_cache:
                 conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")  # this connection, from now on
                 self._local.bulk_cache = True
-            state = BatchState(self.ledger_id)  # what this transaction learns, carried event to event
+            # what this transaction learns, carried event to event
+            state = BatchState(self.ledger_id, bulk=len(items) >= BULK_EVENTS)
             return [self._insert(conn, e, body, blobs, state) for e, body in items]
 
     def submit(

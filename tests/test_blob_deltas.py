@@ -209,3 +209,9 @@ def test_a_widened_cache_gives_its_memory_back():
     restore_small()
     restore_small()  # twice is harmless
     assert cache.limit == 1000 and cache.size == 1000
+    first, second = cache.widen(4000), cache.widen(4000)  # two writers asking for the same
+    first()
+    first()  # a second call gives back nothing more: the other writer keeps its limit
+    assert cache.limit == 4000
+    second()
+    assert cache.limit == 1000

@@ -81,6 +81,34 @@ def test_group_commit_from_many_threads_forms_one_chain(ledger_path):
     assert report.checkpoints == 1  # seq passed 1000 inside a group's multi-row insert
 
 
+def test_a_bulk_append_with_stored_events_inside_chains_like_single_appends(ledger_path, monkeypatch):
+    """``append_many`` carries the chain head from event to event (``ledger.batchstate``):
+    an already-stored event in the batch does not move it, checkpoints fall due inside
+    the batch, and the result verifies and equals the links appended one by one."""
+    from ledger import store
+
+    monkeypatch.setattr(checkpoints, "INTERVAL", 4)
+    monkeypatch.setattr(store, "BULK_EVENTS", 2)
+    events = [decision(i) for i in range(12)]
+    with Ledger(ledger_path) as lg:
+        lg.append_many(events[:3])
+        results = lg.append_many(events[1:5] + events[2:3] + events[5:12])  # 1, 2 and 2 again: stored
+        ledger_id = lg.ledger_id
+    assert [r.inserted for r in results] == [False, False, True, True, False] + [True] * 7
+    with raw(ledger_path) as conn:
+        rows = conn.execute("SELECT event_id, body, chain FROM events ORDER BY seq").fetchall()
+        cps = [r[0] for r in conn.execute("SELECT seq FROM chain_checkpoints ORDER BY seq")]
+    expected = genesis(ledger_id)
+    for (event_id, body, c), e in zip(rows, events, strict=True):
+        expected = link(expected, digest(body))
+        assert (event_id, bytes(c)) == (e.event_id, expected)
+    # the skipped duplicates used up seq 4 and 5 (SQLite's AUTOINCREMENT), so the events
+    # sit at 1-3 and 6-14 and a checkpoint is written when a multiple of 4 is passed
+    assert cps == [6, 9, 12]
+    report = check(ledger_path)
+    assert report.ok and report.events == 12 and report.head == expected.hex()
+
+
 def test_checkpoints_are_signed_every_interval_and_on_demand(ledger_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "INTERVAL", 4)
     filled(ledger_path, 10)

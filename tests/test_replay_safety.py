@@ -113,10 +113,15 @@ def test_path_below_a_deleted_symlink_is_fine(tmp_path, ledger_path):
     assert (out / "link" / "inside.txt").read_bytes() == b"in" and not (out / "link").is_symlink()
 
 
-def test_symlink_rule_holds_inside_one_batch(ledger_path):
-    """``append_many`` carries the project's symlinks from event to event of its
-    transaction (``ledger.batchstate``): a symlink made earlier in the same batch guards
-    the paths below it, one removed or renamed earlier frees them."""
+@pytest.mark.parametrize("bulk_events", [1, 1000], ids=["bulk", "lookup-by-key"])
+def test_symlink_rule_holds_inside_one_batch(ledger_path, monkeypatch, bulk_events):
+    """``append_many`` carries the project's symlinks from event to event of a bulk
+    transaction (``ledger.batchstate``), and a small one looks parents up by key: either
+    way a symlink made earlier in the same batch guards the paths below it, one removed
+    or renamed earlier frees them."""
+    from ledger import store
+
+    monkeypatch.setattr(store, "BULK_EVENTS", bulk_events)
     def pairs(*events_and_data):
         return [ev for ev, _ in events_and_data], {sha256_hex(d): d for _, d in events_and_data if d is not None}
 
